@@ -239,6 +239,8 @@ class LinkState:
     last_changed: datetime | None = None
     etag: str | None = None
     last_modified: str | None = None
+    # Size of the last full body, so a later 304 can count the bytes it saved.
+    body_bytes: int = 0
 
 
 @dataclass(frozen=True)
