@@ -1,0 +1,1104 @@
+"""Turn the raw facts of one fetch into exactly one verdict (design.md §2).
+
+Everything here is pure: an ``Observation`` (what the fetch layer saw) and the
+catalog ``Link`` go in, a ``Classification`` comes out.  No network, no
+clock, no database — so every rule is pinned by a table in
+``tests/test_classify.py`` and documented in ``docs/verdicts.md``.
+
+Two principles steer the rules.  A false alarm costs the curator's trust, so
+a signal only turns into ``broken`` when it is specific (a ``<title>`` that
+*is* "Page not found", not one that mentions it).  And a server that refuses
+robots is not a dead link, so bot walls are ``blocked``, which does not count
+against a link's health.
+
+The marker tables are module-level constants so that a new language, parking
+provider or bot wall is a one-line change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from functools import cached_property
+from urllib.parse import unquote, urlsplit
+
+from selectolax.lexbor import LexborHTMLParser
+
+from linkwatch.models import Classification, Link, Observation, Verdict
+
+# ---------------------------------------------------------------------------
+# Reason codes.  Every reason classify or an adapter can emit is listed here
+# with its verdict and what the curator should do; docs/verdicts.md mirrors
+# this table and a test keeps the two in step.
+# ---------------------------------------------------------------------------
+
+REASONS: Mapping[str, tuple[Verdict, str]] = {
+    # ok
+    "ok": (Verdict.OK, "Nothing."),
+    "ok-redirected": (
+        Verdict.OK,
+        "Nothing: a temporary redirect (302/303/307) is the site's business.",
+    ),
+    "accepted-status": (Verdict.OK, "Nothing: the catalog entry accepts this status."),
+    "not-modified": (Verdict.OK, "Nothing: the page is unchanged since the last run (304)."),
+    "fragment-unverified": (
+        Verdict.OK,
+        "Nothing usually; open the link once to confirm the #fragment still exists.",
+    ),
+    "expected-text-unverified": (
+        Verdict.OK,
+        "Nothing usually; the expected text may sit beyond the part of the page we read.",
+    ),
+    "github-ok": (Verdict.OK, "Nothing."),
+    "github-archived": (
+        Verdict.OK,
+        "Consider whether a read-only (archived) repository is still the best link.",
+    ),
+    "youtube-ok": (Verdict.OK, "Nothing."),
+    "youtube-embed-disabled": (
+        Verdict.OK,
+        "Nothing: the video exists; its owner only disabled embedding.",
+    ),
+    "bilibili-ok": (Verdict.OK, "Nothing."),
+    # moved
+    "moved-permanently": (
+        Verdict.MOVED,
+        "Replace the catalog URL with the suggested one (a permanent 301/308 redirect).",
+    ),
+    "moved-canonical": (
+        Verdict.MOVED,
+        "Optional tidy-up: the new URL differs only by https, a trailing slash or www.",
+    ),
+    "github-repo-renamed": (
+        Verdict.MOVED,
+        "Replace the catalog URL: the repository was renamed or transferred.",
+    ),
+    # broken
+    "http-404": (Verdict.BROKEN, "Find the page's new address or remove the link."),
+    "http-410": (Verdict.BROKEN, "The site says the page is gone for good: remove or replace."),
+    "http-4xx": (Verdict.BROKEN, "Open the link; the server rejects the request itself."),
+    "http-5xx": (
+        Verdict.BROKEN,
+        "The server kept failing after retries; if it persists, replace the link.",
+    ),
+    "redirect-to-404": (
+        Verdict.BROKEN,
+        "The link redirects to a missing page: find the new address or remove it.",
+    ),
+    "redirect-to-home": (
+        Verdict.BROKEN,
+        "The page was removed and the site sends readers to its home page: find a replacement.",
+    ),
+    "redirect-loop": (Verdict.BROKEN, "The site's redirects loop; report it or replace the link."),
+    "too-many-redirects": (
+        Verdict.BROKEN,
+        "The redirect chain is too long to follow; check it by hand.",
+    ),
+    "redirect-without-location": (
+        Verdict.BROKEN,
+        "The server answers with a redirect that goes nowhere; check it by hand.",
+    ),
+    "dns-nxdomain": (
+        Verdict.BROKEN,
+        "The domain name no longer exists: replace the link.",
+    ),
+    "invalid-url": (Verdict.BROKEN, "Fix the URL in the catalog."),
+    "ssrf-blocked": (
+        Verdict.BROKEN,
+        "The link now redirects to a private network address: it no longer points at a "
+        "public resource; replace it.",
+    ),
+    "soft-404-title": (
+        Verdict.BROKEN,
+        "The page says 'not found' in its title: find the new address or remove it.",
+    ),
+    "soft-404-heading": (
+        Verdict.BROKEN,
+        "The page says 'not found' in its main heading: find the new address or remove it.",
+    ),
+    "soft-404-probe": (
+        Verdict.BROKEN,
+        "The site serves this same page for a made-up address: the real page is gone.",
+    ),
+    "video-unavailable": (
+        Verdict.BROKEN,
+        "The video was removed, made private or never existed: find another copy.",
+    ),
+    "video-under-review": (
+        Verdict.BROKEN,
+        "The video is hidden while under review; if it stays hidden, find another copy.",
+    ),
+    "video-private": (
+        Verdict.BROKEN,
+        "Only the uploader can see the video now: find another copy.",
+    ),
+    "parked-domain": (
+        Verdict.BROKEN,
+        "The domain expired and is parked or for sale: replace the link.",
+    ),
+    "fragment-missing": (
+        Verdict.BROKEN,
+        "The page exists but the #section is gone: point at the new section or drop it.",
+    ),
+    "expected-text-missing": (
+        Verdict.BROKEN,
+        "The page no longer contains the catalog's expect_text: check the content.",
+    ),
+    "github-repo-missing": (
+        Verdict.BROKEN,
+        "The repository was deleted or made private: find a fork or replacement.",
+    ),
+    # blocked
+    "auth-required": (Verdict.BLOCKED, "Check by hand while signed in, or accept the status."),
+    "login-required": (
+        Verdict.BLOCKED,
+        "The site redirects robots to a login page; check by hand.",
+    ),
+    "http-403": (Verdict.BLOCKED, "The server refuses our client; check by hand."),
+    "bot-challenge": (
+        Verdict.BLOCKED,
+        "A bot wall (Cloudflare, captcha …) stands in front; check by hand.",
+    ),
+    "rate-limited": (
+        Verdict.BLOCKED,
+        "The server kept rate-limiting (429); lower per-host concurrency or check later.",
+    ),
+    "bot-999": (Verdict.BLOCKED, "The site (typically LinkedIn) refuses robots; check by hand."),
+    "bilibili-restricted": (
+        Verdict.BLOCKED,
+        "bilibili restricts this video (members or region only); check by hand.",
+    ),
+    # error
+    "timeout": (Verdict.ERROR, "Usually transient; if it persists, the site may be down."),
+    "connect-refused": (Verdict.ERROR, "Nothing listens on the server; if it persists, replace."),
+    "connect-reset": (Verdict.ERROR, "The connection was cut; usually transient."),
+    "connect-unreachable": (
+        Verdict.ERROR,
+        "The network path to the server is down; check your own connection first.",
+    ),
+    "dns-temporary": (
+        Verdict.ERROR,
+        "The name could not be resolved right now; check your own DNS first.",
+    ),
+    "tls-verify": (
+        Verdict.ERROR,
+        "The site's certificate is not trusted (wrong name or unknown issuer): tell the owner "
+        "or replace the link.",
+    ),
+    "tls-expired": (
+        Verdict.ERROR,
+        "The site's certificate has expired: tell the owner or replace the link.",
+    ),
+    "tls-handshake": (
+        Verdict.ERROR,
+        "The TLS handshake failed (old protocol or cipher): check by hand.",
+    ),
+    "private-address": (
+        Verdict.ERROR,
+        "The link points at a private or loopback address: use --allow-private to check it.",
+    ),
+    "protocol-error": (Verdict.ERROR, "The server spoke broken HTTP; usually transient."),
+    "http-408": (Verdict.ERROR, "The server timed out reading our request; usually transient."),
+    "unexpected-status": (Verdict.ERROR, "The server answered with a nonsense status; check."),
+    "no-response": (Verdict.ERROR, "The fetch produced no answer; report this as a bug."),
+    "network-error": (Verdict.ERROR, "The connection failed; see the detail, usually transient."),
+}
+
+
+def reason_verdict(reason: str) -> Verdict:
+    """The verdict a reason code implies (KeyError for an unknown code, on purpose)."""
+    return REASONS[reason][0]
+
+
+def _result(reason: str, detail: str, suggested_url: str | None = None) -> Classification:
+    return Classification(reason_verdict(reason), reason, detail, suggested_url)
+
+
+# ---------------------------------------------------------------------------
+# Transport errors (no HTTP answer).  The fetch layer reports a short kind.
+# ---------------------------------------------------------------------------
+
+ERROR_REASONS: Mapping[str, tuple[str, str]] = {
+    "timeout": ("timeout", "The server did not answer in time"),
+    "connect-timeout": ("timeout", "Connecting to the server timed out"),
+    "read-timeout": ("timeout", "The server stopped sending before the answer was complete"),
+    "connect-refused": ("connect-refused", "The server refused the connection"),
+    "connect-reset": ("connect-reset", "The server reset the connection"),
+    "connect-unreachable": ("connect-unreachable", "The server's network is unreachable"),
+    "network-unreachable": ("connect-unreachable", "The network is unreachable"),
+    "dns-nxdomain": ("dns-nxdomain", "The domain name does not exist (DNS NXDOMAIN)"),
+    "dns-temporary": ("dns-temporary", "The domain name could not be resolved right now"),
+    "tls-verify": ("tls-verify", "The TLS certificate could not be verified"),
+    "tls-expired": ("tls-expired", "The TLS certificate has expired"),
+    "tls-handshake": ("tls-handshake", "The TLS handshake failed"),
+    "redirect-loop": ("redirect-loop", "The redirects go round in a loop"),
+    "too-many-redirects": ("too-many-redirects", "The redirect chain is too long"),
+    "redirect-without-location": (
+        "redirect-without-location",
+        "The server answered with a redirect but no Location",
+    ),
+    # A redirect from a public host into private, loopback or link-local
+    # space: refused (server-side request forgery guard) and judged broken,
+    # because the link no longer leads to a public resource.
+    "ssrf-blocked": ("ssrf-blocked", "A redirect pointed at a private network address"),
+    "private-address": ("private-address", "The URL points at a private or loopback address"),
+    "invalid-url": ("invalid-url", "The URL is not a valid http(s) URL"),
+    "unsupported-scheme": ("invalid-url", "The URL's scheme is not http or https"),
+    "protocol-error": ("protocol-error", "The server broke the HTTP protocol"),
+}
+
+#: Errors that say nothing about the link — only that a request failed
+#: halfway and may well succeed on the next try.
+RETRYABLE_ERRORS: frozenset[str] = frozenset(
+    {
+        "timeout",
+        "connect-timeout",
+        "read-timeout",
+        "connect-reset",
+        # Refused is usually final, but a server mid-restart refuses for a
+        # second: one more try is cheap and the fetch layer caps attempts.
+        "connect-refused",
+        "dns-temporary",
+        "protocol-error",
+        "network-error",
+    }
+)
+
+#: RFC 9110 §15: statuses that describe the server's momentary state rather
+#: than the resource (plus 425 Too Early, RFC 8470).
+RETRYABLE_STATUSES: frozenset[int] = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+#: No HTTP answer because the *network* failed, not the site: when most links
+#: of a run end like this the checker itself is offline (design.md §3).
+NETWORK_FAILURE_ERRORS: frozenset[str] = frozenset(
+    {
+        "dns-nxdomain",
+        "dns-temporary",
+        "connect-refused",
+        "connect-unreachable",
+        "network-unreachable",
+        "connect-timeout",
+    }
+)
+
+# Kinds the fetch layer may put in ``error`` next to a real HTTP answer;
+# they are notes, not failures (we read a bounded prefix of every body).
+_NON_FATAL_ERRORS: frozenset[str] = frozenset({"body-too-large", "decode-error"})
+
+PERMANENT_REDIRECTS: frozenset[int] = frozenset({301, 308})
+TEMPORARY_REDIRECTS: frozenset[int] = frozenset({302, 303, 307})
+
+# ---------------------------------------------------------------------------
+# Soft 404: a "not found" page served with 200.  Matched against the
+# <title> and the first <h1> only — body text mentions "not found" far too
+# often to be a signal.
+# ---------------------------------------------------------------------------
+
+#: Phrases that, anywhere in a title or heading, say the page is missing.
+SOFT_404_PHRASES: tuple[str, ...] = (
+    # English
+    "page not found",
+    "page cannot be found",
+    "page could not be found",
+    "page can't be found",
+    "page can’t be found",
+    "page doesn't exist",
+    "page doesn’t exist",
+    "page does not exist",
+    "page isn't available",
+    "page isn’t available",
+    "page is not available",
+    "page you requested could not be found",
+    "page you were looking for",
+    "page you are looking for",
+    "404 not found",
+    "404 error",
+    "error 404",
+    "404 page",
+    "file not found",
+    "resource not found",
+    "video not found",
+    "repository not found",
+    "post not found",
+    "article not found",
+    # Chinese
+    "页面不存在",
+    "页面未找到",
+    "页面找不到",
+    "网页不存在",
+    "网页未找到",
+    "您访问的页面不存在",
+    "你访问的页面不存在",
+    "内容不存在",
+    "文章不存在",
+    "视频不存在",
+    "视频不见了",
+    "啊叻？视频不见了？",
+    "视频去哪了",
+    "頁面不存在",
+    "找不到頁面",
+    "找不到網頁",
+    "404错误",
+    "404錯誤",
+    # Japanese
+    "ページが見つかりません",
+    "お探しのページは見つかりませんでした",
+    "ページが存在しません",
+    "ページは存在しません",
+    # Korean
+    "페이지를 찾을 수 없습니다",
+    "요청하신 페이지를 찾을 수 없습니다",
+    "페이지가 존재하지 않습니다",
+    "찾을 수 없는 페이지",
+    # German
+    "seite nicht gefunden",
+    "seite wurde nicht gefunden",
+    "seite existiert nicht",
+    "seite konnte nicht gefunden werden",
+    # French
+    "page introuvable",
+    "page non trouvée",
+    "page non trouvee",
+    "cette page n'existe pas",
+    "cette page n’existe pas",
+    "page inexistante",
+    # Spanish
+    "página no encontrada",
+    "pagina no encontrada",
+    "no se encontró la página",
+    "la página no existe",
+    # Portuguese
+    "página não encontrada",
+    "pagina nao encontrada",
+    "página não existe",
+    # Russian
+    "страница не найдена",
+    "страница не существует",
+    "ошибка 404",
+    # Italian
+    "pagina non trovata",
+    "la pagina non esiste",
+    "pagina non esistente",
+)
+
+#: Regexes that must match a whole title *segment* (titles are split on
+#: "|", "·", "–", "—", "»", " - " and ":"), so "404" or "Not Found" alone
+#: counts but "Fixing 404 errors in nginx" does not.
+SOFT_404_SEGMENTS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"(?:error\s*)?404(?:\s*(?:error|not found|page))?",
+        r"(?:oops\W*)?(?:sorry\W*)?not found",
+        r"找不到(?:该|此|您要的|你要的|您访问的|你访问的)?(?:页面|网页|内容|文章|视频|资源|文件)",
+        r"見つかりません(?:でした)?",
+        r"찾을 수 없습니다",
+        r"nicht gefunden",
+        r"introuvable",
+        r"no encontrad[ao]",
+        r"não encontrad[ao]",
+        r"не найдено",
+        r"non trovat[ao]",
+    )
+)
+
+_SEGMENT_SPLIT = re.compile(r"\s+[-–—|·:»/]\s+|[|·–—»]|：")
+_STRIP_PUNCT = " \t\r\n!！?？.。,，;；:()（）[]【】\"'“”‘’…~"
+
+# ---------------------------------------------------------------------------
+# Parked and for-sale domains.
+# ---------------------------------------------------------------------------
+
+PARKED_MARKERS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"\bsedoparking\.com\b",
+        r"\bsedo\.com/search/details\b",
+        r"\bparkingcrew\.net\b",
+        r"\bthis domain (?:name )?is for sale\b",
+        r"\bthis domain may be for sale\b",
+        r"\bdomain may be for sale\b",
+        r"\bbodis\.com\b",
+        r"\bdan\.com\b",
+        r"\bafternic\.com\b",
+        r"\bbuy this domain\b",
+        r"\bhugedomains\.com\b",
+        r"\bparked free\b",
+        r"\bis parked for free\b",
+        r"\bthis domain is parked\b",
+        r"\bdomain parking\b",
+        r"\bparklogic\b",
+        r"\bundeveloped\.com\b",
+        r"域名出售",
+        r"域名正在出售",
+        r"此域名可出售",
+        r"该域名可以出售",
+    )
+)
+
+#: Landing sites of domain marketplaces: a redirect there means the link's
+#: domain is up for sale.
+PARKED_HOSTS: frozenset[str] = frozenset(
+    {
+        "sedo.com",
+        "dan.com",
+        "afternic.com",
+        "hugedomains.com",
+        "bodis.com",
+        "parkingcrew.net",
+        "undeveloped.com",
+        "buydomains.com",
+    }
+)
+
+# ---------------------------------------------------------------------------
+# Bot walls.  "Strong" markers only ever appear on challenge pages and are
+# trusted on any status, even 200; "weak" markers (a captcha widget, "Access
+# Denied") are trusted only on the statuses bot walls use.
+# ---------------------------------------------------------------------------
+
+BOT_CHALLENGE_STATUSES: frozenset[int] = frozenset({401, 403, 429, 503})
+
+BOT_STRONG_MARKERS: tuple[str, ...] = (
+    "<title>just a moment...</title>",
+    "<title>just a moment…</title>",
+    "cf-browser-verification",
+    "cf_chl_opt",
+    "cf-challenge",
+    "attention required! | cloudflare",
+    "<title>ddos-guard</title>",
+    "check.ddos-guard.net",
+    "px-captcha",
+    "captcha-delivery.com",
+    "please enable js and disable any ad blocker",
+    "incapsula incident id",
+    "_incapsula_resource",
+    "awswaf",
+    "sucuri website firewall",
+    "verifying you are human",
+    "checking your browser before accessing",
+)
+
+BOT_WEAK_MARKERS: tuple[str, ...] = (
+    "cf_chl",
+    "/cdn-cgi/challenge-platform/",
+    "g-recaptcha",
+    "h-captcha",
+    "hcaptcha.com",
+    "captcha",
+    "ddos-guard",
+    "perimeterx",
+    "access denied",
+    "errors.edgesuite.net",
+    "are you a robot",
+    "unusual traffic",
+)
+
+#: (header, substring) pairs, names lower-case, set only on challenge answers.
+BOT_HEADER_STRONG: tuple[tuple[str, str], ...] = (
+    ("cf-mitigated", "challenge"),
+    ("x-amzn-waf-action", "captcha"),
+    ("x-amzn-waf-action", "challenge"),
+)
+
+#: Headers that protected sites send on every answer, so they only identify
+#: the wall when the status already says "refused".
+BOT_HEADER_WEAK: tuple[tuple[str, str], ...] = (
+    ("x-datadome", ""),
+    ("server", "ddos-guard"),
+    ("server", "cloudflare"),
+    ("server", "akamaighost"),
+)
+
+# ---------------------------------------------------------------------------
+# Login pages and home pages reached through redirects.
+# ---------------------------------------------------------------------------
+
+LOGIN_HOST_LABELS: frozenset[str] = frozenset(
+    {"login", "signin", "accounts", "account", "auth", "sso", "passport", "idp"}
+)
+LOGIN_PATH_SEGMENT = re.compile(
+    r"(?:log-?in|log_in|logon|sign-?in|sign_in|authwall|sso|auth|oauth2?|authorize|"
+    r"servicelogin|cas)(?:\.\w{2,5})?",
+    re.IGNORECASE,
+)
+
+_LOCALE_ROOT = re.compile(r"/[a-z]{2}(?:[-_][a-z0-9]{2,4})?/?", re.IGNORECASE)
+_INDEX_PAGES = frozenset({"index.html", "index.htm", "index.php", "default.aspx", "index"})
+
+#: Second-level labels under which registrations happen one level deeper
+#: (example.co.uk, example.com.cn) — enough for "same site" checks without
+#: shipping the Public Suffix List.
+_SECOND_LEVEL = frozenset({"co", "com", "net", "org", "gov", "edu", "ac", "ne", "or", "go"})
+
+# ---------------------------------------------------------------------------
+# Host-specific "gone" pages served with 200.
+# ---------------------------------------------------------------------------
+
+YOUTUBE_HOSTS: frozenset[str] = frozenset(
+    {"youtube.com", "www.youtube.com", "m.youtube.com", "youtu.be", "music.youtube.com"}
+)
+YOUTUBE_UNAVAILABLE_MARKERS: tuple[str, ...] = (
+    '"status":"ERROR","reason":"Video unavailable"',
+    "This video isn't available anymore",
+    "This video isn’t available anymore",
+    "This video has been removed",
+    "This video is private",
+    '"status":"LOGIN_REQUIRED","reason":"This video is private"',
+    "Video unavailable",
+)
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+# ---------------------------------------------------------------------------
+# The page, parsed lazily and at most once.
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Page:
+    body: bytes
+    content_type: str
+
+    @cached_property
+    def is_html(self) -> bool:
+        if self.content_type:
+            return any(t in self.content_type for t in _HTML_TYPES)
+        head = self.body[:512].lstrip().lower()
+        return head.startswith((b"<!doctype html", b"<html", b"<head", b"<title"))
+
+    @cached_property
+    def text(self) -> str:
+        return self.body.decode(_charset(self.content_type, self.body), errors="replace")
+
+    @cached_property
+    def lower(self) -> str:
+        return self.text.lower()
+
+    @cached_property
+    def tree(self) -> LexborHTMLParser:
+        return LexborHTMLParser(self.text)
+
+    @cached_property
+    def title(self) -> str:
+        node = self.tree.css_first("title")
+        return _squash(node.text()) if node is not None else ""
+
+    @cached_property
+    def h1(self) -> str:
+        node = self.tree.css_first("h1")
+        return _squash(node.text()) if node is not None else ""
+
+    @cached_property
+    def visible_text(self) -> str:
+        body = self.tree.body
+        if body is None:
+            return ""
+        for node in body.css("script, style, noscript, template"):
+            node.decompose()
+        return _squash(body.text(separator=" "))
+
+
+_CHARSET = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+
+
+def _charset(content_type: str, body: bytes) -> str:
+    """Header charset, else a ``<meta charset>`` in the first 2 KiB, else UTF-8 (WHATWG)."""
+    for source in (content_type.encode("latin-1", "replace"), body[:2048]):
+        match = _CHARSET.search(source)
+        if match:
+            name = match.group(1).decode("ascii").lower()
+            if name in ("gb2312", "gbk"):
+                return "gb18030"  # the superset browsers actually use
+            try:
+                "".encode(name)
+            except LookupError:
+                continue
+            return name
+    return "utf-8"
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    """Case-insensitive header lookup (the fetch layer may hand a plain dict)."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    for key, val in headers.items():
+        if key.lower() == name:
+            return val
+    return ""
+
+
+# ---------------------------------------------------------------------------
+# URL helpers.
+# ---------------------------------------------------------------------------
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower().rstrip(".")
+    except ValueError:
+        return ""
+
+
+def registrable_domain(host: str) -> str:
+    """Approximate eTLD+1 (``docs.github.com`` → ``github.com``, ``a.b.co.uk`` → ``b.co.uk``)."""
+    labels = host.lower().rstrip(".").split(".")
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
+def _is_home_path(path: str) -> bool:
+    if path in ("", "/"):
+        return True
+    if _LOCALE_ROOT.fullmatch(path):
+        return True
+    segments = [s for s in path.split("/") if s]
+    if segments and segments[-1].lower() in _INDEX_PAGES:
+        rest = "/" + "/".join(segments[:-1])
+        return rest == "/" or _LOCALE_ROOT.fullmatch(rest) is not None
+    return False
+
+
+def _is_login_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    host = (parts.hostname or "").lower()
+    if host.split(".")[0] in LOGIN_HOST_LABELS:
+        return True
+    if host == "passport.bilibili.com":
+        return True
+    return any(LOGIN_PATH_SEGMENT.fullmatch(seg) for seg in parts.path.split("/") if seg)
+
+
+def _without_fragment(url: str) -> str:
+    return url.split("#", 1)[0]
+
+
+def _canonical_difference(old: str, new: str) -> str | None:
+    """Describe a cosmetic difference (https, trailing slash, www, case), else None."""
+    try:
+        a, b = urlsplit(old), urlsplit(new)
+    except ValueError:
+        return None
+    changes: list[str] = []
+    host_a = (a.hostname or "").lower()
+    host_b = (b.hostname or "").lower()
+    if a.scheme.lower() != b.scheme.lower():
+        if (a.scheme.lower(), b.scheme.lower()) != ("http", "https"):
+            return None
+        changes.append("http → https")
+    if host_a != host_b:
+        if host_a.removeprefix("www.") != host_b.removeprefix("www."):
+            return None
+        changes.append("www. added" if host_b.startswith("www.") else "www. removed")
+    if a.path != b.path:
+        if a.path.rstrip("/") != b.path.rstrip("/"):
+            return None
+        changes.append("trailing slash " + ("added" if b.path.endswith("/") else "removed"))
+    if a.query != b.query:
+        return None
+    return ", ".join(changes) if changes else "only letter case or port"
+
+
+# ---------------------------------------------------------------------------
+# Marker detectors (public so fetch/tests may reuse them).
+# ---------------------------------------------------------------------------
+
+
+def bot_challenge_marker(
+    status: int | None, headers: Mapping[str, str], body: bytes, content_type: str = ""
+) -> str | None:
+    """Return the marker that identifies a bot wall, or None.
+
+    Strong markers and headers count on any status (Cloudflare serves some
+    challenges with 200); weak markers such as a captcha widget only on the
+    statuses bot walls use, since ordinary pages embed reCAPTCHA in forms.
+    """
+    refused = status in BOT_CHALLENGE_STATUSES
+    for name, needle in BOT_HEADER_STRONG + (BOT_HEADER_WEAK if refused else ()):
+        value = _header(headers, name)
+        if value and needle in value.lower():
+            return f"{name}: {value}"
+    lower = _Page(body, content_type).lower if body else ""
+    for marker in BOT_STRONG_MARKERS + (BOT_WEAK_MARKERS if refused else ()):
+        if marker in lower:
+            return marker
+    return None
+
+
+def soft_404_phrase(text: str) -> str | None:
+    """The "not found" phrase a title or heading carries, or None."""
+    lower = text.lower().strip()
+    if not lower:
+        return None
+    for phrase in SOFT_404_PHRASES:
+        if phrase in lower:
+            return phrase
+    for segment in _SEGMENT_SPLIT.split(lower):
+        cleaned = segment.strip(_STRIP_PUNCT)
+        for pattern in SOFT_404_SEGMENTS:
+            if cleaned and pattern.fullmatch(cleaned):
+                return cleaned
+    return None
+
+
+def parked_marker(text: str) -> str | None:
+    for pattern in PARKED_MARKERS:
+        match = pattern.search(text)
+        if match:
+            return match.group(0)
+    return None
+
+
+def is_bot_challenge(obs: Observation) -> bool:
+    return bot_challenge_marker(obs.status_code, obs.headers, obs.body, _ctype(obs)) is not None
+
+
+def _ctype(obs: Observation) -> str:
+    return _header(obs.headers, "content-type").lower()
+
+
+# ---------------------------------------------------------------------------
+# Retry policy.
+# ---------------------------------------------------------------------------
+
+
+def should_retry(obs: Observation) -> bool:
+    """True when a fresh attempt may well give a different answer.
+
+    Transient transport failures and the statuses RFC 9110 reserves for the
+    server's momentary state are retried; a bot challenge is not (asking
+    again only digs deeper into the wall), nor is anything an adapter or a
+    definite answer (404, NXDOMAIN, a bad certificate) already settled.
+    """
+    if obs.adapter_verdict is not None:
+        return False
+    if obs.error is not None and obs.error not in _NON_FATAL_ERRORS:
+        return obs.error in RETRYABLE_ERRORS
+    if obs.status_code is None:
+        return False
+    if obs.status_code not in RETRYABLE_STATUSES:
+        return False
+    return not is_bot_challenge(obs)
+
+
+_DELAY_SECONDS = re.compile(r"-?\d+")
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: datetime, cap: float) -> float | None:
+    """Seconds to wait according to ``Retry-After`` (RFC 9110 §10.2.3), capped.
+
+    Both forms are accepted: ``delay-seconds`` and an HTTP-date (any of the
+    three formats RFC 9110 §5.6.7 obliges recipients to parse, which
+    ``email.utils.parsedate_to_datetime`` covers).  A date in the past or a
+    negative delay means "now" (0).  Anything unparsable is None, so the
+    caller falls back to its own backoff.  A naive ``now`` is taken as UTC.
+    """
+    raw = _header(headers, "retry-after").strip()
+    if not raw:
+        return None
+    if _DELAY_SECONDS.fullmatch(raw):
+        seconds = float(int(raw))
+    else:
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        ref = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+        seconds = (when - ref).total_seconds()
+    return min(max(seconds, 0.0), cap)
+
+
+def is_network_failure(obs: Observation) -> bool:
+    """True when no HTTP answer came because the network failed below HTTP.
+
+    Used to tell "this site is down" from "the checker is offline": when
+    most links of a run fail like this the run is inconclusive
+    (design.md §3).  A plain ``timeout`` counts only when the fetch layer
+    says it happened while connecting; a read timeout means a server was
+    reached.
+    """
+    if obs.status_code is not None or obs.error is None:
+        return False
+    if obs.error in NETWORK_FAILURE_ERRORS:
+        return True
+    return obs.error == "timeout" and obs.error_detail.lower().startswith("connect")
+
+
+# ---------------------------------------------------------------------------
+# classify
+# ---------------------------------------------------------------------------
+
+
+def classify(obs: Observation, link: Link) -> Classification:
+    """Exactly one verdict for one fetch (design.md §2; docs/verdicts.md).
+
+    Order matters and runs from the most to the least specific fact: an
+    adapter's API answer, then transport failures, then bot walls and
+    login redirects (which disguise every other signal), then the status
+    code, then what the page itself says, and only then the redirect chain
+    (moved vs ok).
+    """
+    if obs.adapter_verdict is not None:
+        reason = obs.adapter_reason or obs.adapter_verdict.value
+        suggested = obs.final_url if obs.adapter_verdict is Verdict.MOVED else None
+        return Classification(obs.adapter_verdict, reason, obs.adapter_detail or reason, suggested)
+    if obs.error is not None and not (obs.error in _NON_FATAL_ERRORS and obs.status_code):
+        return _classify_error(obs)
+    status = obs.status_code
+    if status is None:
+        return _result("no-response", "The fetch produced neither an answer nor an error.")
+
+    final_url = obs.final_url or obs.url
+    redirects = _redirect_statuses(obs)
+    page = _Page(obs.body, _ctype(obs))
+
+    marker = bot_challenge_marker(status, obs.headers, obs.body, page.content_type)
+    if marker is not None:
+        return _result("bot-challenge", f"HTTP {status} with a bot wall ({marker}).")
+
+    if redirects and _is_login_url(final_url) and not _is_login_url(obs.url):
+        return _result("login-required", f"Redirected to a login page: {final_url}")
+
+    if status in link.accept and not 200 <= status < 300:
+        return _result("accepted-status", f"HTTP {status}, accepted by the catalog entry.")
+
+    if not 200 <= status < 300:
+        return _classify_status(obs, status, redirects, final_url)
+
+    return _classify_page(obs, link, page, redirects, final_url)
+
+
+def _redirect_statuses(obs: Observation) -> tuple[int, ...]:
+    return tuple(h.status for h in obs.hops if 300 <= h.status < 400)
+
+
+def _classify_error(obs: Observation) -> Classification:
+    kind = obs.error or ""
+    reason, sentence = ERROR_REASONS.get(kind, ("network-error", f"The request failed ({kind})"))
+    detail = f"{sentence}: {obs.error_detail}." if obs.error_detail else f"{sentence}."
+    if reason in ("ssrf-blocked",) and obs.final_url:
+        detail = f"{sentence} ({obs.final_url}); refused to follow it."
+    return _result(reason, detail)
+
+
+def _classify_status(
+    obs: Observation, status: int, redirects: tuple[int, ...], final_url: str
+) -> Classification:
+    via = f" after redirects to {final_url}" if redirects else ""
+    if status == 304 and obs.not_modified:
+        return _result("not-modified", "Unchanged since the last check (HTTP 304).")
+    if status in (401, 407):
+        return _result("auth-required", f"HTTP {status}: the server asks for credentials{via}.")
+    if status == 403:
+        return _result("http-403", f"HTTP 403: the server refuses our client{via}.")
+    if status == 429:
+        return _result("rate-limited", f"HTTP 429: still rate-limited after retries{via}.")
+    if status == 999:
+        return _result("bot-999", "HTTP 999: the site refuses automated clients.")
+    if status in (404, 410):
+        if redirects:
+            return _result("redirect-to-404", f"Redirects to {final_url}, which answers {status}.")
+        return _result(
+            f"http-{status}", f"HTTP {status}: " + ("not found." if status == 404 else "gone.")
+        )
+    if status == 408:
+        return _result("http-408", "HTTP 408: the server timed out waiting for our request.")
+    if 300 <= status < 400:
+        if status == 304:
+            return _result("unexpected-status", "HTTP 304 to a request that was not conditional.")
+        return _result("redirect-without-location", f"HTTP {status} without a usable Location.")
+    if 400 <= status < 500:
+        return _result("http-4xx", f"HTTP {status}: the server rejects the request{via}.")
+    if 500 <= status < 600:
+        attempts = f" after {obs.attempts} attempts" if obs.attempts > 1 else ""
+        return _result("http-5xx", f"HTTP {status}: server error{attempts}{via}.")
+    return _result("unexpected-status", f"The server answered with status {status}.")
+
+
+def _classify_page(
+    obs: Observation,
+    link: Link,
+    page: _Page,
+    redirects: tuple[int, ...],
+    final_url: str,
+) -> Classification:
+    status = obs.status_code
+    start_host, final_host = _host(obs.url), _host(final_url)
+
+    if redirects:
+        start_path = urlsplit(obs.url).path
+        final_path = urlsplit(final_url).path
+        same_site = registrable_domain(start_host) == registrable_domain(final_host)
+        if (
+            same_site
+            and not _is_home_path(start_path)
+            and _is_home_path(final_path)
+            and not _has_query_identity(obs.url, final_url)
+        ):
+            return _result(
+                "redirect-to-home",
+                f"The deep link now redirects to the site's home page ({final_url}).",
+            )
+        if registrable_domain(final_host) in PARKED_HOSTS and registrable_domain(
+            start_host
+        ) != registrable_domain(final_host):
+            return _result("parked-domain", f"Redirects to a domain marketplace ({final_host}).")
+
+    if page.is_html or not page.content_type:
+        marker = parked_marker(page.text) if page.body else None
+        if marker is not None:
+            return _result("parked-domain", f"The domain is parked or for sale ('{marker}').")
+
+    if final_host in YOUTUBE_HOSTS and page.body:
+        for ymarker in YOUTUBE_UNAVAILABLE_MARKERS:
+            if ymarker in page.text:
+                return _result("video-unavailable", f"YouTube says: {ymarker.strip(chr(34))}.")
+
+    if page.is_html and page.body:
+        phrase = soft_404_phrase(page.title)
+        if phrase is not None:
+            return _result(
+                "soft-404-title",
+                f"HTTP {status}, but the page title says '{page.title}'.",
+            )
+        phrase = soft_404_phrase(page.h1)
+        if phrase is not None:
+            return _result(
+                "soft-404-heading",
+                f"HTTP {status}, but the page heading says '{page.h1}'.",
+            )
+
+    if obs.soft404_probe_match:
+        return _result(
+            "soft-404-probe",
+            "The site answers a made-up address on the same host with this same page.",
+        )
+
+    if link.expect_text:
+        found = _contains_text(page, link.expect_text)
+        if not found:
+            if obs.body_truncated:
+                return _result(
+                    "expected-text-unverified",
+                    f"'{link.expect_text}' is not in the first {len(obs.body)} bytes we read; "
+                    "the rest of the page was not fetched.",
+                )
+            return _result(
+                "expected-text-missing", f"The page no longer contains '{link.expect_text}'."
+            )
+
+    fragment = _fragment_to_check(link, obs.url, final_host)
+    if fragment is not None and page.is_html and not obs.not_modified:
+        verdict = _check_fragment(page, fragment, obs.body_truncated)
+        if verdict is not None:
+            return verdict
+
+    return _redirect_verdict(obs, redirects, final_url)
+
+
+def _has_query_identity(start: str, final: str) -> bool:
+    """A home page that keeps the start URL's query still names the resource (``/?p=12``)."""
+    start_query = urlsplit(start).query
+    return bool(start_query) and start_query == urlsplit(final).query
+
+
+def _contains_text(page: _Page, needle: str) -> bool:
+    """Case- and whitespace-insensitive, on raw HTML and on visible text (entities decoded)."""
+    wanted = _squash(needle).casefold()
+    if wanted in _squash(page.text).casefold():
+        return True
+    return page.is_html and wanted in page.visible_text.casefold()
+
+
+_GITHUB_LINE_ANCHOR = re.compile(r"L\d+(?:C\d+)?(?:-L\d+(?:C\d+)?)?")
+
+
+def _fragment_to_check(link: Link, url: str, host: str) -> str | None:
+    """The fragment to look for, or None when there is none we can check.
+
+    Skipped: empty fragments, SPA routes (``#/…``, ``#!…``), text fragments
+    (``#:~:text=``, WICG Scroll-to-Text, never an element id) and GitHub
+    line anchors (``#L10-L20``, resolved by script).
+    """
+    if not link.check_fragment or "#" not in url:
+        return None
+    raw = url.split("#", 1)[1]
+    if not raw or raw.startswith(("/", "!", ":~:")) or raw in ("top",):
+        return None
+    if host.endswith("github.com") and _GITHUB_LINE_ANCHOR.fullmatch(raw):
+        return None
+    return raw
+
+
+def _check_fragment(page: _Page, fragment: str, truncated: bool) -> Classification | None:
+    """Look for ``id=`` or ``<a name=>`` equal to the fragment (HTML §7.4.6.4).
+
+    Ids match case-sensitively, both as written and percent-decoded; GitHub
+    prefixes rendered Markdown ids with ``user-content-``.
+    """
+    decoded = unquote(fragment)
+    wanted = {fragment, decoded, "user-content-" + fragment, "user-content-" + decoded}
+    for node in page.tree.css("[id], a[name]"):
+        attrs = node.attributes
+        if attrs.get("id") in wanted or attrs.get("name") in wanted:
+            return None
+    if truncated:
+        return _result(
+            "fragment-unverified",
+            f"#{decoded} is not in the part of the page we read (the page is larger than "
+            "the body limit).",
+        )
+    if _looks_script_rendered(page):
+        return _result(
+            "fragment-unverified",
+            f"#{decoded} is not in the HTML, but the page is rendered by JavaScript, "
+            "so its anchors only exist in a browser.",
+        )
+    return _result("fragment-missing", f"The page has no element with id or name '{decoded}'.")
+
+
+def _looks_script_rendered(page: _Page) -> bool:
+    """An HTML shell with scripts and hardly any text is a client-rendered app."""
+    return "<script" in page.lower and len(page.visible_text) < 300
+
+
+def _redirect_verdict(
+    obs: Observation, redirects: tuple[int, ...], final_url: str
+) -> Classification:
+    status = obs.status_code
+    if not redirects:
+        return _result("ok", f"HTTP {status}.")
+    if not all(code in PERMANENT_REDIRECTS for code in redirects):
+        return _result("ok-redirected", f"HTTP {status} after a temporary redirect to {final_url}.")
+    start, final = _without_fragment(obs.url), _without_fragment(final_url)
+    if start == final:
+        return _result("ok-redirected", f"HTTP {status}; the redirects lead back to the same URL.")
+    suggested = final
+    if "#" in obs.url and "#" not in final_url:
+        suggested = final + "#" + obs.url.split("#", 1)[1]
+    cosmetic = _canonical_difference(start, final)
+    if cosmetic is not None:
+        return _result(
+            "moved-canonical",
+            f"Permanently redirected to {suggested} ({cosmetic}); updating is optional.",
+            suggested,
+        )
+    return _result("moved-permanently", f"Permanently redirected to {suggested}.", suggested)
+
+
+def reasons_for(verdict: Verdict) -> Iterable[str]:
+    return (r for r, (v, _) in REASONS.items() if v is verdict)
