@@ -1,0 +1,666 @@
+"""The command line: parse flags, call the pipeline, write files, choose the exit code.
+
+This is the only module that writes report files or prints to the
+terminal.  Every ``LinkwatchError`` becomes one line on stderr and exit
+code 2, never a traceback.  Exit codes are a contract (design.md §4):
+
+  0  nothing needs a human
+  1  links need a human (rotten, newly broken, moved, blocked)
+  2  usage, catalog, state or report-folder error
+  3  the run was inconclusive (the checker itself looked offline)
+  130 interrupted (Ctrl-C or SIGTERM); history and reports untouched
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+import anyio
+
+from linkwatch import __version__
+from linkwatch.catalog import filter_links, load_catalog, render_catalog
+from linkwatch.errors import CatalogError, LinkwatchError, ReportError
+from linkwatch.fixer import fix_catalog, fix_markdown, unified_diff
+from linkwatch.github import GitHubClient, format_plan, github_env, plan_issues, sync_issues
+from linkwatch.importer import import_markdown
+from linkwatch.models import Catalog, CheckResult, Health, Link, RunSummary, Schedule, Verdict
+from linkwatch.pipeline import RunOptions, run_once
+from linkwatch.report import needs_human, render
+from linkwatch.schedule import run_schedules
+from linkwatch.store import Store
+
+EXIT_OK = 0
+EXIT_NEEDS_HUMAN = 1
+EXIT_USAGE = 2
+EXIT_INCONCLUSIVE = 3
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = """exit codes:
+  0    nothing needs a human
+  1    links need a human (rotten, newly broken, moved or blocked)
+  2    usage, catalog, state or report-folder error
+  3    run inconclusive: the checker itself looked offline; history unchanged
+  130  interrupted (Ctrl-C or SIGTERM); history and reports untouched
+"""
+
+REPORT_FILES = {
+    "html": "index.html",
+    "md": "report.md",
+    "json": "results.json",
+    "badge": "badge.json",
+}
+
+log = logging.getLogger("linkwatch")
+
+
+# ---------------------------------------------------------------- files
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so readers see the old file or the new one, never half.
+
+    A temporary file in the same folder is fsynced and then renamed over the
+    target (rename is atomic within one filesystem on POSIX).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def ensure_writable_dir(folder: Path) -> None:
+    """Fail before the run, not after it, when the report folder cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".linkwatch-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ReportError(f"{folder}: cannot write reports: {exc.strerror or exc}") from exc
+
+
+def write_reports(
+    folder: Path,
+    summary: RunSummary,
+    catalog: Catalog,
+    history: dict[str, list[Verdict]],
+) -> list[Path]:
+    """Render every report and write them atomically; returns the paths written."""
+    sections = catalog.sections()
+    rendered = {
+        fmt: render(summary, fmt, history=history, sections=sections) for fmt in REPORT_FILES
+    }
+    written = []
+    try:
+        for fmt, name in REPORT_FILES.items():
+            path = folder / name
+            write_atomic(path, rendered[fmt])
+            written.append(path)
+    except OSError as exc:
+        raise ReportError(f"{folder}: cannot write reports: {exc.strerror or exc}") from exc
+    return written
+
+
+# ---------------------------------------------------------------- output
+
+
+def print_summary(summary: RunSummary, *, verbose: bool, stream: TextIO) -> None:
+    """A short table of problems, then the counts; ``--verbose`` lists every link."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=stream, highlight=False)
+    rows: Sequence[CheckResult] = summary.results if verbose else needs_human(summary)
+    if rows:
+        table = Table(title=None if verbose else "Needs a human", show_lines=False)
+        for column in ("verdict", "health", "reason", "title", "url"):
+            table.add_column(column, overflow="fold")
+        for r in rows:
+            url = r.link.url
+            if r.suggested_url:
+                url = f"{url}\n→ {r.suggested_url}"
+            table.add_row(
+                Text(r.verdict.value),
+                Text(r.health.value),
+                Text(r.reason),
+                Text(r.link.title),
+                Text(url),
+            )
+        console.print(table)
+    counts = summary.counts()
+    line = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    elapsed = (summary.finished - summary.started).total_seconds()
+    console.print(
+        Text(f"{len(summary.results)} links checked in {elapsed:.1f}s: {line or 'nothing'}")
+    )
+    if summary.incidents:
+        console.print(Text("host incidents (not counted as rot): " + ", ".join(summary.incidents)))
+    if summary.bytes_saved:
+        console.print(Text(f"conditional requests saved {summary.bytes_saved:,} bytes"))
+    if summary.inconclusive:
+        console.print(
+            Text(f"run inconclusive: {summary.inconclusive_reason}; history unchanged", "bold")
+        )
+
+
+def exit_code_for(summary: RunSummary) -> int:
+    """Inconclusive beats everything: its failures say nothing about the links."""
+    if summary.inconclusive:
+        return EXIT_INCONCLUSIVE
+    return EXIT_NEEDS_HUMAN if needs_human(summary) else EXIT_OK
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _select_links(catalog: Catalog, args: argparse.Namespace) -> tuple[Link, ...]:
+    links = filter_links(
+        catalog.links,
+        sections=tuple(args.section or ()),
+        tags=tuple(args.tag or ()),
+        must_read=bool(args.must_read),
+    )
+    if getattr(args, "shard", None):
+        links = shard_links(links, args.shard)
+    return links
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    """``K/N`` with 1 ≤ K ≤ N, for ``--shard``."""
+    try:
+        k_text, n_text = value.split("/", 1)
+        k, n = int(k_text), int(n_text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard wants K/N, e.g. 1/4, not {value!r}") from None
+    if not 1 <= k <= n:
+        raise argparse.ArgumentTypeError(f"--shard {value}: K must be between 1 and N")
+    return k, n
+
+
+def shard_links(links: Sequence[Link], shard: tuple[int, int]) -> tuple[Link, ...]:
+    """Split by host, so every host's links land in one shard and politeness holds."""
+    import zlib
+    from urllib.parse import urlsplit
+
+    k, n = shard
+    return tuple(
+        link
+        for link in links
+        if zlib.crc32((urlsplit(link.url).hostname or "").encode()) % n == k - 1
+    )
+
+
+def _progress(enabled: bool, total: int) -> tuple[AbstractContextManager[object], Callable[[CheckResult], None]]:
+    """A rich progress bar on a terminal; nothing when output is piped."""
+    if not enabled:
+        return nullcontext(), lambda _result: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("checking"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        transient=True,
+        console=None,
+    )
+    task = progress.add_task("", total=total)
+
+    def advance(result: CheckResult) -> None:
+        progress.update(task, advance=1, description=result.link.url[:60])
+
+    return progress, advance
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.catalog)
+    links = _select_links(catalog, args)
+    reports = Path(args.reports) if args.reports else None
+    if reports is not None and not args.no_reports:
+        ensure_writable_dir(reports)
+    if args.output:
+        ensure_writable_dir(Path(args.output).resolve().parent)
+    options = RunOptions(
+        allow_private=args.allow_private,
+        use_adapters=not args.no_adapters,
+        concurrency=args.concurrency,
+        github_token=os.environ.get("GITHUB_TOKEN") or None,
+        github_api_url=os.environ.get("GITHUB_API_URL") or "https://api.github.com",
+        conditional=not args.no_conditional,
+    )
+    show_progress = sys.stderr.isatty() and not args.quiet
+    with Store.open(args.state) as store:
+        bar, advance = _progress(show_progress, len(links))
+        with bar:
+            summary = anyio.run(
+                lambda: run_once(catalog, store, links=links, options=options, on_result=advance)
+            )
+        history = store.verdict_history([r.link.url for r in summary.results])
+        store.compact(catalog.settings.keep_runs)
+    if reports is not None and not args.no_reports:
+        write_reports(reports, summary, catalog, history)
+    if args.output:
+        fmt = args.format if args.format != "text" else "json"
+        write_atomic(Path(args.output), render(summary, fmt, history=history))
+    elif args.format != "text":
+        sys.stdout.write(render(summary, args.format, history=history))
+    if args.format == "text" or args.output:
+        if not args.quiet:
+            print_summary(summary, verbose=args.verbose, stream=sys.stdout)
+        elif summary.inconclusive:
+            print(f"run inconclusive: {summary.inconclusive_reason}", file=sys.stderr)
+    code = exit_code_for(summary)
+    if args.issues:
+        sync_code = _sync_issues(args, catalog, dry_run=False)
+        code = max(code, sync_code) if sync_code == EXIT_USAGE else code
+    return code
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(str(path), None, f"cannot read: {exc}") from exc
+    imported = import_markdown(text, str(path))
+    for note in imported.notes:
+        if not args.quiet:
+            print(note, file=sys.stderr)
+    toml_text = render_catalog(imported.links)
+    if args.output == "-":
+        sys.stdout.write(toml_text)
+    else:
+        out = Path(args.output)
+        if out.exists() and not args.force:
+            raise CatalogError(str(out), None, "exists; pass --force to overwrite or -o -")
+        write_atomic(out, toml_text)
+        if not args.quiet:
+            sections = len({link.section for link in imported.links})
+            print(f"wrote {out}: {len(imported.links)} links in {sections} sections")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.catalog)
+    if not args.quiet:
+        print(f"{catalog.path}: {len(catalog.links)} links, {len(catalog.sections())} sections: ok")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.catalog)
+    with Store.open(args.state) as store:
+        states = store.load_states()
+    rows = []
+    for link in catalog.links:
+        state = states.get(link.url)
+        rows.append(
+            {
+                "url": link.url,
+                "title": link.title,
+                "section": link.section_label,
+                "health": state.health.value if state else "unchecked",
+                "last_verdict": state.last_verdict.value if state and state.last_verdict else None,
+                "fail_streak": state.fail_streak if state else 0,
+                "last_changed": state.last_changed.isoformat()
+                if state and state.last_changed
+                else None,
+            }
+        )
+    if args.format == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table()
+    for column in ("health", "last", "streak", "title", "url"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            Text(str(row["health"])),
+            Text(str(row["last_verdict"] or "-")),
+            Text(str(row["fail_streak"])),
+            Text(str(row["title"])),
+            Text(str(row["url"])),
+        )
+    Console(highlight=False).print(table)
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    with Store.open(args.state) as store:
+        rows = store.history(args.url)
+    if not rows:
+        print(f"{args.url}: no checks recorded in {args.state}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.format == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+        return EXIT_OK
+    for row in rows:
+        parts = [str(row.get(k, "")) for k in ("checked_at", "verdict", "reason", "status_code")]
+        health = row.get("health")
+        changed = " changed" if row.get("changed") else ""
+        print("  ".join(parts) + (f"  [{health}]" if health else "") + changed)
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.catalog)
+    reports = Path(args.reports)
+    ensure_writable_dir(reports)
+    with Store.open(args.state) as store:
+        summary = store.latest_summary(catalog)
+        if summary is None:
+            print(f"{args.state}: no run recorded yet; run `linkwatch check` first", file=sys.stderr)
+            return EXIT_USAGE
+        history = store.verdict_history([r.link.url for r in summary.results])
+    written = write_reports(reports, summary, catalog, history)
+    if not args.quiet:
+        for path in written:
+            print(path)
+    return EXIT_OK
+
+
+def _sync_issues(args: argparse.Namespace, catalog: Catalog, *, dry_run: bool) -> int:
+    repo, token, api_url = github_env(os.environ, getattr(args, "repo", None))
+    with Store.open(args.state) as store:
+        summary = store.latest_summary(catalog)
+        states = store.load_states()
+    if summary is None:
+        print(f"{args.state}: no run recorded yet; nothing to sync", file=sys.stderr)
+        return EXIT_USAGE
+    catalog_urls = {link.url for link in catalog.links}
+
+    async def go() -> list[str]:
+        async with GitHubClient(repo, token, api_url=api_url) as client:
+            existing = await client.list_issues()
+            plan = plan_issues(
+                states,
+                summary.results,
+                existing,
+                catalog.settings,
+                inconclusive=summary.inconclusive,
+                catalog_urls=catalog_urls,
+                now=summary.finished,
+                catalog_path=catalog.path,
+            )
+            if dry_run:
+                return [format_plan(plan)]
+            return await sync_issues(client, plan, dry_run=False)
+
+    for line in anyio.run(go):
+        print(line)
+    return EXIT_OK
+
+
+def cmd_issues_sync(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.catalog)
+    return _sync_issues(args, catalog, dry_run=args.dry_run)
+
+
+def cmd_fix(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.catalog)
+    with Store.open(args.state) as store:
+        summary = store.latest_summary(catalog)
+    if summary is None:
+        print(f"{args.state}: no run recorded yet; run `linkwatch check` first", file=sys.stderr)
+        return EXIT_USAGE
+    moves = {
+        r.link.url: r.suggested_url
+        for r in summary.results
+        if r.verdict is Verdict.MOVED and r.suggested_url and r.suggested_url != r.link.url
+    }
+    targets: list[tuple[Path, Callable[[str, dict[str, str]], str]]] = [
+        (Path(args.catalog), fix_catalog)
+    ]
+    if args.markdown:
+        targets.append((Path(args.markdown), fix_markdown))
+    if not moves:
+        if not args.quiet:
+            print("no moved links: nothing to fix")
+        return EXIT_OK
+    for path, fixer in targets:
+        old = path.read_text(encoding="utf-8")
+        new = fixer(old, moves)
+        if args.dry_run:
+            sys.stdout.write(unified_diff(old, new, str(path)))
+        elif new != old:
+            write_atomic(path, new)
+            if not args.quiet:
+                print(f"{path}: rewrote {sum(1 for u in moves if u in old)} moved URL(s)")
+    return EXIT_OK
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.catalog)
+    with Store.open(args.state) as store:
+        for shard in args.shards:
+            store.merge_from(Path(shard))
+        summary = store.latest_summary(catalog)
+        history = (
+            store.verdict_history([r.link.url for r in summary.results]) if summary else {}
+        )
+    if summary is not None and args.reports:
+        ensure_writable_dir(Path(args.reports))
+        write_reports(Path(args.reports), summary, catalog, history)
+    if not args.quiet:
+        print(f"merged {len(args.shards)} shard database(s) into {args.state}")
+    return exit_code_for(summary) if summary else EXIT_OK
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    catalog = load_catalog(args.catalog)
+    schedules = catalog.schedules or (
+        Schedule(name="nightly", cron="0 3 * * *", timezone=catalog.settings.timezone),
+    )
+    reports = Path(args.reports)
+    ensure_writable_dir(reports)
+    options = RunOptions(
+        allow_private=args.allow_private,
+        use_adapters=not args.no_adapters,
+        concurrency=args.concurrency,
+        github_token=os.environ.get("GITHUB_TOKEN") or None,
+    )
+
+    async def job(schedule: Schedule) -> RunSummary:
+        current = load_catalog(args.catalog)  # pick up edits between runs
+        links = filter_links(
+            current.links,
+            sections=tuple(schedule.sections),
+            tags=tuple(schedule.tags),
+            must_read=schedule.must_read_only,
+        )
+        with Store.open(args.state) as store:
+            summary = await run_once(current, store, links=links, options=options)
+            history = store.verdict_history([r.link.url for r in summary.results])
+        write_reports(reports, summary, current, history)
+        log.info(
+            "%s: %d links, %s%s",
+            schedule.name,
+            len(summary.results),
+            summary.counts(),
+            " (inconclusive)" if summary.inconclusive else "",
+        )
+        return summary
+
+    anyio.run(lambda: run_schedules(schedules, job, logger=log))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- parser
+
+
+def _add_common(p: argparse.ArgumentParser, *, state: bool = True) -> None:
+    p.add_argument("--catalog", default="catalog.toml", help="catalog file (default: %(default)s)")
+    if state:
+        p.add_argument(
+            "--state",
+            default=".linkwatch/state.db",
+            help="history database (default: %(default)s)",
+        )
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="linkwatch",
+        description="Tell the curator of a link list which links need a human.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"linkwatch {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    check = command("check", "check every link of the catalog and write reports")
+    _add_common(check)
+    check.add_argument("--reports", default="reports", help="report folder (default: %(default)s)")
+    check.add_argument("--no-reports", action="store_true", help="do not write report files")
+    check.add_argument(
+        "--format",
+        choices=("text", "json", "md", "html"),
+        default="text",
+        help="what to print, or write to --output (default: text)",
+    )
+    check.add_argument("--output", "-o", help="write the --format output to this file")
+    check.add_argument("--concurrency", type=int, help="links checked at once (overrides settings)")
+    check.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="permit loopback and private-network targets (refused by default)",
+    )
+    check.add_argument("--issues", action="store_true", help="sync GitHub issues after the run")
+    check.add_argument("--section", action="append", help="only links in this section (repeat)")
+    check.add_argument("--tag", action="append", help="only links with this tag, kind or lang")
+    check.add_argument("--must-read", action="store_true", help="only must-read links")
+    check.add_argument("--shard", type=parse_shard, help="check only shard K of N (by host)")
+    check.add_argument(
+        "--no-adapters", action="store_true", help="no GitHub/YouTube/bilibili API checks"
+    )
+    check.add_argument(
+        "--no-conditional", action="store_true", help="no If-None-Match/If-Modified-Since"
+    )
+    check.add_argument("-v", "--verbose", action="store_true", help="list every link")
+    check.set_defaults(func=cmd_check)
+
+    imp = command("import", "turn a Markdown link list into a catalog")
+    imp.add_argument("file", help="Markdown file to read")
+    imp.add_argument("-o", "--output", default="catalog.toml", help="catalog to write, or -")
+    imp.add_argument("--force", action="store_true", help="overwrite an existing catalog")
+    imp.add_argument("-q", "--quiet", action="store_true")
+    imp.set_defaults(func=cmd_import)
+
+    validate = command("validate", "check the catalog file itself, without the network")
+    _add_common(validate, state=False)
+    validate.set_defaults(func=cmd_validate)
+
+    status = command("status", "current health of every link, from history (no network)")
+    _add_common(status)
+    status.add_argument("--format", choices=("text", "json"), default="text")
+    status.set_defaults(func=cmd_status)
+
+    hist = command("history", "the timeline of one link")
+    hist.add_argument("url")
+    hist.add_argument("--state", default=".linkwatch/state.db")
+    hist.add_argument("--format", choices=("text", "json"), default="text")
+    hist.set_defaults(func=cmd_history)
+
+    report = command("report", "rewrite the reports from history, without checking")
+    _add_common(report)
+    report.add_argument("--reports", default="reports")
+    report.set_defaults(func=cmd_report)
+
+    schedule = command("schedule", "run the catalog's [[schedule]] entries until stopped")
+    _add_common(schedule)
+    schedule.add_argument("--reports", default="reports")
+    schedule.add_argument("--concurrency", type=int)
+    schedule.add_argument("--allow-private", action="store_true")
+    schedule.add_argument("--no-adapters", action="store_true")
+    schedule.set_defaults(func=cmd_schedule)
+
+    issues = command("issues", "GitHub issues for rotten links")
+    issues_sub = issues.add_subparsers(dest="issues_command", required=True, metavar="COMMAND")
+    sync = issues_sub.add_parser("sync", help="open, update and close issues to match health")
+    _add_common(sync)
+    sync.add_argument("--repo", help="OWNER/NAME (default: $GITHUB_REPOSITORY)")
+    sync.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    sync.set_defaults(func=cmd_issues_sync)
+
+    fix = command("fix", "rewrite moved links in the catalog (keeps comments)")
+    _add_common(fix)
+    fix.add_argument("--markdown", help="also fix this Markdown source")
+    fix.add_argument("--dry-run", action="store_true", help="show the diff, change nothing")
+    fix.set_defaults(func=cmd_fix)
+
+    merge = command("merge", "fold shard state databases into one, and report")
+    _add_common(merge)
+    merge.add_argument("shards", nargs="+", help="shard state databases")
+    merge.add_argument("--reports", default="reports")
+    merge.set_defaults(func=cmd_merge)
+    return parser
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM behaves like Ctrl-C, so the same clean path handles both."""
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``linkwatch`` console script."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
+    if args.command == "schedule":
+        logging.getLogger().setLevel(logging.INFO)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        code: int = args.func(args)
+        return code
+    except LinkwatchError as exc:
+        print(f"linkwatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("linkwatch: interrupted; history and reports left as they were", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""The one place that wires a run together: catalog → fetch → classify → history → store.
+
+Everything here is glue.  Decisions live in the pure modules (classify,
+content, history); I/O lives in fetch and store.  ``run_once`` keeps no body
+longer than the callback that receives it, so memory stays bounded by the
+number of links in flight, not by the size of the catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from linkwatch.classify import classify, is_network_failure
+from linkwatch.content import extract_text, fingerprint, fingerprint_bytes
+from linkwatch.fetch import Resolver, check_links
+from linkwatch.history import apply_run, detect_inconclusive, host_incidents
+from linkwatch.models import (
+    Catalog,
+    CheckResult,
+    Link,
+    LinkState,
+    Observation,
+    RunSummary,
+    Settings,
+    Validators,
+)
+from linkwatch.store import Store
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The default clock; tests inject a fixed one instead."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run, beyond what the catalog's ``[settings]`` says."""
+
+    allow_private: bool = False
+    use_adapters: bool = True
+    concurrency: int | None = None
+    github_token: str | None = None
+    github_api_url: str = "https://api.github.com"
+    resolver: Resolver | None = None
+    conditional: bool = True
+
+
+def effective_settings(settings: Settings, options: RunOptions) -> Settings:
+    """The catalog's settings with command-line overrides applied."""
+    if options.concurrency is not None:
+        return replace(settings, concurrency=max(1, options.concurrency))
+    return settings
+
+
+def _content_facts(obs: Observation, link: Link) -> tuple[str | None, str | None]:
+    """Fingerprint the main content of a full 2xx answer; (hash, text)."""
+    if obs.not_modified or obs.status_code is None or not 200 <= obs.status_code < 300:
+        return None, None
+    if not obs.body:
+        return None, None
+    content_type = obs.headers.get("content-type")
+    text = extract_text(obs.body, content_type, link.select)
+    if text:
+        return fingerprint(text, link.ignore_patterns), text
+    return fingerprint_bytes(obs.body), None
+
+
+def observe(link: Link, obs: Observation, checked_at: datetime) -> CheckResult:
+    """Turn one raw observation into a result (health is filled in later by history)."""
+    verdict = classify(obs, link)
+    content_hash, text = _content_facts(obs, link)
+    return CheckResult(
+        link=link,
+        verdict=verdict.verdict,
+        reason=verdict.reason,
+        detail=verdict.detail,
+        checked_at=checked_at,
+        status_code=obs.status_code,
+        final_url=obs.final_url,
+        redirects=obs.hops,
+        attempts=obs.attempts,
+        elapsed_ms=obs.elapsed_ms,
+        suggested_url=verdict.suggested_url,
+        content_hash=content_hash,
+        text=text,
+        etag=obs.headers.get("etag"),
+        last_modified=obs.headers.get("last-modified"),
+        archived=obs.archived,
+        pushed_at=obs.pushed_at,
+        bytes_received=obs.bytes_received,
+        not_modified=obs.not_modified,
+        network_error=is_network_failure(obs),
+    )
+
+
+async def check_catalog(
+    links: Sequence[Link],
+    settings: Settings,
+    *,
+    options: RunOptions,
+    validators: Mapping[str, Validators] | None = None,
+    on_result: Callable[[CheckResult], None] | None = None,
+    clock: Clock = utc_now,
+) -> list[CheckResult]:
+    """Check ``links`` and return their results in catalog order (no history)."""
+    order = {link.url: i for i, link in enumerate(links)}
+    results: list[CheckResult] = []
+
+    def collect(link: Link, obs: Observation) -> None:
+        result = observe(link, obs, clock())
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    kwargs: dict[str, Any] = {
+        "allow_private": options.allow_private,
+        "use_adapters": options.use_adapters,
+        "github_token": options.github_token,
+        "github_api_url": options.github_api_url,
+    }
+    if options.resolver is not None:
+        kwargs["resolver"] = options.resolver
+    await check_links(
+        [link for link in links if not link.skip],
+        settings,
+        on_result=collect,
+        validators=validators if options.conditional else None,
+        **kwargs,
+    )
+    results.sort(key=lambda r: order.get(r.link.url, len(order)))
+    return results
+
+
+def conclude(
+    catalog: Catalog,
+    results: Sequence[CheckResult],
+    prev_states: Mapping[str, LinkState],
+    *,
+    settings: Settings,
+    started: datetime,
+    finished: datetime,
+) -> tuple[RunSummary, dict[str, LinkState]]:
+    """Apply history to a run's results: inconclusive detection, incidents, health."""
+    inconclusive, reason = detect_inconclusive(results, canary_url=settings.canary)
+    incidents = () if inconclusive else tuple(host_incidents(results))
+    judged, states = apply_run(
+        prev_states,
+        results,
+        settings,
+        finished,
+        inconclusive=inconclusive,
+        incident_hosts=incidents,
+    )
+    received = sum(r.bytes_received for r in judged)
+    saved = sum(_saved_bytes(r, prev_states) for r in judged)
+    summary = RunSummary(
+        started=started,
+        finished=finished,
+        catalog=catalog.path,
+        results=tuple(judged),
+        inconclusive=inconclusive,
+        inconclusive_reason=reason,
+        incidents=incidents,
+        bytes_received=received,
+        bytes_saved=saved,
+    )
+    return summary, states
+
+
+def _saved_bytes(result: CheckResult, prev_states: Mapping[str, LinkState]) -> int:
+    """A 304 saves the body we would otherwise have downloaded again."""
+    if not result.not_modified:
+        return 0
+    prev = prev_states.get(result.link.url)
+    return prev.body_bytes if prev is not None else 0
+
+
+async def run_once(
+    catalog: Catalog,
+    store: Store,
+    *,
+    links: Sequence[Link] | None = None,
+    options: RunOptions | None = None,
+    on_result: Callable[[CheckResult], None] | None = None,
+    clock: Clock = utc_now,
+) -> RunSummary:
+    """Check the catalog (or ``links`` of it), judge with history, and record the run.
+
+    The run is written to the store in one transaction at the very end, so a
+    run that is interrupted at any point leaves history as it was.
+    """
+    options = options or RunOptions()
+    settings = effective_settings(catalog.settings, options)
+    chosen = catalog.links if links is None else links
+    prev_states = store.load_states()
+    started = clock()
+    results = await check_catalog(
+        chosen,
+        settings,
+        options=options,
+        validators=store.validators(),
+        on_result=on_result,
+        clock=clock,
+    )
+    summary, states = conclude(
+        catalog, results, prev_states, settings=settings, started=started, finished=clock()
+    )
+    run_id = store.record_run(summary, states)
+    return replace(summary, run_id=run_id)
