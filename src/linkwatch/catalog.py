@@ -809,7 +809,7 @@ def render_settings(settings: Settings | None, *, commented: bool) -> list[str]:
         else:
             entry = f"{field.name} = {_toml_value(value)}"
         help_text = _SETTINGS_HELP.get(field.name)
-        lines.append(f"{entry:<64}  # {help_text}" if help_text else entry)
+        lines.append(f"{entry:<40}  # {help_text}" if help_text else entry)
     return lines
 
 
