@@ -58,10 +58,6 @@ REASONS: Mapping[str, tuple[Verdict, str]] = {
         "Consider whether a read-only (archived) repository is still the best link.",
     ),
     "youtube-ok": (Verdict.OK, "Nothing."),
-    "youtube-embed-disabled": (
-        Verdict.OK,
-        "Nothing: the video exists; its owner only disabled embedding.",
-    ),
     "bilibili-ok": (Verdict.OK, "Nothing."),
     # moved
     "moved-permanently": (
