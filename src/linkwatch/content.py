@@ -1,0 +1,448 @@
+"""Pure content handling: a page's main text, its noise-free fingerprint, a diff.
+
+The freshness signal of design.md §3 (``changed``) must only fire when the
+part of a page a reader comes for has changed.  So the text is taken from the
+page's main region (``<main>``/``<article>``, or the catalog's ``select``),
+with navigation, boilerplate and hidden elements dropped, and the fingerprint
+is taken after removing the things that differ on every request (timestamps,
+tokens, counters).  A false "changed" costs the curator's attention; a page
+whose text really changed must still be noticed, so every noise rule below is
+narrow and says why it exists.
+
+No I/O here: bytes in, strings out.
+"""
+
+from __future__ import annotations
+
+import codecs
+import difflib
+import functools
+import hashlib
+import re
+import unicodedata
+import zlib
+from collections.abc import Iterable, Sequence
+from email.message import Message
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+# Elements that never carry a page's main text.  ``template`` content is
+# inert (HTML §4.12.3), ``noscript`` duplicates what scripts render, and
+# nav/header/footer/aside/form are the site's chrome (HTML §4.3 sectioning
+# semantics): menus, "related posts" sidebars that rotate per request, login
+# and search forms holding CSRF tokens.
+_DROP_TAGS = (
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "svg",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "form",
+    "iframe",
+    "canvas",
+    "object",
+    "embed",
+    "button",
+    "select",
+)
+# ARIA landmarks that mean the same chrome when sites use <div role=…>
+# (WAI-ARIA 1.2 §5.3.4), plus elements hidden from every reader (HTML
+# ``hidden`` attribute, ``aria-hidden="true"``).
+_DROP_SELECTORS = (
+    "[hidden]",
+    '[aria-hidden="true"]',
+    '[role="navigation"]',
+    '[role="banner"]',
+    '[role="contentinfo"]',
+    '[role="complementary"]',
+    '[role="search"]',
+    '[role="dialog"]',
+)
+# Elements whose end is a line break in rendered text, so the diff can work
+# line by line instead of on one giant line.
+_BLOCK_TAGS = frozenset(
+    {
+        "address",
+        "article",
+        "blockquote",
+        "br",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "li",
+        "main",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "td",
+        "th",
+        "tr",
+        "ul",
+        "body",
+        "html",
+        "summary",
+        "details",
+    }
+)
+_TEXTUAL_TYPES = frozenset(
+    {
+        "application/json",
+        "application/ld+json",
+        "application/xml",
+        "application/javascript",
+        "application/x-ndjson",
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/toml",
+        "application/yaml",
+        "application/x-yaml",
+    }
+)
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# HTML §13.2.3.2: the encoding prescan looks at the first 1024 bytes; real
+# pages sometimes put <meta charset> a little later, so allow more.
+_PRESCAN_BYTES = 4096
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+_SPACES = re.compile(r"[^\S\n]+")
+_DECOMPRESS_CAP = 16 * 1024 * 1024
+
+
+def fingerprint_bytes(body: bytes) -> str:
+    """Hash of a binary body (PDF, image…), where there is no text to clean."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def _media_type(content_type: str | None) -> tuple[str | None, str | None]:
+    """``(media type, charset)`` parsed as RFC 9110 §8.3 describes."""
+    if not content_type:
+        return None, None
+    msg = Message()
+    msg["content-type"] = content_type
+    charset = msg.get_param("charset")
+    return msg.get_content_type().lower(), charset if isinstance(charset, str) else None
+
+
+def _codec(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        return codecs.lookup(name.strip().strip("\"'")).name
+    except LookupError:
+        return None
+
+
+def _decode(body: bytes, charset: str | None, *, html: bool) -> str:
+    """Decode with BOM > header charset > ``<meta charset>`` > UTF-8 (HTML §13.2.3.1).
+
+    ``errors="replace"`` because a page with one bad byte is still a page.
+    """
+    for bom, name in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le")):
+        if body.startswith(bom):
+            return body[len(bom) :].decode(name, errors="replace")
+    if body.startswith(codecs.BOM_UTF16_BE):
+        return body[2:].decode("utf-16-be", errors="replace")
+    codec = _codec(charset)
+    if codec is None and html:
+        match = _META_CHARSET.search(body[:_PRESCAN_BYTES])
+        if match:
+            codec = _codec(match.group(1).decode("ascii", "replace"))
+    return body.decode(codec or "utf-8", errors="replace")
+
+
+def normalise(text: str) -> str:
+    """NFKC, one space between words, no blank lines.
+
+    NFKC folds full-width and compatibility forms (``ＡＢＣ`` → ``ABC``),
+    so a CJK site switching its punctuation width is not a content change.
+    """
+    text = unicodedata.normalize("NFKC", text).replace("\r\n", "\n").replace("\r", "\n")
+    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _looks_binary(body: bytes) -> bool:
+    return b"\x00" in body[:1024]
+
+
+# WHATWG MIME Sniffing §7.1: the tags that identify an untyped body as HTML
+# when followed by a space or ">".
+_HTML_SNIFF = tuple(
+    b"<" + tag
+    for tag in (
+        b"!doctype html",
+        b"html",
+        b"head",
+        b"script",
+        b"iframe",
+        b"h1",
+        b"div",
+        b"font",
+        b"table",
+        b"a",
+        b"style",
+        b"title",
+        b"b",
+        b"body",
+        b"br",
+        b"p",
+        b"!--",
+    )
+)
+
+
+def _looks_html(body: bytes) -> bool:
+    head = body[:512].lstrip(b" \t\n\r\x0c").lower()
+    for prefix in _HTML_SNIFF:
+        if head.startswith(prefix) and head[len(prefix) : len(prefix) + 1] in (b" ", b">"):
+            return True
+    return False
+
+
+def _render(nodes: Iterable[LexborNode]) -> str:
+    """Text of ``nodes`` with a line break after each block element.
+
+    Iterative, because hostile pages nest elements deeper than Python's
+    recursion limit.
+    """
+    parts: list[str] = []
+    stack: list[tuple[LexborNode, bool]] = [(n, False) for n in reversed(list(nodes))]
+    while stack:
+        node, closing = stack.pop()
+        if closing:
+            parts.append("\n")
+            continue
+        tag = node.tag
+        if tag == "-text":
+            parts.append(node.text_content or "")
+            continue
+        if tag is None or tag.startswith("-"):
+            continue
+        if tag in _BLOCK_TAGS:
+            parts.append("\n")
+            stack.append((node, True))
+        children = list(node.iter(include_text=True))
+        stack.extend((child, False) for child in reversed(children))
+    return "".join(parts)
+
+
+def _html_text(html: str, select: str | None) -> str:
+    tree = LexborHTMLParser(html)
+    for selector in (",".join(_DROP_TAGS), *_DROP_SELECTORS):
+        for node in tree.css(selector):
+            node.decompose()
+    if select:
+        nodes = tree.css(select)
+    else:
+        nodes = tree.css("main, [role=main]") or tree.css("article")
+        if not nodes:
+            nodes = [tree.body] if tree.body is not None else []
+    # A <main> nested in another selected node would be rendered twice.
+    chosen = [n for n in nodes if not any(_contains(o, n) for o in nodes if o is not n)]
+    return _render(chosen)
+
+
+def _contains(outer: LexborNode, inner: LexborNode) -> bool:
+    parent = inner.parent
+    while parent is not None:
+        if parent == outer:
+            return True
+        parent = parent.parent
+    return False
+
+
+def extract_text(body: bytes, content_type: str | None, select: str | None = None) -> str:
+    """The main, human-readable text of a response body, normalised.
+
+    HTML: chrome and hidden elements removed; ``<main>`` (or ARIA
+    ``role=main``), else every ``<article>``, else ``<body>``.  ``select`` (the
+    catalog's CSS selector) overrides that choice; if it matches nothing the
+    result is ``""`` — the watched part of the page is gone, which is a change.
+    Text types (plain, JSON, XML…) are decoded and normalised.  Anything
+    else is binary and yields ``""``: hash it with :func:`fingerprint_bytes`.
+    """
+    media, charset = _media_type(content_type)
+    if media in _HTML_TYPES or (media is None and _looks_html(body)):
+        return normalise(_html_text(_decode(body, charset, html=True), select))
+    is_text = media is not None and (
+        media.startswith("text/") or media in _TEXTUAL_TYPES or media.endswith(("+json", "+xml"))
+    )
+    if is_text or (media is None and not _looks_binary(body)):
+        return normalise(_decode(body, charset, html=False))
+    return ""
+
+
+# --- noise -----------------------------------------------------------------
+
+_MONTHS = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+    r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
+_UNITS_EN = r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?)"
+_COUNTER_WORDS = (
+    r"(?:views?|likes?|stars?|forks?|watching|watchers?|comments?|downloads?|plays?"
+    r"|subscribers?|followers?|reads?|reactions?|shares?|clones?"
+    r"|次播放|次观看|播放量?|观看|点赞|收藏|评论|弹幕|阅读量?|关注|粉丝|人看过|人观看|投币|转发|赞)"
+)
+_NUMBER = r"\d[\d,.]*\s*(?:[kKmMbBwW]|万|亿|千)?\+?"
+
+# Each rule: (why it is noise, pattern).  Order matters only for overlap:
+# longer constructs (ISO timestamps) go before their parts (clock times).
+BUILTIN_NOISE: tuple[tuple[str, str], ...] = (
+    (
+        "Copyright lines carry the current year and roll over every 1 January.",
+        r"(?i:©|\(c\)|copyright)\s*(?:(?:19|20)\d{2}\s*(?:[-–—~]\s*(?:19|20)\d{2})?)?",
+    ),
+    (
+        "ISO 8601 / RFC 3339 timestamps: server render times, 'generated at' stamps.",
+        r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
+    ),
+    (
+        "Slashed and CJK dates (2024/03/05, 2024年3月5日) are the same render stamps.",
+        r"\b\d{4}/\d{1,2}/\d{1,2}\b|\d{4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?",
+    ),
+    (
+        "Spelled-out dates ('Updated March 5, 2024', '5 Mar 2024').",
+        rf"(?i:\b{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b"
+        rf"|\b\d{{1,2}}\s+{_MONTHS}\s+\d{{4}}\b)",
+    ),
+    (
+        "Clock times (12:34, 12:34:56 PM, 下午3:05) tick on every request.",
+        r"(?:上午|下午)?\b\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp]\.?[Mm]\.?)?\b",
+    ),
+    (
+        "Relative times ('3 minutes ago', 'just now', 'yesterday') move by themselves.",
+        rf"(?i:\b(?:\d+|an?|one)\s+{_UNITS_EN}\s+ago\b|\bjust now\b|\byesterday\b|\btoday\b)",
+    ),
+    (
+        "Chinese relative times (3 分钟前, 刚刚, 昨天) as bilibili and zhihu print them.",
+        r"\d+\s*(?:秒|分钟|小时|天|周|个月|月|年)前|刚刚|昨天|前天|今天",
+    ),
+    (
+        "UUIDs: request ids and nonces.",
+        r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
+    ),
+    (
+        "Long hex runs (≥ 16): CSRF tokens, cache-busting hashes, commit ids of a build.",
+        r"\b[0-9a-fA-F]{16,}\b",
+    ),
+    (
+        "Base64-like tokens (≥ 16, mixing digits, upper and lower case): nonces, "
+        "session and CSRF tokens.  Words and slugs lack the mix, so they stay.",
+        r"(?<![A-Za-z0-9+/_-])(?=[A-Za-z0-9+/_-]*\d)(?=[A-Za-z0-9+/_-]*[a-z])"
+        r"(?=[A-Za-z0-9+/_-]*[A-Z])[A-Za-z0-9+/_-]{16,}={0,2}",
+    ),
+    (
+        "Counters ('1.2k views', '12,345 次播放', '播放量 3.4万'): they grow while the "
+        "content stays the same.",
+        rf"(?i:{_NUMBER}\s*{_COUNTER_WORDS}|{_COUNTER_WORDS}\s*[:：]?\s*{_NUMBER})",
+    ),
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
+
+
+# Case-insensitive per rule (``(?i:…)``), not globally: the token rule relies
+# on telling upper from lower case.
+_BUILTIN = _compile(tuple(p for _, p in BUILTIN_NOISE))
+
+
+def strip_noise(text: str, ignore_patterns: Sequence[str] = ()) -> str:
+    """``text`` without the user's ignore regexes and the built-in noise.
+
+    Raises ``ValueError`` naming the pattern when a user regex is invalid
+    (the catalog loader should have caught it first).
+    """
+    for pattern in ignore_patterns:
+        try:
+            compiled = _compile((pattern,))
+        except re.error as exc:
+            raise ValueError(f"invalid ignore pattern {pattern!r}: {exc}") from exc
+        text = compiled.sub(" ", text)
+    return normalise(_BUILTIN.sub(" ", text))
+
+
+def fingerprint(text: str, ignore_patterns: Sequence[str] = ()) -> str:
+    """sha256 (hex) of the text with noise removed; equal text → equal hash."""
+    return hashlib.sha256(strip_noise(text, ignore_patterns).encode("utf-8")).hexdigest()
+
+
+# --- diff ------------------------------------------------------------------
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=\S)|(?<=[。！？；])")
+_MAX_DIFF_LINE = 200
+
+
+def _units(text: str) -> list[str]:
+    """Lines, split further into sentences so one edit shows as one diff line."""
+    out: list[str] = []
+    for line in text.splitlines():
+        out.extend(s.strip() for s in _SENTENCE_END.split(line) if s.strip())
+    return out
+
+
+def _clip(line: str) -> str:
+    return line if len(line) <= _MAX_DIFF_LINE else line[: _MAX_DIFF_LINE - 1] + "…"
+
+
+def diff_summary(old: str, new: str, max_lines: int = 20) -> str:
+    """A bounded unified diff (no context, no file headers) of two texts.
+
+    ``-``/``+`` lines per changed sentence, each clipped; beyond ``max_lines``
+    a final line says how many were left out.  Empty when nothing differs.
+    """
+    lines = [
+        _clip(line)
+        for line in difflib.unified_diff(_units(old), _units(new), n=0, lineterm="")
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    if len(lines) > max_lines:
+        rest = len(lines) - max_lines
+        lines = [*lines[:max_lines], f"… {rest} more changed line{'s' if rest != 1 else ''}"]
+    return "\n".join(lines)
+
+
+# --- storage ---------------------------------------------------------------
+
+
+def compress_text(text: str, max_bytes: int = 64_000) -> bytes:
+    """zlib-compressed UTF-8 of ``text``, truncated to ``max_bytes`` first.
+
+    The stored text only feeds the next run's diff, so its head is enough and
+    the database stays bounded whatever a page holds.
+    """
+    raw = text.encode("utf-8")
+    if len(raw) > max_bytes:
+        raw = raw[:max_bytes].decode("utf-8", errors="ignore").encode("utf-8")
+    return zlib.compress(raw, 6)
+
+
+def decompress_text(blob: bytes) -> str:
+    """Inverse of :func:`compress_text`; ``ValueError`` on a damaged blob.
+
+    Output is capped so a hostile or corrupt blob cannot expand without end.
+    """
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(blob, _DECOMPRESS_CAP)
+    except zlib.error as exc:
+        raise ValueError(f"damaged compressed text: {exc}") from exc
+    return raw.decode("utf-8", errors="replace")

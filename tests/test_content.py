@@ -1,0 +1,267 @@
+"""Tests for linkwatch.content: main text, noise-free fingerprints, diffs, storage."""
+
+from __future__ import annotations
+
+import pytest
+
+from linkwatch.content import (
+    compress_text,
+    decompress_text,
+    diff_summary,
+    extract_text,
+    fingerprint,
+    fingerprint_bytes,
+    strip_noise,
+)
+
+ARTICLE = (
+    "Transformers process tokens in parallel. "
+    "Attention weighs every token against every other token. "
+    "This chapter derives the scaled dot-product formula."
+)
+
+
+def page(
+    *,
+    stamp: str,
+    token: str,
+    nonce: str,
+    views: str,
+    related: str,
+    ago: str,
+    year: str,
+    body: str = ARTICLE,
+) -> bytes:
+    """One rendering of the same article, varying only what changes per request."""
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Attention</title>
+<meta name="csrf-token" content="{token}">
+<script nonce="{nonce}">window.__STATE__ = {{"t": "{stamp}"}}</script>
+<style>.x {{ color: red }}</style></head>
+<body>
+<header><a href="/">Home</a> Signed in at {stamp}</header>
+<nav role="navigation"><a href="/a">Chapters</a></nav>
+<main>
+  <h1>Attention</h1>
+  <p class="meta">Updated {ago} · {stamp} · {views}</p>
+  <p>{body}</p>
+  <div hidden>debug {nonce}</div>
+  <span aria-hidden="true">{related}</span>
+</main>
+<aside><h2>Related</h2><ul><li>{related}</li></ul></aside>
+<form><input type="hidden" name="csrf" value="{token}"><button>Search</button></form>
+<footer>© {year} Example · rendered {stamp} · request {nonce} · {views}</footer>
+</body></html>""".encode()
+
+
+VARIANTS = [
+    page(
+        stamp="2024-03-05T12:00:00Z",
+        token="a3f9c2e1b4d6f8a0c2e4b6d8f0a2c4e6",
+        nonce="Zm9vYmFyQmF6UXV4MTIzNDU2",
+        views="1.2k views",
+        related="How GPT works",
+        ago="3 minutes ago",
+        year="2024",
+    ),
+    page(
+        stamp="2024-03-06T08:15:42+08:00",
+        token="0011223344556677889900aabbccddee",
+        nonce="QmFyQmF6UXV4Rm9vOTg3NjU0",
+        views="1,345 views",
+        related="Why RLHF",
+        ago="just now",
+        year="2025",
+    ),
+    page(
+        stamp="2024-03-07 23:59",
+        token="ffeeddccbbaa99887766554433221100",
+        nonce="cXV4Rm9vQmFyQmF6MTExMjIy",
+        views="12,345 次播放",
+        related="扩散模型入门",
+        ago="5 分钟前",
+        year="2019-2025",
+    ),
+    page(
+        stamp="2024-04-01T00:00:00.123Z",
+        token="9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+        nonce="WFl6MTIzQWJjRGVmR2hpSms0",
+        views="播放量 3.4万",
+        related="LoRA explained",
+        ago="昨天",
+        year="2026",
+    ),
+    page(
+        stamp="2025-01-01T00:00:00Z",
+        token="abcdefabcdefabcdefabcdefabcdef12",
+        nonce="TW5PcFFyU3RVdld4WXo5ODc2",
+        views="2M views",
+        related="Mixture of experts",
+        ago="2 hours ago",
+        year="2027",
+    ),
+]
+
+
+def fp(body: bytes) -> str:
+    return fingerprint(extract_text(body, "text/html; charset=utf-8"))
+
+
+def test_noise_only_variants_share_one_fingerprint() -> None:
+    assert len({fp(v) for v in VARIANTS}) == 1
+
+
+def test_one_sentence_edit_changes_fingerprint() -> None:
+    edited = ARTICLE.replace("scaled dot-product", "multi-head")
+    variant = page(
+        stamp="2025-02-02T02:02:02Z",
+        token="1234567890abcdef1234567890abcdef",
+        nonce="QWJjRGVmMTIzNDU2Nzg5MA",
+        views="9 views",
+        related="Other",
+        ago="1 day ago",
+        year="2030",
+        body=edited,
+    )
+    assert fp(variant) != fp(VARIANTS[0])
+
+
+def test_one_sentence_edit_shows_in_diff() -> None:
+    old = extract_text(VARIANTS[0], "text/html")
+    new = extract_text(VARIANTS[0].replace(b"scaled dot-product", b"multi-head"), "text/html")
+    diff = diff_summary(old, new)
+    assert diff.splitlines() == [
+        "-This chapter derives the scaled dot-product formula.",
+        "+This chapter derives the multi-head formula.",
+    ]
+
+
+def test_extract_drops_chrome_and_keeps_main() -> None:
+    text = extract_text(VARIANTS[0], "text/html")
+    assert "Chapters" not in text
+    assert "Related" not in text
+    assert "Search" not in text
+    assert "window.__STATE__" not in text
+    assert "debug" not in text
+    assert text.startswith("Attention\n")
+    assert ARTICLE in text
+
+
+@pytest.mark.parametrize(
+    ("html", "select", "expected"),
+    [
+        (b"<body><article><p>a</p></article><article>b</article><p>c</p></body>", None, "a\nb"),
+        (b"<body><div role=main><main><p>x</p></main></div><p>out</p></body>", None, "x"),
+        (b"<body><p>plain</p><div role=complementary>side</div></body>", None, "plain"),
+        (b"<body><div class=c>c</div><p>no</p><div class=c>d</div></body>", ".c", "c\nd"),
+        (b"<body><div class=c>c</div></body>", ".missing", ""),
+        (b"<body><template><p>inert</p></template><p>kept</p></body>", None, "kept"),
+    ],
+)
+def test_extract_region_choice(html: bytes, select: str | None, expected: str) -> None:
+    assert extract_text(html, "text/html", select) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        ("<p>中文</p>".encode("gbk"), "text/html; charset=gbk", "中文"),
+        ('<meta charset="gb2312"><p>中文</p>'.encode("gbk"), "text/html", "中文"),
+        ("<p>中文</p>".encode(), None, "中文"),
+        (b"<p>bad \xff byte</p>", "text/html", "bad \ufffd byte"),
+        ("<p>ＡＢＣ１２３</p>".encode(), "text/html", "ABC123"),
+        (b'{"a":  1}', "application/json", '{"a": 1}'),
+        (b"line one\r\n\r\n  line   two ", "text/plain", "line one\nline two"),
+        (b"%PDF-1.7\n\x00\x01\x02", "application/pdf", ""),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", None, ""),
+        (b"<p>x</p>", "text/html; charset=no-such-codec", "x"),
+    ],
+)
+def test_extract_decoding_and_types(body: bytes, content_type: str | None, expected: str) -> None:
+    assert extract_text(body, content_type) == expected
+
+
+@pytest.mark.parametrize(
+    ("noisy", "clean"),
+    [
+        ("Built 2024-03-05T12:00:00Z ok", "Built ok"),
+        ("Built 2024/3/5 ok", "Built ok"),
+        ("发布于 2024年3月5日 ok", "发布于 ok"),
+        ("Updated March 5, 2024 ok", "Updated ok"),
+        ("at 3:05 PM ok", "at ok"),
+        ("Updated 3 minutes ago ok", "Updated ok"),
+        ("edited an hour ago ok", "edited ok"),
+        ("更新于 3 分钟前 ok", "更新于 ok"),
+        ("刚刚 ok", "ok"),
+        ("昨天 ok", "ok"),
+        ("csrf 0123456789abcdef0123 ok", "csrf ok"),
+        ("nonce aB3dE5fG7hJ9kL1mN2 ok", "nonce ok"),
+        ("id 123e4567-e89b-12d3-a456-426614174000 ok", "id ok"),
+        ("1.2k views ok", "ok"),
+        ("12,345 次播放 ok", "ok"),
+        ("播放量 3.4万 ok", "ok"),
+        ("Star 12.3k ok", "ok"),
+        ("© 2019-2024 Example ok", "Example ok"),
+        ("Copyright 2024 Example ok", "Example ok"),
+    ],
+)
+def test_builtin_noise_is_removed(noisy: str, clean: str) -> None:
+    assert strip_noise(noisy) == clean
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "internationalization matters",
+        "state-of-the-art-2024 models",
+        "GPT-4 has 1.8 trillion parameters",
+        "Chapter 12: attention",
+        "deadbeef",
+    ],
+)
+def test_meaningful_text_is_not_noise(text: str) -> None:
+    assert strip_noise(text) == text
+
+
+def test_user_ignore_patterns_apply() -> None:
+    a = fingerprint("Price: 12 USD. Stable text.", [r"Price: \d+ USD\."])
+    b = fingerprint("Price: 99 USD. Stable text.", [r"Price: \d+ USD\."])
+    assert a == b
+
+
+def test_invalid_user_pattern_names_it() -> None:
+    with pytest.raises(ValueError, match=r"\(unclosed"):
+        fingerprint("x", ["(unclosed"])
+
+
+def test_fingerprint_bytes_is_sha256() -> None:
+    assert fingerprint_bytes(b"abc") == (
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    )
+
+
+def test_diff_summary_is_bounded() -> None:
+    old = "\n".join(f"line {i}" for i in range(100))
+    new = "\n".join(f"LINE {i}" for i in range(100))
+    lines = diff_summary(old, new, max_lines=5).splitlines()
+    assert len(lines) == 6
+    assert lines[-1] == "… 195 more changed lines"
+
+
+def test_diff_summary_empty_when_equal() -> None:
+    assert diff_summary("Same. Text.", "Same.\nText.") == ""
+
+
+def test_compress_round_trip() -> None:
+    text = "注意力机制 attention " * 50
+    assert decompress_text(compress_text(text)) == text
+
+
+def test_compress_truncates_on_a_character_boundary() -> None:
+    blob = compress_text("é" * 10_000, max_bytes=101)
+    assert decompress_text(blob) == "é" * 50
+
+
+def test_decompress_rejects_damaged_blob() -> None:
+    with pytest.raises(ValueError, match="damaged"):
+        decompress_text(b"not zlib at all")
