@@ -1,0 +1,811 @@
+"""The only crawler I/O: turn a catalog link into an ``Observation`` of raw HTTP facts.
+
+Everything that judges those facts lives in :mod:`linkwatch.classify`; this
+module only fetches, and it never raises for remote trouble — every foreign
+exception (httpx, ssl, socket) is mapped at the boundary into
+``Observation.error`` kinds (design.md §6, "a dead link is data").
+
+Engine (design.md §7, measured): httpx's single shared connection pool is
+quadratic over many hosts, so each host gets its *own* small
+``httpx.AsyncClient`` (``max_connections = settings.per_host``), created
+lazily, all sharing *one* ``ssl.SSLContext`` (building one costs tens of
+milliseconds).  The per-host slot (an ``anyio.CapacityLimiter``) is taken
+*before* a request reaches httpx, so httpx's pool never holds a queue.
+
+Name resolution is done here, not by the socket layer: a host name is
+resolved once per run through an injectable :data:`Resolver`, the address is
+checked against the private-address policy, and the connection goes to that
+very address (``Host`` header and TLS SNI/verification still use the real
+name, via httpcore's ``sni_hostname`` extension).  Checking the address we
+actually connect to is what defeats DNS-rebinding SSRF: a public link cannot
+redirect the checker to ``127.0.0.1`` or ``169.254.169.254``.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import html
+import ipaddress
+import re
+import secrets
+import socket
+import ssl
+import time
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+import anyio
+import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
+from tenacity.stop import stop_base
+from tenacity.wait import wait_random_exponential
+
+from linkwatch import adapters, classify
+from linkwatch.models import Hop, Link, Observation, Settings, Validators
+
+Resolver = Callable[[str], Awaitable[list[str]]]
+"""Resolve a host name to IP address strings; raise ``socket.gaierror`` on failure."""
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], datetime]
+AddressPolicy = Callable[[str], bool]
+
+
+class Adapter(Protocol):
+    """What fetch needs of a host adapter (see :mod:`linkwatch.adapters`)."""
+
+    @property
+    def api_host(self) -> str: ...
+
+    async def check(
+        self, url: str, client: httpx.AsyncClient, *, token: str | None = None
+    ) -> Observation | None: ...
+
+
+AdapterFinder = Callable[[str], Adapter | None]
+
+REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
+ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+# We decode bodies ourselves (bounded, see _BoundedDecoder), so we only offer
+# the codings we can decode with a hard output cap.
+ACCEPT_ENCODING = "gzip, deflate"
+REDIRECT_BODY_BYTES = 16_384
+PROBE_SUFFIX = "-linkwatch-probe"
+_TEXTUAL = re.compile(r"^(text/|application/(xhtml\+xml|xml|json|ld\+json|rss\+xml|atom\+xml))")
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+
+
+def is_public_address(ip: str) -> bool:
+    """True when ``ip`` is a globally routable unicast address.
+
+    Refused: loopback, RFC 1918 private, link-local (169.254/16 — cloud
+    metadata lives there — and fe80::/10), multicast, unspecified, reserved,
+    documentation ranges and CGNAT 100.64/10 (RFC 6598).  IPv4-mapped IPv6
+    addresses are judged by the IPv4 address they carry.
+    """
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    if isinstance(addr, ipaddress.IPv4Address) and addr in _CGNAT:
+        return False
+    return addr.is_global and not addr.is_multicast
+
+
+async def system_resolver(host: str) -> list[str]:
+    """Resolve through the operating system (``getaddrinfo``), IPv4 first.
+
+    IPv4 goes first because a machine with an IPv6 address but no IPv6 route
+    would otherwise report every dual-stack site as unreachable.
+    """
+    infos = await anyio.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_ADDRCONFIG)
+    seen: dict[str, int] = {}
+    for family, _type, _proto, _name, sockaddr in infos:
+        seen.setdefault(str(sockaddr[0]), 0 if family == socket.AF_INET else 1)
+    return sorted(seen, key=lambda ip: seen[ip])
+
+
+class _Failure(Exception):
+    """A remote failure on its way to becoming ``Observation.error``; never escapes."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+def _dns_failure(host: str, exc: OSError) -> _Failure:
+    code = exc.args[0] if exc.args else None
+    if code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
+        return _Failure("dns-nxdomain", f"the name {host} does not exist in DNS")
+    return _Failure("dns-temporary", f"DNS lookup of {host} failed: {exc}")
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+_ERRNO_KINDS = {
+    errno.ECONNREFUSED: "connect-refused",
+    errno.ECONNRESET: "connect-reset",
+    errno.ECONNABORTED: "connect-reset",
+    errno.EPIPE: "connect-reset",
+    errno.ENETUNREACH: "connect-unreachable",
+    errno.EHOSTUNREACH: "connect-unreachable",
+    errno.ENETDOWN: "connect-unreachable",
+    errno.EHOSTDOWN: "connect-unreachable",
+    errno.ETIMEDOUT: "timeout",
+}
+
+
+def _map_exception(exc: BaseException) -> _Failure:
+    """Map httpx/httpcore/ssl/socket exceptions to Observation error kinds.
+
+    httpx wraps httpcore's exceptions, which wrap the socket or ssl error
+    (``raise ... from exc``), so the cause chain is walked to find the root.
+    """
+    detail = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return _Failure("tls-verify", f"TLS certificate not trusted: {cause.verify_message}")
+        if isinstance(cause, ssl.SSLError):
+            return _Failure("tls-handshake", f"TLS handshake failed: {cause}")
+        if isinstance(cause, OSError) and cause.errno in _ERRNO_KINDS:
+            return _Failure(_ERRNO_KINDS[cause.errno], detail)
+    if isinstance(exc, httpx.ConnectTimeout):
+        # "connect…" tells classify.is_network_failure that no server was reached.
+        return _Failure("timeout", f"connect timeout: {detail}")
+    if isinstance(exc, httpx.TimeoutException):
+        return _Failure("timeout", f"the server stopped answering: {detail}")
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return _Failure("connect-reset", detail)
+    if isinstance(exc, httpx.RemoteProtocolError) and "disconnected" in str(exc):
+        return _Failure("connect-reset", detail)
+    if isinstance(exc, httpx.ProtocolError | httpx.DecodingError):
+        return _Failure("protocol-error", detail)
+    if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
+        return _Failure("invalid-url", detail)
+    if isinstance(exc, httpx.ConnectError):
+        return _Failure("connect-unreachable", detail)
+    return _Failure("protocol-error", detail)
+
+
+class _BoundedDecoder:
+    """Content-Encoding decoder whose output never exceeds a cap (RFC 9110 §8.4.1).
+
+    httpx's own decoders call ``decompress(data)`` without ``max_length``, so
+    one 64 KiB network read of a deflate bomb can expand to ~64 MiB before
+    anyone can stop it.  Here every call passes the remaining budget as
+    ``max_length``, so memory is bounded by ``max_body_bytes`` whatever the
+    compression ratio.  Multi-member gzip (RFC 1952 §2.2) is decoded member by
+    member.  ``supported`` is False for codings we did not offer (br, zstd):
+    such a body is left unread rather than misread.
+    """
+
+    def __init__(self, content_encoding: str) -> None:
+        coding = content_encoding.strip().lower()
+        self.supported = coding in ("", "identity", "gzip", "x-gzip", "deflate")
+        self._gzip = coding in ("gzip", "x-gzip")
+        self._deflate = coding == "deflate"
+        self._first = True
+        self._z = self._new()
+
+    def _new(self) -> zlib._Decompress | None:
+        if self._gzip:
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if self._deflate:
+            return zlib.decompressobj()
+        return None
+
+    def decode(self, data: bytes, limit: int) -> bytes:
+        """Decode ``data``, returning at most ``limit`` bytes; raises ``zlib.error``."""
+        if self._z is None:
+            return data[:limit]
+        out: list[bytes] = []
+        while data and limit > 0 and self._z is not None:
+            try:
+                chunk = self._z.decompress(data, limit)
+            except zlib.error:
+                if self._deflate and self._first:
+                    # Servers often send raw deflate (RFC 1951) for "deflate",
+                    # which RFC 9110 §8.4.1.2 says is zlib (RFC 1950).
+                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                    self._first = False
+                    continue
+                raise
+            self._first = False
+            out.append(chunk)
+            limit -= len(chunk)
+            if self._z.eof:
+                data = self._z.unused_data
+                self._z = self._new() if self._gzip and data else None
+            else:
+                data = self._z.unconsumed_tail
+        return b"".join(out)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    truncated: bool
+    bytes_received: int
+    decode_error: str | None = None
+
+
+@dataclass(frozen=True)
+class _PageSignature:
+    """Cheap look-alike test for soft-404 probing: title, size and visible text."""
+
+    title: str
+    length: int
+    text_hash: str
+
+    def looks_like(self, other: _PageSignature) -> bool:
+        if self.text_hash == other.text_hash:
+            return True
+        if not self.title or self.title != other.title:
+            return False
+        longer = max(self.length, other.length, 1)
+        return abs(self.length - other.length) / longer <= 0.05
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.I | re.S)
+_SCRIPTS = re.compile(rb"<(script|style|noscript)\b.*?</\1\s*>", re.I | re.S)
+_TAGS = re.compile(rb"<[^>]*>")
+_SPACE = re.compile(rb"\s+")
+
+
+def page_signature(body: bytes) -> _PageSignature:
+    match = _TITLE.search(body)
+    title = b" ".join(match.group(1).split()) if match else b""
+    text = _SPACE.sub(b" ", _TAGS.sub(b" ", _SCRIPTS.sub(b" ", body))).strip()
+    return _PageSignature(
+        title=html.unescape(title.decode("utf-8", "replace")),
+        length=len(body),
+        text_hash=hashlib.sha256(text).hexdigest(),
+    )
+
+
+def _is_html(headers: Mapping[str, str]) -> bool:
+    ctype = headers.get("content-type", "").lower()
+    return "html" in ctype
+
+
+class _HostGate:
+    """Per-host politeness: at most ``per_host`` requests in flight, spaced starts."""
+
+    def __init__(self, per_host: int, min_interval: float) -> None:
+        self.limiter = anyio.CapacityLimiter(max(1, per_host))
+        self._interval = min_interval
+        self._lock = anyio.Lock()
+        self._next_start = 0.0
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        async with self.limiter:
+            if self._interval > 0:
+                async with self._lock:
+                    delay = self._next_start - time.monotonic()
+                    if delay > 0:
+                        await anyio.sleep(delay)
+                    self._next_start = time.monotonic() + self._interval
+            yield
+
+
+_HostKey = tuple[str, str, int]
+
+
+class _BudgetStop(stop_base):
+    """Stop retrying when the next wait would overrun the per-link budget."""
+
+    def __init__(self, budget: float) -> None:
+        self._budget = budget
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        upcoming = retry_state.upcoming_sleep or 0.0
+        return (retry_state.seconds_since_start or 0.0) + upcoming >= self._budget
+
+
+class Checker:
+    """Checks links, one ``Observation`` each; use as ``async with Checker(...)``.
+
+    Method choice — GET, never HEAD.  Most catalog links are HTML pages whose
+    body we need anyway (soft-404 text, ``#fragment`` targets, expected text,
+    the content fingerprint for freshness), so HEAD-then-GET would cost two
+    requests for the common case, and HEAD is the method servers most often
+    get wrong (405, 403, 404 or 501 to HEAD while GET works).  A streamed GET
+    costs no more than HEAD for the rest: the body is read only when it is
+    text, and then only up to ``settings.max_body_bytes``; for a PDF or a
+    video we read the headers and close.  ``Observation.method`` is therefore
+    always ``"GET"``.
+
+    Conditional requests (RFC 9110 §13.1): with ``validators`` we send
+    ``If-None-Match``/``If-Modified-Since``; a 304 comes back as
+    ``status_code=304, not_modified=True`` and no body, which the pipeline
+    treats as "ok, unchanged since last time".
+
+    Retries (tenacity): while :func:`classify.should_retry` says so, up to
+    ``settings.retries`` *re*-tries (``retries=0`` means one attempt), waiting
+    for ``Retry-After`` when the server gives one (capped by
+    ``settings.retry_after_cap``, RFC 9110 §10.2.3) or else an exponential
+    backoff with full jitter.  Everything for one link — resolution, all
+    attempts, waits, redirects and the soft-404 probe — runs under one total
+    deadline, ``settings.link_timeout``, so a server that trickles a byte a
+    second cannot hold a worker for longer than that.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        allow_private: bool = False,
+        use_adapters: bool = True,
+        github_token: str | None = None,
+        github_api_url: str = "https://api.github.com",
+        resolver: Resolver | None = None,
+        sleep: Sleep | None = None,
+        clock: Clock | None = None,
+        is_public: AddressPolicy = is_public_address,
+        find_adapter: AdapterFinder | None = None,
+        probe_soft404: bool = True,
+    ) -> None:
+        self._settings = settings
+        self._allow_private = allow_private
+        self._use_adapters = use_adapters
+        self._github_token = github_token
+        self._github_api_host = httpx.URL(github_api_url).host
+        self._resolver: Resolver = resolver or system_resolver
+        self._sleep: Sleep = sleep or anyio.sleep
+        self._clock: Clock = clock or (lambda: datetime.now(UTC))
+        self._is_public = is_public
+        if find_adapter is None:
+            # Built here so the GitHub adapter follows GITHUB_API_URL (GitHub Enterprise).
+            known = adapters.default_adapters(github_api_url)
+
+            def find_adapter(url: str) -> Adapter | None:
+                return adapters.find_adapter(url, known)
+
+        self._find_adapter: AdapterFinder = find_adapter
+        self._probe_soft404 = probe_soft404
+        self._backoff = wait_random_exponential(multiplier=0.5, max=settings.retry_after_cap)
+        # One SSLContext for every client: building one costs tens of ms (design.md §7).
+        self._ssl = httpx.create_ssl_context()
+        self._timeout = httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.read_timeout,
+            pool=settings.link_timeout,
+        )
+        self._global = anyio.CapacityLimiter(max(1, settings.concurrency))
+        self._clients: dict[_HostKey, httpx.AsyncClient] = {}
+        self._gates: dict[_HostKey, _HostGate] = {}
+        self._dns: dict[str, list[str] | _Failure] = {}
+        self._dns_locks: dict[str, anyio.Lock] = {}
+        self._probes: dict[_HostKey, _PageSignature | None] = {}
+        self._probe_locks: dict[_HostKey, anyio.Lock] = {}
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        with anyio.CancelScope(shield=True):
+            for client in clients:
+                await client.aclose()
+
+    # -- one link -------------------------------------------------------------
+
+    async def check(self, link: Link, validators: Validators | None = None) -> Observation:
+        """Check one link, with retries, under its total deadline; never raises."""
+        async with self._global:
+            started = time.monotonic()
+            attempts = 0
+
+            async def attempt() -> Observation:
+                nonlocal attempts
+                attempts += 1
+                return await self._attempt(link, validators)
+
+            budget = self._settings.link_timeout
+            retrying = AsyncRetrying(
+                sleep=self._sleep,
+                retry=retry_if_result(classify.should_retry),
+                stop=stop_after_attempt(max(0, self._settings.retries) + 1) | _BudgetStop(budget),
+                wait=self._wait,
+                retry_error_callback=_last_result,
+            )
+            obs: Observation | None = None
+            with anyio.move_on_after(budget):
+                obs = await retrying(attempt)
+            if obs is None:
+                obs = Observation(
+                    url=link.url,
+                    final_url=link.url,
+                    error="timeout",
+                    error_detail=f"no complete answer within the {budget:g} s allowed per link",
+                )
+            elapsed = int((time.monotonic() - started) * 1000)
+            return replace(obs, attempts=max(1, attempts), elapsed_ms=elapsed)
+
+    def _wait(self, retry_state: RetryCallState) -> float:
+        """Honour ``Retry-After`` when given, else exponential backoff with full jitter."""
+        outcome = retry_state.outcome
+        if outcome is not None and not outcome.failed:
+            obs: Observation = outcome.result()
+            after = classify.retry_after_seconds(
+                obs.headers, self._clock(), self._settings.retry_after_cap
+            )
+            if after is not None:
+                return after
+        return float(self._backoff(retry_state))
+
+    async def _attempt(self, link: Link, validators: Validators | None) -> Observation:
+        if self._use_adapters:
+            adapted = await self._try_adapter(link.url)
+            if adapted is not None:
+                return adapted
+        obs = await self._follow(link.url, validators, lang=link.lang)
+        if self._probe_soft404 and self._wants_probe(obs):
+            probe = await self._probe_signature(httpx.URL(obs.final_url or obs.url))
+            if probe is not None and page_signature(obs.body).looks_like(probe):
+                obs = replace(obs, soft404_probe_match=True)
+        return obs
+
+    async def _try_adapter(self, url: str) -> Observation | None:
+        adapter = self._find_adapter(url)
+        if adapter is None:
+            return None
+        host = adapter.api_host
+        key: _HostKey = ("https", host, 443)
+        token = self._github_token if host == self._github_api_host else None
+        try:
+            async with self._gate(key).slot():
+                return await adapter.check(url, self._api_client(key), token=token)
+        except (httpx.HTTPError, OSError):
+            # The API being unwell is no verdict on the link: fetch it normally.
+            return None
+
+    # -- redirects, by hand ---------------------------------------------------
+
+    async def _follow(
+        self, url: str, validators: Validators | None, *, lang: str | None = None
+    ) -> Observation:
+        """Follow redirects one hop at a time, re-checking the address policy at each.
+
+        The fragment of the link is carried to the final URL unless a
+        ``Location`` brings its own (RFC 9110 §10.2.2).
+        """
+        hops: list[Hop] = []
+        seen: set[str] = set()
+        origin_public: bool | None = None
+        fragment = ""
+        current = url
+        try:
+            target = httpx.URL(url)
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            return Observation(url=url, error="invalid-url", error_detail=str(exc))
+        fragment = target.fragment
+        while True:
+            final_url = str(target.copy_with(fragment=fragment or None))
+            try:
+                if target.scheme not in ("http", "https") or not target.host:
+                    raise _Failure("invalid-url", f"cannot fetch {current!r}: not an http(s) URL")
+                plain = str(target.copy_with(fragment=None))
+                if plain in seen:
+                    raise _Failure("redirect-loop", f"{plain} redirected back to itself")
+                if len(hops) > self._settings.max_redirects:
+                    raise _Failure(
+                        "too-many-redirects",
+                        f"more than {self._settings.max_redirects} redirects",
+                    )
+                seen.add(plain)
+                address, public = await self._address_for(target, origin_public)
+                if origin_public is None:
+                    origin_public = public
+                answer = await self._exchange(target, address, validators, lang=lang)
+            except _Failure as failure:
+                return Observation(
+                    url=url,
+                    final_url=final_url,
+                    hops=tuple(hops),
+                    error=failure.kind,
+                    error_detail=failure.detail,
+                )
+            location = answer.headers.get("location")
+            if answer.status in REDIRECT_STATUSES and (location or answer.status != 300):
+                if not location:
+                    return replace(
+                        self._observation(url, final_url, hops, answer),
+                        error="redirect-without-location",
+                        error_detail=f"{answer.status} redirect without a Location header",
+                    )
+                hops.append(Hop(url=plain, status=answer.status))
+                try:
+                    target = target.join(location)
+                except (httpx.InvalidURL, ValueError) as exc:
+                    return Observation(
+                        url=url,
+                        final_url=final_url,
+                        hops=tuple(hops),
+                        error="invalid-url",
+                        error_detail=f"unusable Location {location!r}: {exc}",
+                    )
+                current = str(target)
+                if target.fragment:
+                    fragment = target.fragment
+                continue
+            return self._observation(url, final_url, hops, answer)
+
+    @staticmethod
+    def _observation(url: str, final_url: str, hops: list[Hop], answer: _Answer) -> Observation:
+        return Observation(
+            url=url,
+            final_url=final_url,
+            status_code=answer.status,
+            method="GET",
+            hops=tuple(hops),
+            headers=answer.headers,
+            body=answer.body,
+            body_truncated=answer.truncated,
+            bytes_received=answer.bytes_received,
+            not_modified=answer.status == 304,
+            # A note beside a real answer, not a failure: classify judges the
+            # status and says the body was unreadable (agreed with classify).
+            error="decode-error" if answer.decode_error else None,
+            error_detail=answer.decode_error or "",
+        )
+
+    # -- names and addresses --------------------------------------------------
+
+    async def _resolve(self, host: str) -> list[str]:
+        """Resolve once per run; concurrent lookups of one name share the answer."""
+        cached = self._dns.get(host)
+        if cached is None:
+            lock = self._dns_locks.setdefault(host, anyio.Lock())
+            async with lock:
+                cached = self._dns.get(host)
+                if cached is None:
+                    try:
+                        answer = list(await self._resolver(host))
+                        cached = answer or _Failure(
+                            "dns-nxdomain", f"the name {host} has no address"
+                        )
+                    except OSError as exc:
+                        cached = _dns_failure(host, exc)
+                    self._dns[host] = cached
+        if isinstance(cached, _Failure):
+            raise cached
+        return cached
+
+    async def _address_for(self, url: httpx.URL, origin_public: bool | None) -> tuple[str, bool]:
+        """The address to connect to for ``url``, and whether it is public.
+
+        ``origin_public`` is None for the link itself: a private address is
+        then allowed only with ``allow_private``.  For a redirect hop of a
+        public link a private address is always refused (SSRF).
+        """
+        host = url.raw_host.decode("ascii")
+        try:
+            literal = ipaddress.ip_address(host.strip("[]"))
+            addresses = [str(literal)]
+        except ValueError:
+            addresses = await self._resolve(host)
+        address = addresses[0]
+        public = self._is_public(address)
+        if not public:
+            if origin_public:
+                raise _Failure(
+                    "ssrf-blocked",
+                    f"a public link redirected to {host}, which is the private address {address}",
+                )
+            if not self._allow_private:
+                raise _Failure(
+                    "private-address",
+                    f"{host} is the private address {address} (use --allow-private to check it)",
+                )
+        return address, public
+
+    # -- one HTTP exchange ----------------------------------------------------
+
+    def _gate(self, key: _HostKey) -> _HostGate:
+        gate = self._gates.get(key)
+        if gate is None:
+            gate = _HostGate(self._settings.per_host, self._settings.min_interval_ms / 1000)
+            self._gates[key] = gate
+        return gate
+
+    def _new_client(self) -> httpx.AsyncClient:
+        per_host = max(1, self._settings.per_host)
+        return httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(
+                verify=self._ssl,
+                limits=httpx.Limits(max_connections=per_host, max_keepalive_connections=per_host),
+            ),
+            timeout=self._timeout,
+            headers={"User-Agent": self._settings.user_agent},
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    def _client(self, key: _HostKey) -> httpx.AsyncClient:
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = self._new_client()
+        return client
+
+    def _api_client(self, key: _HostKey) -> httpx.AsyncClient:
+        return self._client(("api", *key[1:]))
+
+    async def _exchange(
+        self,
+        url: httpx.URL,
+        address: str,
+        validators: Validators | None,
+        *,
+        lang: str | None = None,
+    ) -> _Answer:
+        """One GET to ``address`` on behalf of ``url``'s host, holding that host's slot."""
+        host = url.raw_host.decode("ascii")
+        key: _HostKey = (url.scheme, host, url.port or (443 if url.scheme == "https" else 80))
+        netloc = url.netloc.decode("ascii")
+        headers = {
+            "Host": netloc,
+            "Accept": ACCEPT,
+            "Accept-Encoding": ACCEPT_ENCODING,
+            "Accept-Language": f"{lang}, *;q=0.5" if lang else "*",
+        }
+        if validators is not None:
+            if validators.etag:
+                headers["If-None-Match"] = validators.etag
+            if validators.last_modified:
+                headers["If-Modified-Since"] = validators.last_modified
+        extensions = {"sni_hostname": host} if url.scheme == "https" else {}
+        async with self._gate(key).slot():
+            client = self._client(key)
+            request = client.build_request(
+                "GET",
+                url.copy_with(host=address, fragment=None),
+                headers=headers,
+                extensions=extensions,
+            )
+            try:
+                response = await client.send(request, stream=True)
+                try:
+                    return await self._read(response)
+                finally:
+                    await response.aclose()
+            except httpx.HTTPError as exc:
+                raise _map_exception(exc) from exc
+            except (OSError, ssl.SSLError) as exc:
+                raise _map_exception(exc) from exc
+
+    async def _read(self, response: httpx.Response) -> _Answer:
+        """Read a bounded prefix of a textual body, decoding it ourselves.
+
+        ``bytes_received`` counts the body bytes as they came off the wire
+        (after de-chunking, before content decoding), headers not included.
+        """
+        headers = {k.lower(): v for k, v in response.headers.multi_items()}
+        headers = {k: ", ".join(response.headers.get_list(k)) for k in headers}
+        status = response.status_code
+        if status in REDIRECT_STATUSES:
+            cap = REDIRECT_BODY_BYTES
+        elif status == 304 or not _TEXTUAL.match(headers.get("content-type", "text/html")):
+            cap = 0
+        else:
+            cap = max(0, self._settings.max_body_bytes)
+        decoder = _BoundedDecoder(headers.get("content-encoding", ""))
+        if not decoder.supported or cap == 0:
+            return _Answer(status, headers, b"", False, 0)
+        chunks: list[bytes] = []
+        size = 0
+        truncated = False
+        try:
+            async for raw in response.aiter_raw():
+                piece = decoder.decode(raw, cap - size)
+                chunks.append(piece)
+                size += len(piece)
+                if size >= cap:
+                    truncated = True
+                    break
+        except zlib.error as exc:
+            return _Answer(
+                status,
+                headers,
+                b"".join(chunks),
+                False,
+                response.num_bytes_downloaded,
+                decode_error=(
+                    f"the body could not be decoded "
+                    f"(Content-Encoding: {headers.get('content-encoding')}): {exc}"
+                ),
+            )
+        return _Answer(status, headers, b"".join(chunks), truncated, response.num_bytes_downloaded)
+
+    # -- soft-404 probe -------------------------------------------------------
+
+    @staticmethod
+    def _wants_probe(obs: Observation) -> bool:
+        if obs.error or obs.status_code != 200 or not obs.body or not _is_html(obs.headers):
+            return False
+        path = httpx.URL(obs.final_url or obs.url).path
+        return path not in ("", "/")
+
+    async def _probe_signature(self, url: httpx.URL) -> _PageSignature | None:
+        """What this host serves for a path that cannot exist: once per host per run.
+
+        A host that answers 200 to ``/<random>-linkwatch-probe`` serves soft
+        404s; if a link's page looks the same as that answer, the link is
+        most likely a soft 404 too.  Hosts that answer 404 cost one request.
+        """
+        key: _HostKey = (url.scheme, url.host, url.port or 0)
+        lock = self._probe_locks.setdefault(key, anyio.Lock())
+        async with lock:
+            if key in self._probes:
+                return self._probes[key]
+            path = f"/{secrets.token_hex(8)}{PROBE_SUFFIX}"
+            probe = await self._follow(
+                str(url.copy_with(path=path, query=None, fragment=None)), None
+            )
+            signature = None
+            if probe.error is None and probe.status_code == 200 and _is_html(probe.headers):
+                signature = page_signature(probe.body)
+            self._probes[key] = signature
+            return signature
+
+
+def _last_result(retry_state: RetryCallState) -> Observation:
+    """When retries run out, the last observation is the answer (not an exception)."""
+    assert retry_state.outcome is not None
+    result: Observation = retry_state.outcome.result()
+    return result
+
+
+async def check_links(
+    links: Iterable[Link],
+    settings: Settings,
+    *,
+    on_result: Callable[[Link, Observation], None],
+    validators: Mapping[str, Validators] | None = None,
+    **checker_kwargs: Any,
+) -> None:
+    """Check ``links`` with at most ``settings.concurrency`` in flight, streaming results.
+
+    A fixed set of workers pulls from one shared iterator, so a catalog of
+    50,000 links costs 64 tasks, not 50,000, and each body is dropped as soon
+    as ``on_result`` returns.
+    """
+    pending = iter(links)
+    known = validators or {}
+
+    async def worker(checker: Checker) -> None:
+        for link in pending:
+            obs = await checker.check(link, known.get(link.url))
+            on_result(link, obs)
+
+    async with Checker(settings, **checker_kwargs) as checker, anyio.create_task_group() as group:
+        for _ in range(max(1, settings.concurrency)):
+            group.start_soon(worker, checker)
