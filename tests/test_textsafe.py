@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from linkwatch.textsafe import neutralize, plain_title
+
+
+@pytest.mark.parametrize(
+    ("raw", "forbidden"),
+    [
+        ("ping @octocat now", r"@octocat"),
+        ("[click](https://evil.example/x)", r"(?<!\\)\]"),
+        ("![img](https://evil.example/p.png)", r"(?<!\\)!"),
+        ("<img src=x onerror=alert(1)>", r"(?<!\\)<"),
+        ("see https://evil.example/", r"https://"),
+        ("see www.evil.example", r"www\.evil"),
+        ("line one\n# heading", r"\n"),
+        ("`code`", r"(?<!\\)`"),
+        ("bidi \u202eevil", "\u202e"),
+    ],
+)
+def test_neutralize_removes_markdown_triggers(raw: str, forbidden: str) -> None:
+    assert re.search(forbidden, neutralize(raw)) is None
+
+
+def test_mention_keeps_name_readable_but_inert() -> None:
+    assert neutralize("hi @octocat") == "hi @\u200doctocat"
+
+
+def test_url_is_defanged_visibly() -> None:
+    assert neutralize("https://a.example/") == r"https\[:\]//a.example/"
+
+
+def test_neutralize_truncates_long_text() -> None:
+    out = neutralize("x" * 1000, limit=10)
+    assert out == "x" * 9 + "…"
+
+
+def test_neutralize_empty() -> None:
+    assert neutralize(None) == ""
+
+
+def test_plain_title_is_one_line_without_mentions() -> None:
+    assert plain_title("Hello\n@team  world") == "Hello @\u200dteam world"
