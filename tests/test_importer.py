@@ -1,0 +1,243 @@
+"""Tests for linkwatch.importer: Markdown list → catalog links."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from linkwatch.catalog import load_catalog, parse_catalog, render_catalog
+from linkwatch.importer import guess_kind, guess_lang, import_markdown
+from linkwatch.models import Link
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED_NAME = "000_2f058dddea0bb8bf.txt"
+IN_REPO_SEED = ROOT / "tests" / "data" / "seed_llm_path.md"
+SHARED_SEED = ROOT.parent / "shared" / "seeds" / SEED_NAME
+URL_RE = re.compile(r"https?://[^\s)\]>\"]+")
+
+
+def by_url(links: tuple[Link, ...]) -> dict[str, Link]:
+    return {link.url: link for link in links}
+
+
+def seed_body_urls(text: str) -> set[str]:
+    """Every http(s) URL in the seed after its YAML front matter (which holds `source:`)."""
+    body = text.split("\n---\n", 1)[1]
+    return set(URL_RE.findall(body))
+
+
+def assert_matches_shipped_catalog(seed: Path) -> None:
+    text = seed.read_text(encoding="utf-8")
+    imported = by_url(import_markdown(text, str(seed)).links)
+    shipped = by_url(load_catalog(ROOT / "catalog.toml").links)
+    assert set(imported) == set(shipped) == seed_body_urls(text)
+    assert len(shipped) == 44
+    assert {u: link.section for u, link in imported.items()} == {
+        u: link.section for u, link in shipped.items()
+    }
+    assert {u for u, link in imported.items() if link.must_read} == {
+        u for u, link in shipped.items() if link.must_read
+    }
+
+
+def test_in_repo_seed_copy_matches_shipped_catalog() -> None:
+    assert_matches_shipped_catalog(IN_REPO_SEED)
+
+
+def test_shared_seed_matches_shipped_catalog() -> None:
+    if not SHARED_SEED.exists():
+        pytest.skip(f"{SHARED_SEED} not present (the CI checkout puts shared/ beside the repo)")
+    assert SHARED_SEED.read_bytes() == IN_REPO_SEED.read_bytes()
+    assert_matches_shipped_catalog(SHARED_SEED)
+
+
+def test_shipped_catalog_keeps_seed_order() -> None:
+    text = IN_REPO_SEED.read_text(encoding="utf-8")
+    order = list(dict.fromkeys(URL_RE.findall(text.split("\n---\n", 1)[1])))
+    assert [link.url for link in load_catalog(ROOT / "catalog.toml").links] == order
+
+
+def test_seed_sections_and_marks() -> None:
+    links = by_url(import_markdown(IN_REPO_SEED.read_text(encoding="utf-8"), "seed.md").links)
+    assert links["https://openrouter.ai/"].section == ("入门篇",)
+    assert links["https://zh.d2l.ai/"].section == ("深入篇", "0x31 大模型技术基础方向")
+    assert links["https://arxiv.org/abs/2407.12994"].section == ("深入篇", "0x36 大模型应用方向")
+    assert sum(link.must_read for link in links.values()) == 19
+
+
+def test_seed_front_matter_and_comments_are_not_links() -> None:
+    result = import_markdown(IN_REPO_SEED.read_text(encoding="utf-8"), "seed.md")
+    assert "https://github.com/ninehills/blog/issues/97" not in by_url(result.links)
+    assert "seed.md:118: comment thread skipped from here on" in result.notes
+
+
+CHAPTERS = """\
+## 0x10 入门篇
+
+- [A](https://a.example/)
+
+## 0x30 深入篇
+
+### 0x31 大模型技术基础方向
+
+- [B](https://b.example/)
+
+## 2. Second
+
+- [C](https://c.example/)
+"""
+
+
+def test_chapter_numbers_dropped_subsection_numbers_kept() -> None:
+    sections = [link.section for link in import_markdown(CHAPTERS, "x.md").links]
+    assert sections == [("入门篇",), ("深入篇", "0x31 大模型技术基础方向"), ("Second",)]
+
+
+@pytest.mark.parametrize(
+    ("item", "must_read"),
+    [
+        ("- [A](https://a.example/)【必看】", True),
+        ("- [A](https://a.example/)：很好 【 必看 】", True),
+        ("- [A](https://a.example/) (must read)", True),
+        ("- [A](https://a.example/) MUST-READ", True),
+        ("- [A](https://a.example/) mustread", False),
+        ("- [A](https://a.example/) 必看", False),
+        ("- [A](https://a.example/)\n\t- child says 【必看】", False),
+    ],
+)
+def test_must_read_marker_in_own_text(item: str, must_read: bool) -> None:
+    (link,) = import_markdown(item + "\n", "x.md").links
+    assert link.must_read is must_read
+
+
+def test_linkless_item_hands_mark_to_children() -> None:
+    text = (
+        "- State of GPT：Andrej Karpathy 做的演示。 【必看】\n"
+        "\t- 视频： [https://v.example/watch](https://v.example/watch)\n"
+        "\t- PPT： [https://k.example/s.pdf](https://k.example/s.pdf)\n"
+    )
+    links = import_markdown(text, "x.md").links
+    assert [(link.title, link.must_read, link.parent) for link in links] == [
+        ("State of GPT — 视频", True, None),
+        ("State of GPT — PPT", True, None),
+    ]
+
+
+def test_linked_item_does_not_hand_mark_to_children() -> None:
+    text = "- [Q](https://q.example/) 【必看】\n\t- 以及 [API](https://q.example/api)\n"
+    links = by_url(import_markdown(text, "x.md").links)
+    assert links["https://q.example/api"].must_read is False
+
+
+def test_nested_link_gets_parent_item_first_link() -> None:
+    text = (
+        "- [Course](https://learn.example/c)\n"
+        "\t- 中英双语字幕： [https://gh.example/sub](https://gh.example/sub)\n"
+        "\t- [Deeper](https://learn.example/d)\n"
+        "\t\t- 中文字幕： [https://bili.example/v](https://bili.example/v)\n"
+    )
+    links = by_url(import_markdown(text, "x.md").links)
+    assert links["https://gh.example/sub"].parent == "https://learn.example/c"
+    assert links["https://gh.example/sub"].title == "Course — 中英双语字幕"
+    assert links["https://gh.example/sub"].lang == "zh-en"
+    assert links["https://learn.example/d"].parent == "https://learn.example/c"
+    assert links["https://bili.example/v"].parent == "https://learn.example/d"
+    assert links["https://bili.example/v"].title == "Deeper — 中文字幕"
+    assert links["https://bili.example/v"].lang == "zh"
+
+
+def test_second_link_in_item_belongs_to_first() -> None:
+    text = "- [Playbook](https://p.example/)：经验。[中文翻译](https://p.example/zh)。\n"
+    first, second = import_markdown(text, "x.md").links
+    assert (first.parent, second.parent) == (None, "https://p.example/")
+    assert first.note == "经验。中文翻译。"
+    assert second.note is None
+
+
+def test_blockquote_link_is_a_link_named_after_its_host() -> None:
+    text = "## 0x10 入门篇\n\n> 推荐注册 [https://www.openrouter.ai/](https://www.openrouter.ai/)\n"
+    (link,) = import_markdown(text, "x.md").links
+    assert (link.title, link.section, link.line) == ("openrouter.ai", ("入门篇",), 3)
+
+
+def test_bare_url_in_text_is_a_link() -> None:
+    text = "- Site：https://bare.example/path，很好。\n"
+    (link,) = import_markdown(text, "x.md").links
+    assert link.url == "https://bare.example/path"
+
+
+@pytest.mark.parametrize(
+    ("markdown", "note"),
+    [
+        ("- [rel](docs/a.md)\n", "x.md:1: 'docs/a.md' skipped (relative link)"),
+        ("\n- [anchor](#top)\n", "x.md:2: '#top' skipped (in-page anchor)"),
+        ("- [mail](mailto:a@b.example)\n", "x.md:1: 'mailto:a@b.example' skipped (mailto: link"),
+        ("- [ftp](ftp://f.example/x)\n", "x.md:1: 'ftp://f.example/x' skipped (ftp: link"),
+    ],
+)
+def test_unusable_links_are_skipped_with_a_note(markdown: str, note: str) -> None:
+    result = import_markdown(markdown, "x.md")
+    assert result.links == ()
+    assert any(n.startswith(note) for n in result.notes), result.notes
+
+
+def test_repeated_url_merged_first_wins_with_note() -> None:
+    text = "- [First](https://a.example/)\n- [Second](https://A.example/)\n"
+    result = import_markdown(text, "x.md")
+    assert [link.title for link in result.links] == ["First"]
+    assert result.notes == ("x.md:2: https://A.example/ repeats line 1; merged (first wins)",)
+
+
+def test_link_lines_count_soft_breaks() -> None:
+    text = "Intro\ntext [A](https://a.example/)\nmore [B](https://b.example/)\n"
+    assert [link.line for link in import_markdown(text, "x.md").links] == [2, 3]
+
+
+def test_imported_seed_renders_to_a_valid_catalog() -> None:
+    links = import_markdown(IN_REPO_SEED.read_text(encoding="utf-8"), "seed.md").links
+    catalog = parse_catalog(render_catalog(links), "catalog.toml")
+    assert [(x.url, x.title, x.parent) for x in catalog.links] == [
+        (x.url, x.title, x.parent) for x in links
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("https://www.youtube.com/watch?v=x", "video"),
+        ("https://b23.tv/vF2vS6t", "video"),
+        ("https://www.bilibili.com/video/BV1/", "video"),
+        ("https://github.com/openai/openai-cookbook", "repository"),
+        ("https://arxiv.org/pdf/2407.21059", "paper"),
+        ("https://karpathy.ai/stateofgpt.pdf", "paper"),
+        ("https://learn.deeplearning.ai/langchain/lesson/1/introduction", "course"),
+        ("https://platform.openai.com/docs/quickstart", "docs"),
+        ("https://yaofu.notion.site/6dafe", "article"),
+        ("https://huggingface.co/spaces/nanotron/ultrascale-playbook", "article"),
+        ("https://data.baai.ac.cn/details/x", "dataset"),
+        ("https://dify.ai/", "website"),
+    ],
+)
+def test_guess_kind(url: str, kind: str) -> None:
+    assert guess_kind(url) == kind
+
+
+def test_guess_kind_pdf_titled_ppt_is_slides() -> None:
+    assert guess_kind("https://karpathy.ai/stateofgpt.pdf", "State of GPT — PPT") == "slides"
+
+
+@pytest.mark.parametrize(
+    ("text", "url", "lang"),
+    [
+        ("OpenAI Quickstart", "https://platform.openai.com/docs", "en"),
+        ("《动手学深度学习》", "https://zh.d2l.ai/", "zh"),
+        ("Course — 中英双语字幕", "https://b23.tv/x", "zh-en"),
+        ("Course — 中文字幕", "https://www.bilibili.com/video/x", "zh"),
+        ("FlagData", "https://github.com/FlagOpen/FlagData/blob/main/README_zh.md", "zh"),
+        ("Zhihu clone", "https://zhihu.example/", "en"),
+    ],
+)
+def test_guess_lang(text: str, url: str, lang: str) -> None:
+    assert guess_lang(text, url) == lang
