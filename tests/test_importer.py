@@ -64,7 +64,7 @@ def test_seed_sections_and_marks() -> None:
     assert links["https://openrouter.ai/"].section == ("入门篇",)
     assert links["https://zh.d2l.ai/"].section == ("深入篇", "0x31 大模型技术基础方向")
     assert links["https://arxiv.org/abs/2407.12994"].section == ("深入篇", "0x36 大模型应用方向")
-    assert sum(link.must_read for link in links.values()) == 19
+    assert sum(link.must_read for link in links.values()) == 18
 
 
 def test_seed_front_matter_and_comments_are_not_links() -> None:
