@@ -310,16 +310,6 @@ SOFT_404_PHRASES: tuple[str, ...] = (
     "page you requested could not be found",
     "page you were looking for",
     "page you are looking for",
-    "404 not found",
-    "404 error",
-    "error 404",
-    "404 page",
-    "file not found",
-    "resource not found",
-    "video not found",
-    "repository not found",
-    "post not found",
-    "article not found",
     # Chinese
     "页面不存在",
     "页面未找到",
@@ -337,8 +327,6 @@ SOFT_404_PHRASES: tuple[str, ...] = (
     "頁面不存在",
     "找不到頁面",
     "找不到網頁",
-    "404错误",
-    "404錯誤",
     # Japanese
     "ページが見つかりません",
     "お探しのページは見つかりませんでした",
@@ -373,7 +361,6 @@ SOFT_404_PHRASES: tuple[str, ...] = (
     # Russian
     "страница не найдена",
     "страница не существует",
-    "ошибка 404",
     # Italian
     "pagina non trovata",
     "la pagina non esiste",
@@ -387,7 +374,9 @@ SOFT_404_SEGMENTS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
         r"(?:error\s*)?404(?:\s*(?:error|not found|page))?",
-        r"(?:oops\W*)?(?:sorry\W*)?not found",
+        r"(?:oops\W*)?(?:sorry\W*)?(?:(?:page|file|resource|video|repository|post|article) )?"
+        r"not found",
+        r"404\s*(?:错误|錯誤)|(?:ошибка|fehler|erreur|error) 404",
         r"找不到(?:该|此|您要的|你要的|您访问的|你访问的)?(?:页面|网页|内容|文章|视频|资源|文件)",
         r"見つかりません(?:でした)?",
         r"찾을 수 없습니다",

@@ -1,0 +1,840 @@
+"""Tables for classify: every row of design.md §2 and every rule in docs/verdicts.md."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from linkwatch import classify as classify_module
+from linkwatch.adapters import bilibili
+from linkwatch.classify import (
+    REASONS,
+    classify,
+    is_network_failure,
+    registrable_domain,
+    retry_after_seconds,
+    should_retry,
+    soft_404_phrase,
+)
+from linkwatch.models import Hop, Link, Observation, Verdict
+
+ROOT = Path(__file__).resolve().parents[1]
+URL = "https://example.org/docs/guide"
+HTML = {"content-type": "text/html; charset=utf-8"}
+FILLER = "<p>" + "Useful words about the subject. " * 20 + "</p>"
+
+
+def page(title: str = "A guide", h1: str = "", body: str = FILLER, head: str = "") -> bytes:
+    heading = f"<h1>{h1}</h1>" if h1 else ""
+    return (
+        f"<!doctype html><html><head><title>{title}</title>{head}</head>"
+        f"<body>{heading}{body}</body></html>"
+    ).encode()
+
+
+def ob(
+    status: int | None = 200,
+    *,
+    url: str = URL,
+    final: str | None = None,
+    hops: tuple[tuple[str, int], ...] = (),
+    body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    error: str | None = None,
+    error_detail: str = "",
+    truncated: bool = False,
+    probe: bool = False,
+    attempts: int = 1,
+    not_modified: bool = False,
+) -> Observation:
+    return Observation(
+        url=url,
+        final_url=final or url,
+        status_code=status,
+        hops=tuple(Hop(u, s) for u, s in hops),
+        headers=dict(HTML if headers is None else headers),
+        body=page() if body is None else body,
+        body_truncated=truncated,
+        error=error,
+        error_detail=error_detail,
+        soft404_probe_match=probe,
+        attempts=attempts,
+        not_modified=not_modified,
+    )
+
+
+def link(url: str = URL, **kwargs: object) -> Link:
+    return Link(url=url, title="t", **kwargs)  # type: ignore[arg-type]
+
+
+def check(obs: Observation, lnk: Link | None = None) -> tuple[Verdict, str]:
+    result = classify(obs, lnk or link(obs.url))
+    return result.verdict, result.reason
+
+
+# --- transport errors -------------------------------------------------------
+
+ERROR_CASES = [
+    ("timeout", Verdict.ERROR, "timeout"),
+    ("connect-timeout", Verdict.ERROR, "timeout"),
+    ("read-timeout", Verdict.ERROR, "timeout"),
+    ("connect-refused", Verdict.ERROR, "connect-refused"),
+    ("connect-reset", Verdict.ERROR, "connect-reset"),
+    ("connect-unreachable", Verdict.ERROR, "connect-unreachable"),
+    ("tls-verify", Verdict.ERROR, "tls-verify"),
+    ("tls-handshake", Verdict.ERROR, "tls-handshake"),
+    ("tls-expired", Verdict.ERROR, "tls-expired"),
+    ("dns-nxdomain", Verdict.BROKEN, "dns-nxdomain"),
+    ("dns-temporary", Verdict.ERROR, "dns-temporary"),
+    ("redirect-loop", Verdict.BROKEN, "redirect-loop"),
+    ("too-many-redirects", Verdict.BROKEN, "too-many-redirects"),
+    ("redirect-without-location", Verdict.BROKEN, "redirect-without-location"),
+    ("ssrf-blocked", Verdict.BROKEN, "ssrf-blocked"),
+    ("private-address", Verdict.ERROR, "private-address"),
+    ("invalid-url", Verdict.BROKEN, "invalid-url"),
+    ("unsupported-scheme", Verdict.BROKEN, "invalid-url"),
+    ("protocol-error", Verdict.ERROR, "protocol-error"),
+    ("something-new", Verdict.ERROR, "network-error"),
+]
+
+
+@pytest.mark.parametrize(("kind", "verdict", "reason"), ERROR_CASES)
+def test_transport_error(kind: str, verdict: Verdict, reason: str) -> None:
+    assert check(ob(None, error=kind, body=b"")) == (verdict, reason)
+
+
+def test_tls_detail_names_the_failure() -> None:
+    result = classify(ob(None, error="tls-expired", error_detail="expired 2024-01-01"), link())
+    assert "expired" in result.detail and "2024-01-01" in result.detail
+
+
+def test_body_too_large_is_not_an_error() -> None:
+    assert check(ob(200, error="body-too-large", truncated=True)) == (Verdict.OK, "ok")
+
+
+def test_no_status_and_no_error_is_reported() -> None:
+    assert check(ob(None, body=b"")) == (Verdict.ERROR, "no-response")
+
+
+# --- status codes -----------------------------------------------------------
+
+STATUS_CASES = [
+    (200, Verdict.OK, "ok"),
+    (203, Verdict.OK, "ok"),
+    (401, Verdict.BLOCKED, "auth-required"),
+    (407, Verdict.BLOCKED, "auth-required"),
+    (403, Verdict.BLOCKED, "http-403"),
+    (429, Verdict.BLOCKED, "rate-limited"),
+    (999, Verdict.BLOCKED, "bot-999"),
+    (404, Verdict.BROKEN, "http-404"),
+    (410, Verdict.BROKEN, "http-410"),
+    (400, Verdict.BROKEN, "http-4xx"),
+    (451, Verdict.BROKEN, "http-4xx"),
+    (408, Verdict.ERROR, "http-408"),
+    (500, Verdict.BROKEN, "http-5xx"),
+    (502, Verdict.BROKEN, "http-5xx"),
+    (503, Verdict.BROKEN, "http-5xx"),
+    (301, Verdict.BROKEN, "redirect-without-location"),
+    (304, Verdict.ERROR, "unexpected-status"),
+    (101, Verdict.ERROR, "unexpected-status"),
+    (700, Verdict.ERROR, "unexpected-status"),
+]
+
+
+@pytest.mark.parametrize(("status", "verdict", "reason"), STATUS_CASES)
+def test_status(status: int, verdict: Verdict, reason: str) -> None:
+    assert check(ob(status, body=page())) == (verdict, reason)
+
+
+def test_304_on_a_conditional_request_is_ok() -> None:
+    assert check(ob(304, body=b"", not_modified=True)) == (Verdict.OK, "not-modified")
+
+
+def test_5xx_detail_mentions_attempts() -> None:
+    assert "3 attempts" in classify(ob(503, attempts=3), link()).detail
+
+
+@pytest.mark.parametrize("status", [403, 404, 500, 999])
+def test_accepted_status_is_ok(status: int) -> None:
+    lnk = link(accept=frozenset({status}))
+    assert check(ob(status), lnk) == (Verdict.OK, "accepted-status")
+
+
+def test_accept_does_not_excuse_a_soft_404() -> None:
+    lnk = link(accept=frozenset({200}))
+    assert check(ob(200, body=page(title="Page not found")), lnk)[1] == "soft-404-title"
+
+
+# --- redirects --------------------------------------------------------------
+
+NEW = "https://example.org/handbook/guide"
+
+REDIRECT_CASES = [
+    pytest.param([(URL, 301)], NEW, 200, Verdict.MOVED, "moved-permanently", id="301"),
+    pytest.param([(URL, 308)], NEW, 200, Verdict.MOVED, "moved-permanently", id="308"),
+    pytest.param(
+        [(URL, 301), ("https://example.org/x", 308)],
+        NEW,
+        200,
+        Verdict.MOVED,
+        "moved-permanently",
+        id="all-permanent-chain",
+    ),
+    pytest.param([(URL, 302)], NEW, 200, Verdict.OK, "ok-redirected", id="302"),
+    pytest.param([(URL, 303)], NEW, 200, Verdict.OK, "ok-redirected", id="303"),
+    pytest.param([(URL, 307)], NEW, 200, Verdict.OK, "ok-redirected", id="307"),
+    pytest.param(
+        [(URL, 301), ("https://example.org/x", 302)],
+        NEW,
+        200,
+        Verdict.OK,
+        "ok-redirected",
+        id="permanent-then-temporary",
+    ),
+    pytest.param(
+        [(URL, 302), ("https://example.org/x", 301)],
+        NEW,
+        200,
+        Verdict.OK,
+        "ok-redirected",
+        id="temporary-then-permanent",
+    ),
+    pytest.param([(URL, 301)], NEW, 404, Verdict.BROKEN, "redirect-to-404", id="301-to-404"),
+    pytest.param([(URL, 302)], NEW, 410, Verdict.BROKEN, "redirect-to-404", id="302-to-410"),
+    pytest.param([(URL, 301)], NEW, 500, Verdict.BROKEN, "http-5xx", id="301-to-500"),
+    pytest.param([(URL, 301)], NEW, 403, Verdict.BLOCKED, "http-403", id="301-to-403"),
+    pytest.param(
+        [(URL, 301)],
+        "https://example.org/",
+        200,
+        Verdict.BROKEN,
+        "redirect-to-home",
+        id="deep-to-root",
+    ),
+    pytest.param(
+        [(URL, 302)],
+        "https://www.example.org",
+        200,
+        Verdict.BROKEN,
+        "redirect-to-home",
+        id="deep-to-www-root-no-slash",
+    ),
+    pytest.param(
+        [(URL, 302)],
+        "https://example.org/en/",
+        200,
+        Verdict.BROKEN,
+        "redirect-to-home",
+        id="deep-to-locale-root",
+    ),
+    pytest.param(
+        [(URL, 302)],
+        "https://example.org/zh-cn/",
+        200,
+        Verdict.BROKEN,
+        "redirect-to-home",
+        id="deep-to-zh-cn-root",
+    ),
+    pytest.param(
+        [(URL, 301)],
+        "https://example.org/index.html",
+        200,
+        Verdict.BROKEN,
+        "redirect-to-home",
+        id="deep-to-index-html",
+    ),
+    pytest.param(
+        [(URL, 301)],
+        "https://other.net/",
+        200,
+        Verdict.MOVED,
+        "moved-permanently",
+        id="root-of-another-site-is-a-move",
+    ),
+    pytest.param(
+        [(URL, 302)],
+        "https://accounts.example.org/signin?next=/docs",
+        200,
+        Verdict.BLOCKED,
+        "login-required",
+        id="login-host",
+    ),
+    pytest.param(
+        [(URL, 302)],
+        "https://example.org/users/sign_in",
+        200,
+        Verdict.BLOCKED,
+        "login-required",
+        id="login-path",
+    ),
+    pytest.param(
+        [(URL, 302)],
+        "https://www.linkedin.com/authwall?trk=x",
+        200,
+        Verdict.BLOCKED,
+        "login-required",
+        id="authwall",
+    ),
+    pytest.param(
+        [(URL, 302)],
+        "https://passport.bilibili.com/login",
+        200,
+        Verdict.BLOCKED,
+        "login-required",
+        id="bilibili-passport",
+    ),
+    pytest.param(
+        [(URL, 302)],
+        "https://example.org/login.php",
+        401,
+        Verdict.BLOCKED,
+        "login-required",
+        id="login-page-answering-401",
+    ),
+]
+
+
+@pytest.mark.parametrize(("hops", "final", "status", "verdict", "reason"), REDIRECT_CASES)
+def test_redirect_chain(
+    hops: list[tuple[str, int]], final: str, status: int, verdict: Verdict, reason: str
+) -> None:
+    assert check(ob(status, final=final, hops=tuple(hops))) == (verdict, reason)
+
+
+def test_moved_suggests_the_final_url() -> None:
+    result = classify(ob(200, final=NEW, hops=((URL, 301),)), link())
+    assert result.suggested_url == NEW
+
+
+def test_moved_keeps_the_fragment_in_the_suggestion() -> None:
+    start = URL + "#install"
+    body = page(body=FILLER + '<h2 id="install">Install</h2>')
+    result = classify(ob(200, url=start, final=NEW, hops=((start, 301),), body=body), link(start))
+    assert result.suggested_url == NEW + "#install"
+
+
+CANONICAL_CASES = [
+    pytest.param("http://example.org/docs/guide", URL, "http → https", id="https-upgrade"),
+    pytest.param(URL, URL + "/", "trailing slash added", id="slash-added"),
+    pytest.param(URL + "/", URL, "trailing slash removed", id="slash-removed"),
+    pytest.param(URL, "https://www.example.org/docs/guide", "www. added", id="www-added"),
+]
+
+
+@pytest.mark.parametrize(("start", "final", "words"), CANONICAL_CASES)
+def test_cosmetic_permanent_redirect_is_moved_canonical(start: str, final: str, words: str) -> None:
+    result = classify(ob(200, url=start, final=final, hops=((start, 301),)), link(start))
+    assert (result.verdict, result.reason) == (Verdict.MOVED, "moved-canonical")
+    assert words in result.detail
+    assert result.suggested_url == final
+
+
+def test_permanent_redirect_back_to_same_url_is_ok() -> None:
+    assert check(ob(200, final=URL, hops=((URL, 301), (URL + "?x=1", 301)))) == (
+        Verdict.OK,
+        "ok-redirected",
+    )
+
+
+def test_home_redirect_from_a_home_link_is_not_broken() -> None:
+    start = "http://example.org/"
+    final = "https://example.org/"
+    verdict, reason = check(ob(200, url=start, final=final, hops=((start, 301),)))
+    assert (verdict, reason) == (Verdict.MOVED, "moved-canonical")
+
+
+def test_home_page_keeping_the_query_is_not_redirect_to_home() -> None:
+    start = "https://example.org/archives/12?p=12"
+    final = "https://example.org/?p=12"
+    assert check(ob(200, url=start, final=final, hops=((start, 301),)))[1] != "redirect-to-home"
+
+
+def test_login_link_redirecting_to_login_is_not_login_required() -> None:
+    start = "https://example.org/login"
+    final = "https://example.org/login/"
+    assert check(ob(200, url=start, final=final, hops=((start, 301),)))[1] == "moved-canonical"
+
+
+def test_login_page_without_redirect_is_ok() -> None:
+    assert check(ob(200, url="https://example.org/signin"))[0] is Verdict.OK
+
+
+# --- soft 404 ---------------------------------------------------------------
+
+SOFT_404_TITLES = [
+    "Page not found · GitHub",
+    "404 Not Found",
+    "404",
+    "Error 404 | Example",
+    "Not Found",
+    "Oops! Page not found",
+    "The page you were looking for doesn't exist (404)",
+    "Sorry, this page isn't available.",
+    "页面不存在",
+    "404 - 找不到页面",
+    "页面未找到 - 示例",
+    "您访问的页面不存在",
+    "啊叻？视频不见了？",
+    "视频去哪了呢？_哔哩哔哩_bilibili",
+    "ページが見つかりません",
+    "お探しのページは見つかりませんでした",
+    "페이지를 찾을 수 없습니다",
+    "Seite nicht gefunden",
+    "Page introuvable",
+    "Página no encontrada",
+    "Página não encontrada",
+    "Страница не найдена",
+    "Pagina non trovata",
+]
+
+
+@pytest.mark.parametrize("title", SOFT_404_TITLES)
+def test_soft_404_title(title: str) -> None:
+    assert check(ob(200, body=page(title=title))) == (Verdict.BROKEN, "soft-404-title")
+
+
+@pytest.mark.parametrize(
+    "heading",
+    ["Page not found", "404", "页面不存在", "Seite nicht gefunden", "페이지를 찾을 수 없습니다"],
+)
+def test_soft_404_heading(heading: str) -> None:
+    assert check(ob(200, body=page(title="Example", h1=heading))) == (
+        Verdict.BROKEN,
+        "soft-404-heading",
+    )
+
+
+NOT_SOFT_404 = [
+    "How to fix 404 errors in nginx",
+    "Why is my file not found in PATH? - Stack Overflow",
+    "找不到工作怎么办",
+    "Lost and Found",
+    "HTTP status 404 explained",
+    "Attention Is All You Need",
+    "",
+]
+
+
+@pytest.mark.parametrize("title", NOT_SOFT_404)
+def test_titles_that_merely_mention_not_found_are_ok(title: str) -> None:
+    assert check(ob(200, body=page(title=title))) == (Verdict.OK, "ok")
+
+
+def test_soft_404_in_gbk_page_is_decoded() -> None:
+    body = '<html><head><meta charset="gbk"><title>页面不存在</title></head></html>'.encode("gbk")
+    assert check(ob(200, body=body, headers={"content-type": "text/html"}))[1] == "soft-404-title"
+
+
+def test_soft_404_ignored_on_non_html() -> None:
+    headers = {"content-type": "text/plain"}
+    assert check(ob(200, body=b"<title>Page not found</title>", headers=headers))[1] == "ok"
+
+
+def test_soft_404_probe_match_is_broken() -> None:
+    assert check(ob(200, probe=True)) == (Verdict.BROKEN, "soft-404-probe")
+
+
+def test_soft_404_after_permanent_redirect_beats_moved() -> None:
+    obs = ob(200, final=NEW, hops=((URL, 301),), body=page(title="Page Not Found"))
+    assert check(obs) == (Verdict.BROKEN, "soft-404-title")
+
+
+def test_soft_404_phrase_returns_none_for_plain_titles() -> None:
+    assert soft_404_phrase("Dive into Deep Learning") is None
+
+
+# --- host-specific "gone" pages ---------------------------------------------
+
+YT = "https://www.youtube.com/watch?v=bZQun8Y4L2A"
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        '{"playabilityStatus":{"status":"ERROR","reason":"Video unavailable"}}',
+        "This video isn't available anymore",
+        "This video is private",
+    ],
+)
+def test_youtube_unavailable_page(marker: str) -> None:
+    body = page(title=" - YouTube", body=f"<script>var x = '{marker}';</script>")
+    assert check(ob(200, url=YT, body=body)) == (Verdict.BROKEN, "video-unavailable")
+
+
+def test_video_unavailable_text_elsewhere_is_not_a_signal() -> None:
+    body = page(body=FILLER + "<p>Video unavailable? Try reloading.</p>")
+    assert check(ob(200, body=body)) == (Verdict.OK, "ok")
+
+
+# --- parked domains ---------------------------------------------------------
+
+PARKED_BODIES = [
+    '<script src="https://www.sedoparking.com/frmpark/x.js"></script>',
+    '<script src="//parkingcrew.net/jsparking.js"></script>',
+    "<h1>This domain is for sale!</h1>",
+    "<p>This domain may be for sale. Inquire now.</p>",
+    '<a href="https://dan.com/buy-domain/example.org">Buy this domain</a>',
+    '<a href="https://www.hugedomains.com/domain_profile.cfm?d=example">x</a>',
+    "<p>This domain is parked free, courtesy of namecheap.com</p>",
+    '<iframe src="https://www.bodis.com/x"></iframe>',
+    "<p>Listed on afternic.com</p>",
+    "<h1>此域名出售 域名出售</h1>",
+]
+
+
+@pytest.mark.parametrize("body", PARKED_BODIES)
+def test_parked_domain(body: str) -> None:
+    assert check(ob(200, body=page(title="example.org", body=body))) == (
+        Verdict.BROKEN,
+        "parked-domain",
+    )
+
+
+def test_parked_lookalike_domain_is_ok() -> None:
+    body = page(body=FILLER + '<a href="https://jordan.com/">Jordan</a>')
+    assert check(ob(200, body=body)) == (Verdict.OK, "ok")
+
+
+def test_redirect_to_domain_marketplace_is_parked() -> None:
+    final = "https://www.hugedomains.com/domain_profile.cfm?d=example.org"
+    assert check(ob(200, final=final, hops=((URL, 302),))) == (Verdict.BROKEN, "parked-domain")
+
+
+# --- bot walls --------------------------------------------------------------
+
+CF_CHALLENGE = page(
+    title="Just a moment...",
+    body="<script>window._cf_chl_opt={cvId:'3'};</script>",
+)
+
+BOT_CASES = [
+    pytest.param(403, CF_CHALLENGE, {}, id="cloudflare-403"),
+    pytest.param(503, CF_CHALLENGE, {}, id="cloudflare-503"),
+    pytest.param(200, CF_CHALLENGE, {}, id="cloudflare-200"),
+    pytest.param(403, page(title="Attention Required! | Cloudflare"), {}, id="cf-attention"),
+    pytest.param(403, page(body="<div class=cf-browser-verification></div>"), {}, id="cf-verify"),
+    pytest.param(200, page(), {"cf-mitigated": "challenge"}, id="cf-mitigated-header"),
+    pytest.param(429, page(body='<div class="g-recaptcha"></div>'), {}, id="recaptcha-429"),
+    pytest.param(403, page(body='<div class="h-captcha"></div>'), {}, id="hcaptcha-403"),
+    pytest.param(403, page(title="DDoS-Guard"), {}, id="ddos-guard"),
+    pytest.param(403, page(), {"server": "ddos-guard"}, id="ddos-guard-header-on-403"),
+    pytest.param(403, page(title="Access Denied"), {}, id="akamai"),
+    pytest.param(403, page(body='<div id="px-captcha"></div>'), {}, id="perimeterx"),
+    pytest.param(
+        403,
+        page(body="<p>Please enable JS and disable any ad blocker</p>"),
+        {},
+        id="datadome",
+    ),
+    pytest.param(
+        200,
+        page(body='<script src="https://ct.captcha-delivery.com/c.js"></script>'),
+        {},
+        id="datadome-200",
+    ),
+    pytest.param(401, page(body="<p>captcha</p>"), {}, id="captcha-401"),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "headers"), BOT_CASES)
+def test_bot_challenge(status: int, body: bytes, headers: dict[str, str]) -> None:
+    assert check(ob(status, body=body, headers={**HTML, **headers})) == (
+        Verdict.BLOCKED,
+        "bot-challenge",
+    )
+
+
+def test_recaptcha_on_an_ordinary_page_is_ok() -> None:
+    body = page(body=FILLER + '<form><div class="g-recaptcha"></div></form>')
+    assert check(ob(200, body=body)) == (Verdict.OK, "ok")
+
+
+def test_cloudflare_injected_script_on_an_ordinary_page_is_ok() -> None:
+    body = page(body=FILLER + '<script src="/cdn-cgi/challenge-platform/scripts/jsd/main.js">')
+    assert check(ob(200, body=body, headers={**HTML, "server": "cloudflare"})) == (Verdict.OK, "ok")
+
+
+def test_plain_503_is_a_server_error_not_a_wall() -> None:
+    assert check(ob(503, body=b"Service Unavailable", headers={})) == (Verdict.BROKEN, "http-5xx")
+
+
+# --- fragments --------------------------------------------------------------
+
+FRAG_URL = URL + "#getting-started"
+
+FRAGMENT_CASES = [
+    pytest.param(FRAG_URL, '<h2 id="getting-started">x</h2>', "ok", id="id"),
+    pytest.param(FRAG_URL, '<a name="getting-started"></a>', "ok", id="a-name"),
+    pytest.param(FRAG_URL, "<h2 id='getting-started'>x</h2>", "ok", id="single-quotes"),
+    pytest.param(FRAG_URL, '<h2 id="user-content-getting-started">x</h2>', "ok", id="github"),
+    pytest.param(URL + "#%E5%AE%89%E8%A3%85", '<h2 id="安装">x</h2>', "ok", id="percent-decoded"),
+    pytest.param(URL + "#a%20b", '<h2 id="a b">x</h2>', "ok", id="space"),
+    pytest.param(FRAG_URL, '<h2 id="other">x</h2>', "fragment-missing", id="missing"),
+    pytest.param(
+        FRAG_URL, '<h2 id="Getting-Started">x</h2>', "fragment-missing", id="case-sensitive"
+    ),
+    pytest.param(FRAG_URL, "<p>getting-started</p>", "fragment-missing", id="text-is-not-id"),
+    pytest.param(URL + "#/route/page", "", "ok", id="spa-route"),
+    pytest.param(URL + "#!/route", "", "ok", id="hashbang"),
+    pytest.param(URL + "#:~:text=hello", "", "ok", id="text-fragment"),
+    pytest.param(URL + "#", "", "ok", id="empty"),
+    pytest.param(URL + "#top", "", "ok", id="top"),
+]
+
+
+@pytest.mark.parametrize(("url", "extra", "reason"), FRAGMENT_CASES)
+def test_fragment(url: str, extra: str, reason: str) -> None:
+    obs = ob(200, url=url, body=page(body=FILLER + extra))
+    assert check(obs, link(url))[1] == reason
+
+
+def test_missing_fragment_is_broken() -> None:
+    obs = ob(200, url=FRAG_URL, body=page())
+    assert check(obs, link(FRAG_URL))[0] is Verdict.BROKEN
+
+
+def test_missing_fragment_in_truncated_body_is_unverified() -> None:
+    obs = ob(200, url=FRAG_URL, body=page(), truncated=True)
+    result = classify(obs, link(FRAG_URL))
+    assert (result.verdict, result.reason) == (Verdict.OK, "fragment-unverified")
+    assert "larger than" in result.detail
+
+
+def test_missing_fragment_on_script_rendered_page_is_unverified() -> None:
+    body = page(body='<div id="root"></div><script src="/app.js"></script>')
+    assert check(ob(200, url=FRAG_URL, body=body), link(FRAG_URL))[1] == "fragment-unverified"
+
+
+def test_fragment_check_can_be_turned_off() -> None:
+    obs = ob(200, url=FRAG_URL, body=page())
+    assert check(obs, link(FRAG_URL, check_fragment=False)) == (Verdict.OK, "ok")
+
+
+def test_github_line_anchor_is_not_checked() -> None:
+    url = "https://github.com/o/r/blob/main/x.py#L10-L20"
+    assert check(ob(200, url=url, body=page()), link(url)) == (Verdict.OK, "ok")
+
+
+def test_fragment_not_checked_on_non_html() -> None:
+    url = "https://example.org/paper.pdf#page=3"
+    obs = ob(200, url=url, body=b"%PDF-1.7", headers={"content-type": "application/pdf"})
+    assert check(obs, link(url)) == (Verdict.OK, "ok")
+
+
+# --- expect_text ------------------------------------------------------------
+
+
+def test_expected_text_present() -> None:
+    body = page(body="<p>Dive   into <b>Deep</b> Learning</p>" + FILLER)
+    assert check(ob(200, body=body), link(expect_text="dive into deep learning")) == (
+        Verdict.OK,
+        "ok",
+    )
+
+
+def test_expected_text_missing_is_broken() -> None:
+    assert check(ob(200), link(expect_text="Transformers")) == (
+        Verdict.BROKEN,
+        "expected-text-missing",
+    )
+
+
+def test_expected_text_missing_from_truncated_body_is_unverified() -> None:
+    obs = ob(200, truncated=True)
+    assert check(obs, link(expect_text="Transformers")) == (
+        Verdict.OK,
+        "expected-text-unverified",
+    )
+
+
+def test_expected_text_with_entities_is_found() -> None:
+    body = page(body="<p>Tom &amp; Jerry</p>")
+    assert check(ob(200, body=body), link(expect_text="Tom & Jerry"))[1] == "ok"
+
+
+# --- adapters ---------------------------------------------------------------
+
+
+def test_adapter_verdict_wins() -> None:
+    obs = Observation(
+        url="https://github.com/a/b",
+        status_code=200,
+        body=page(title="Page not found"),
+        headers=HTML,
+        adapter="github",
+        adapter_verdict=Verdict.OK,
+        adapter_reason="github-archived",
+        adapter_detail="archived",
+        archived=True,
+    )
+    result = classify(obs, link(obs.url))
+    assert (result.verdict, result.reason, result.detail) == (
+        Verdict.OK,
+        "github-archived",
+        "archived",
+    )
+
+
+def test_adapter_moved_suggests_final_url() -> None:
+    obs = Observation(
+        url="https://github.com/a/b",
+        final_url="https://github.com/c/b",
+        status_code=200,
+        adapter="github",
+        adapter_verdict=Verdict.MOVED,
+        adapter_reason="github-repo-renamed",
+    )
+    assert classify(obs, link(obs.url)).suggested_url == "https://github.com/c/b"
+
+
+# --- invariants -------------------------------------------------------------
+
+ALL_OBSERVATIONS = [ob(None, error=kind, body=b"") for kind, _, _ in ERROR_CASES] + [
+    ob(status) for status, _, _ in STATUS_CASES
+]
+
+
+@pytest.mark.parametrize("obs", ALL_OBSERVATIONS)
+def test_every_reason_is_registered_with_its_verdict(obs: Observation) -> None:
+    result = classify(obs, link())
+    assert REASONS[result.reason][0] is result.verdict
+    assert result.detail
+
+
+def test_docs_list_every_reason_with_its_verdict() -> None:
+    doc = (ROOT / "docs" / "verdicts.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `([a-z0-9-]+)` \| `([a-z]+)` \|", doc, re.MULTILINE))
+    assert {r: v.value for r, (v, _) in REASONS.items()} == rows
+
+
+def test_every_reason_literal_in_the_code_is_registered() -> None:
+    sources = [Path(classify_module.__file__)]
+    sources += sorted((ROOT / "src" / "linkwatch" / "adapters").glob("*.py"))
+    literals: set[str] = set()
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        literals |= set(re.findall(r'reason="([a-z0-9-]+)"', text))
+        literals |= set(re.findall(r'_result\(\s*"([a-z0-9-]+)"', text))
+    literals |= {reason for reason, _ in classify_module.ERROR_REASONS.values()}
+    literals |= {reason for reason, _ in bilibili.CODE_REASONS.values()}
+    assert len(literals) > 30
+    assert literals <= set(REASONS)
+
+
+# --- should_retry -----------------------------------------------------------
+
+RETRY_CASES = [
+    pytest.param(ob(None, error="timeout"), True, id="timeout"),
+    pytest.param(ob(None, error="connect-reset"), True, id="reset"),
+    pytest.param(ob(None, error="connect-refused"), True, id="refused"),
+    pytest.param(ob(None, error="dns-temporary"), True, id="dns-temporary"),
+    pytest.param(ob(None, error="protocol-error"), True, id="protocol-error"),
+    pytest.param(ob(None, error="dns-nxdomain"), False, id="nxdomain"),
+    pytest.param(ob(None, error="tls-verify"), False, id="tls"),
+    pytest.param(ob(None, error="redirect-loop"), False, id="loop"),
+    pytest.param(ob(None, error="ssrf-blocked"), False, id="ssrf"),
+    pytest.param(ob(None, error="invalid-url"), False, id="invalid-url"),
+    pytest.param(ob(408), True, id="408"),
+    pytest.param(ob(425), True, id="425"),
+    pytest.param(ob(429), True, id="429"),
+    pytest.param(ob(500), True, id="500"),
+    pytest.param(ob(502), True, id="502"),
+    pytest.param(ob(503), True, id="503"),
+    pytest.param(ob(504), True, id="504"),
+    pytest.param(ob(503, body=CF_CHALLENGE), False, id="503-challenge"),
+    pytest.param(ob(429, body=CF_CHALLENGE), False, id="429-challenge"),
+    pytest.param(ob(403), False, id="403"),
+    pytest.param(ob(404), False, id="404"),
+    pytest.param(ob(501), False, id="501"),
+    pytest.param(ob(200), False, id="200"),
+    pytest.param(ob(200, error="body-too-large"), False, id="body-too-large"),
+    pytest.param(
+        Observation(url=URL, status_code=503, adapter_verdict=Verdict.OK), False, id="adapter"
+    ),
+]
+
+
+@pytest.mark.parametrize(("obs", "expected"), RETRY_CASES)
+def test_should_retry(obs: Observation, expected: bool) -> None:
+    assert should_retry(obs) is expected
+
+
+# --- retry_after_seconds ----------------------------------------------------
+
+NOW = datetime(2025, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+RETRY_AFTER_CASES = [
+    pytest.param({"Retry-After": "5"}, 5.0, id="seconds"),
+    pytest.param({"retry-after": " 7 "}, 7.0, id="lowercase-and-spaces"),
+    pytest.param({"Retry-After": "0"}, 0.0, id="zero"),
+    pytest.param({"Retry-After": "-3"}, 0.0, id="negative"),
+    pytest.param({"Retry-After": "3600"}, 30.0, id="capped"),
+    pytest.param({"Retry-After": "Wed, 01 Jan 2025 12:00:10 GMT"}, 10.0, id="imf-fixdate"),
+    pytest.param({"Retry-After": "Wednesday, 01-Jan-25 12:00:20 GMT"}, 20.0, id="rfc850"),
+    pytest.param({"Retry-After": "Wed Jan  1 12:00:15 2025"}, 15.0, id="asctime"),
+    pytest.param({"Retry-After": "Wed, 01 Jan 2025 11:00:00 GMT"}, 0.0, id="past-date"),
+    pytest.param({"Retry-After": "Thu, 02 Jan 2025 12:00:00 GMT"}, 30.0, id="far-date-capped"),
+    pytest.param({"Retry-After": "soon"}, None, id="garbage"),
+    pytest.param({"Retry-After": "1.5"}, None, id="fraction-is-not-delay-seconds"),
+    pytest.param({"Retry-After": ""}, None, id="empty"),
+    pytest.param({}, None, id="absent"),
+]
+
+
+@pytest.mark.parametrize(("headers", "expected"), RETRY_AFTER_CASES)
+def test_retry_after_seconds(headers: dict[str, str], expected: float | None) -> None:
+    assert retry_after_seconds(headers, NOW, 30.0) == expected
+
+
+def test_retry_after_with_naive_now_is_utc() -> None:
+    naive = NOW.replace(tzinfo=None)
+    assert retry_after_seconds({"Retry-After": "Wed, 01 Jan 2025 12:00:10 GMT"}, naive, 60) == 10
+
+
+def test_retry_after_with_other_timezone_now() -> None:
+    plus8 = NOW.astimezone(timezone(timedelta(hours=8)))
+    assert retry_after_seconds({"Retry-After": "Wed, 01 Jan 2025 12:00:10 GMT"}, plus8, 60) == 10
+
+
+# --- is_network_failure -----------------------------------------------------
+
+NETWORK_CASES = [
+    pytest.param(ob(None, error="dns-nxdomain"), True, id="nxdomain"),
+    pytest.param(ob(None, error="dns-temporary"), True, id="dns-temporary"),
+    pytest.param(ob(None, error="connect-refused"), True, id="refused"),
+    pytest.param(ob(None, error="connect-unreachable"), True, id="unreachable"),
+    pytest.param(ob(None, error="connect-timeout"), True, id="connect-timeout"),
+    pytest.param(ob(None, error="timeout", error_detail="connect timed out"), True, id="t-conn"),
+    pytest.param(ob(None, error="timeout", error_detail="read timed out"), False, id="t-read"),
+    pytest.param(ob(None, error="read-timeout"), False, id="read-timeout"),
+    pytest.param(ob(None, error="tls-verify"), False, id="tls"),
+    pytest.param(ob(None, error="connect-reset"), False, id="reset"),
+    pytest.param(ob(404), False, id="http-answer"),
+    pytest.param(ob(200), False, id="ok"),
+]
+
+
+@pytest.mark.parametrize(("obs", "expected"), NETWORK_CASES)
+def test_is_network_failure(obs: Observation, expected: bool) -> None:
+    assert is_network_failure(obs) is expected
+
+
+# --- helpers ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "site"),
+    [
+        ("docs.github.com", "github.com"),
+        ("github.com", "github.com"),
+        ("a.b.example.co.uk", "example.co.uk"),
+        ("www.example.com.cn", "example.com.cn"),
+        ("localhost", "localhost"),
+    ],
+)
+def test_registrable_domain(host: str, site: str) -> None:
+    assert registrable_domain(host) == site
