@@ -1,0 +1,90 @@
+"""``linkwatch fix``: rewrite moved URLs in place, keeping the curator's file as it was.
+
+A catalog is a hand-kept file full of comments and alignment; a fix that
+re-serialises it would bury one changed URL in a diff of noise.  tomlkit
+keeps the document's trivia (comments, whitespace, quoting), so only the
+``url`` values of ``[[link]]`` tables — and ``parent`` values pointing at a
+moved URL — change.  Pure text in, text out: the CLI shows the diff and
+writes the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+from tomlkit.items import AoT, String, StringType, Table
+
+from linkwatch.errors import CatalogError
+
+
+def _replacement(old: String, new: str) -> String:
+    """A string item for ``new`` that keeps ``old``'s quoting and trailing comment."""
+    literal = old.type is StringType.SLL and "'" not in new and "\n" not in new
+    item = tomlkit.string(new, literal=literal)
+    item.trivia.indent = old.trivia.indent
+    item.trivia.comment_ws = old.trivia.comment_ws
+    item.trivia.comment = old.trivia.comment
+    item.trivia.trail = old.trivia.trail
+    return item
+
+
+def fix_catalog(text: str, moves: Mapping[str, str], *, path: str = "catalog.toml") -> str:
+    """Apply ``moves`` (old URL → new URL) to the ``[[link]]`` tables of a catalog.
+
+    Only exact matches change; everything else, comments included, is left
+    byte for byte.  Returns ``text`` itself when nothing moved.
+    """
+    if not moves:
+        return text
+    try:
+        doc = tomlkit.parse(text)
+    except TOMLKitError as exc:
+        raise CatalogError(path, getattr(exc, "line", None), f"not valid TOML: {exc}") from exc
+    links = doc.get("link")
+    if not isinstance(links, AoT):
+        return text
+    changed = False
+    for table in links:
+        if not isinstance(table, Table):
+            continue
+        for key in ("url", "parent"):
+            value = table.get(key)
+            if isinstance(value, String) and str(value) in moves:
+                table[key] = _replacement(value, moves[str(value)])
+                changed = True
+    return tomlkit.dumps(doc) if changed else text
+
+
+def unified_diff(old: str, new: str, path: str) -> str:
+    """A ``diff -u`` style patch (``a/`` and ``b/`` prefixes, as git shows it)."""
+    return "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"a/{path}",
+            tofile=f"b/{path}",
+        )
+    )
+
+
+def fix_markdown(text: str, moves: Mapping[str, str]) -> str:
+    """Replace moved URLs in a Markdown source, exact matches only.
+
+    Covers inline links ``[x](url)`` and ``[x](url "title")``, reference
+    definitions ``[x]: url``, autolinks ``<url>`` and bare URLs (GFM's
+    extended autolinks).  A URL that merely starts with a moved one (a
+    longer path, a query) is a different link and is left alone.
+    """
+    if not moves:
+        return text
+    # One pass over the text, so a chain of moves (a → b, b → c) is not applied twice.
+    choices = "|".join(re.escape(old) for old in sorted(moves, key=len, reverse=True))
+    pattern = re.compile(
+        r"(?<![\w/.:%~+=?&#@-])(" + choices + r")(?=$|[\s)>\"'\]]|[.,;:!?](?:\s|$))",
+        re.MULTILINE,
+    )
+    return pattern.sub(lambda match: moves[match.group(1)], text)
