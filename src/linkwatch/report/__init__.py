@@ -1,0 +1,65 @@
+"""Report renderers: a run in, a string out (design.md §6, pip-audit's ``format() -> str``).
+
+Only the CLI writes files.  Formats: ``html`` (one self-contained page),
+``md`` (GitHub job summary / issue body), ``json`` (design.md §4) and
+``badge`` (a shields.io endpoint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+from linkwatch.models import RunSummary, Verdict
+from linkwatch.report.html import render_html
+from linkwatch.report.machine import badge_dict, render_badge, render_json, report_dict
+from linkwatch.report.markdown import md_code, md_url, neutralize_md, render_markdown
+from linkwatch.report.triage import Triage, needs_human, triage
+
+FORMATS: Final = ("html", "md", "json", "badge")
+
+__all__ = [
+    "FORMATS",
+    "Triage",
+    "badge_dict",
+    "md_code",
+    "md_url",
+    "needs_human",
+    "neutralize_md",
+    "render",
+    "report_dict",
+    "triage",
+]
+
+
+def render(
+    summary: RunSummary,
+    fmt: str,
+    *,
+    history: Mapping[str, Sequence[Verdict]] | None = None,
+    sections: Sequence[tuple[str, ...]] | None = None,
+    max_chars: int | None = None,
+    report_url: str | None = None,
+) -> str:
+    """Render ``summary`` as ``fmt``.
+
+    ``history`` maps a URL to its recent verdicts, oldest first, including
+    this run (sparklines); ``sections`` is the catalog's section order.
+    ``max_chars`` and ``report_url`` only apply to Markdown, which is cut at
+    a row boundary and points at the full report.
+    """
+    if fmt == "html":
+        return render_html(summary, history=history, sections=sections)
+    if fmt == "md":
+        return render_markdown(
+            summary,
+            history=history,
+            sections=sections,
+            max_chars=max_chars,
+            report_url=report_url,
+        )
+    if fmt == "json":
+        return render_json(summary)
+    if fmt == "badge":
+        return render_badge(summary)
+    raise ValueError(f"unknown report format {fmt!r}; expected one of {', '.join(FORMATS)}")

@@ -1,0 +1,300 @@
+"""The HTML report: one self-contained file people read on a laptop or a phone.
+
+Self-contained because it travels as a CI artifact and is opened from disk:
+CSS and JavaScript are inline, there is no CDN, font or image request.
+
+Hostile input is expected — a page title is whatever a remote server says.
+Three layers keep it inert:
+
+1. jinja2 autoescaping for every value (``autoescape=True``), so remote text
+   is text;
+2. ``href`` only for absolute http(s) URLs (``safe_http_url``), so no
+   ``javascript:`` link can exist;
+3. a Content-Security-Policy (W3C CSP Level 3, delivered by ``<meta>``) that
+   allows only our own inline style and script, pinned by their SHA-256
+   hashes, and ``img-src data:``: even a tag that slipped through escaping
+   could neither run nor load anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from linkwatch.models import CheckResult, Health, RunSummary, Verdict
+from linkwatch.report.triage import (
+    MAX_SPARK,
+    aware,
+    duration_text,
+    iso,
+    safe_http_url,
+    section_order,
+    triage,
+)
+
+MAX_DIFF_CHARS = 20_000
+
+VERDICT_WORDS: Mapping[Verdict, str] = {
+    Verdict.OK: "works",
+    Verdict.MOVED: "moved permanently",
+    Verdict.BROKEN: "broken",
+    Verdict.BLOCKED: "blocked — can't tell",
+    Verdict.ERROR: "unreachable",
+}
+# Sorting by verdict puts the worst first.
+VERDICT_RANK: Mapping[Verdict, int] = {
+    Verdict.BROKEN: 0,
+    Verdict.ERROR: 1,
+    Verdict.MOVED: 2,
+    Verdict.BLOCKED: 3,
+    Verdict.OK: 4,
+}
+HEALTH_WORDS: Mapping[Health, str] = {
+    Health.HEALTHY: "healthy",
+    Health.FAILING: "failing — not yet rotten",
+    Health.ROTTEN: "rotten",
+    Health.FLAKY: "flaky",
+    Health.RECOVERED: "recovered",
+}
+HEALTH_RANK: Mapping[Health, int] = {
+    Health.ROTTEN: 0,
+    Health.FAILING: 1,
+    Health.FLAKY: 2,
+    Health.RECOVERED: 3,
+    Health.HEALTHY: 4,
+}
+# Bar heights of the sparkline: failures stand up, successes stay low.
+SPARK_HEIGHT: Mapping[Verdict, int] = {
+    Verdict.OK: 5,
+    Verdict.MOVED: 7,
+    Verdict.BLOCKED: 10,
+    Verdict.ERROR: 14,
+    Verdict.BROKEN: 14,
+}
+
+
+@dataclass(frozen=True)
+class Hyperlink:
+    """A URL shown as text, and as a link only when it is plain http(s)."""
+
+    text: str
+    href: str | None
+
+    @classmethod
+    def of(cls, url: str) -> Hyperlink:
+        return cls(url, safe_http_url(url))
+
+
+@dataclass(frozen=True)
+class SparkBar:
+    x: int
+    y: int
+    height: int
+    verdict: str
+
+
+@dataclass(frozen=True)
+class Row:
+    result: CheckResult
+    link: Hyperlink
+    section_index: int
+    tags_json: str
+    verdict_words: str
+    health_words: str
+    verdict_rank: int
+    health_rank: int
+    redirects: tuple[tuple[Hyperlink, int], ...]
+    final: Hyperlink | None
+    suggested: Hyperlink | None
+    last_changed: str | None
+    diff_lines: tuple[tuple[str, str], ...]
+    diff_truncated: bool
+    spark: tuple[SparkBar, ...]
+    spark_label: str
+
+
+@dataclass(frozen=True)
+class SectionView:
+    index: int
+    label: str
+    group: str
+    subtitle: str
+    rows: tuple[Row, ...]
+
+
+def _spark(verdicts: Sequence[Verdict]) -> tuple[tuple[SparkBar, ...], str]:
+    recent = list(verdicts)[-MAX_SPARK:]
+    bars = tuple(
+        SparkBar(x=i * 5, y=14 - SPARK_HEIGHT[v], height=SPARK_HEIGHT[v], verdict=v.value)
+        for i, v in enumerate(recent)
+    )
+    failed = sum(1 for v in recent if v in (Verdict.BROKEN, Verdict.ERROR))
+    label = f"last {len(recent)} runs: {failed} failed; newest {recent[-1].value}" if recent else ""
+    return bars, label
+
+
+def _diff_lines(diff: str | None) -> tuple[tuple[tuple[str, str], ...], bool]:
+    if not diff:
+        return (), False
+    text = diff[:MAX_DIFF_CHARS]
+    lines = []
+    for line in text.splitlines():
+        kind = "add" if line.startswith("+") else "del" if line.startswith("-") else "ctx"
+        lines.append((kind, line))
+    return tuple(lines), len(diff) > MAX_DIFF_CHARS
+
+
+def _row(result: CheckResult, section_index: int, history: Sequence[Verdict] | None) -> Row:
+    spark, spark_label = _spark(history if history else [result.verdict])
+    diff_lines, diff_truncated = _diff_lines(result.diff)
+    final = (
+        Hyperlink.of(result.final_url)
+        if result.final_url and result.final_url != result.link.url
+        else None
+    )
+    return Row(
+        result=result,
+        link=Hyperlink.of(result.link.url),
+        section_index=section_index,
+        tags_json=json.dumps(sorted(result.link.tags), ensure_ascii=False),
+        verdict_words=VERDICT_WORDS[result.verdict],
+        health_words=HEALTH_WORDS[result.health],
+        verdict_rank=VERDICT_RANK[result.verdict],
+        health_rank=HEALTH_RANK[result.health],
+        redirects=tuple((Hyperlink.of(h.url), h.status) for h in result.redirects),
+        final=final,
+        suggested=Hyperlink.of(result.suggested_url) if result.suggested_url else None,
+        last_changed=iso(result.last_changed),
+        diff_lines=diff_lines,
+        diff_truncated=diff_truncated,
+        spark=spark,
+        spark_label=spark_label,
+    )
+
+
+def _fix(result: CheckResult, group: str) -> str:
+    if group == "moved":
+        return "Update the catalog to the new URL."
+    if group == "blocked":
+        return "Open it in a browser; if it works, accept or skip it in the catalog."
+    if result.archived:
+        return "The repository is archived: find a maintained replacement or keep it knowingly."
+    return "Find a replacement (the new home, an archived copy) or remove the link."
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("linkwatch.report", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+@cache
+def _asset(name: str) -> str:
+    return (resources.files("linkwatch.report") / "templates" / name).read_text("utf-8")
+
+
+def _csp_hash(source: str) -> str:
+    """The ``'sha256-…'`` source expression for an inline block (CSP Level 3 §8.4)."""
+    digest = hashlib.sha256(source.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+def render_html(
+    summary: RunSummary,
+    *,
+    history: Mapping[str, Sequence[Verdict]] | None = None,
+    sections: Sequence[tuple[str, ...]] | None = None,
+) -> str:
+    history = history or {}
+    order = section_order(summary, sections)
+    index_of = {section: i for i, section in enumerate(order)}
+    grouped: dict[tuple[str, ...], list[Row]] = {s: [] for s in order}
+    for result in summary.results:
+        section = result.link.section
+        grouped[section].append(_row(result, index_of[section], history.get(result.link.url)))
+    views = [
+        SectionView(
+            index=index_of[section],
+            label=" › ".join(section) or "(no section)",
+            group=section[0] if section else "(no section)",
+            subtitle=" › ".join(section[1:]),
+            rows=tuple(rows),
+        )
+        for section, rows in grouped.items()
+        if rows
+    ]
+    groups = triage(summary)
+    need = [
+        (
+            key,
+            title,
+            explanation,
+            [(r, _fix(r, key), _row(r, index_of[r.link.section], None)) for r in members],
+        )
+        for key, title, explanation, members in (
+            (
+                "rotten",
+                "Rotten",
+                "failed in enough consecutive runs to call them dead",
+                groups.rotten,
+            ),
+            (
+                "broken",
+                "Newly broken",
+                "definitely gone or wrong since the last run",
+                groups.broken,
+            ),
+            ("moved", "Moved", "permanent redirect: update the catalog", groups.moved),
+            (
+                "blocked",
+                "Blocked",
+                "the site refuses automated checks: check by hand",
+                groups.blocked,
+            ),
+        )
+        if members
+    ]
+    tags = sorted({tag for r in summary.results for tag in r.link.tags})
+    css, js = _asset("report.css"), _asset("report.js")
+    csp = (
+        "default-src 'none'; img-src data:; "
+        f"style-src {_csp_hash(css)}; script-src {_csp_hash(js)}; "
+        "base-uri 'none'; form-action 'none'"
+    )
+    started, finished = aware(summary.started), aware(summary.finished)
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            summary=summary,
+            counts=summary.counts(),
+            verdict_words=VERDICT_WORDS,
+            started=iso(started),
+            finished=iso(finished),
+            started_text=started.strftime("%Y-%m-%d %H:%M %Z"),
+            took=duration_text(max(0.0, (finished - started).total_seconds())),
+            total=len(summary.results),
+            actionable=len(groups.actionable),
+            blocked=len(groups.blocked),
+            need=need,
+            sections=views,
+            tags=tags,
+            csp=csp,
+            css=Markup(css),  # noqa: S704 - our own packaged stylesheet, pinned by hash in the CSP
+            js=Markup(js),  # noqa: S704 - our own packaged script, pinned by hash in the CSP
+        )
+    )

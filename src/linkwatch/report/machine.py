@@ -1,0 +1,95 @@
+"""Machine-readable outputs: the JSON report (design.md §4) and the badge.
+
+The JSON keys of design.md §4 are a contract scripts rely on; extras are
+only ever added, never renamed.  The badge follows the shields.io endpoint
+schema (https://shields.io/badges/endpoint-badge): ``schemaVersion``,
+``label``, ``message``, ``color``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from linkwatch.models import CheckResult, RunSummary
+from linkwatch.report.triage import iso, ok_count, triage
+
+
+def _result_dict(result: CheckResult) -> dict[str, Any]:
+    link = result.link
+    return {
+        "url": link.url,
+        "title": link.title,
+        "section": link.section_label,
+        "verdict": result.verdict.value,
+        "reason": result.reason,
+        "detail": result.detail,
+        "status_code": result.status_code,
+        "final_url": result.final_url,
+        "redirects": [{"url": hop.url, "status": hop.status} for hop in result.redirects],
+        "attempts": result.attempts,
+        "elapsed_ms": result.elapsed_ms,
+        "health": result.health.value,
+        "changed": result.changed,
+        "content_hash": result.content_hash,
+        "suggested_url": result.suggested_url,
+        "must_read": link.must_read,
+        "tags": sorted(link.tags),
+        "lang": link.lang,
+        "kind": link.kind,
+        "last_changed": iso(result.last_changed),
+        "archived": result.archived,
+        "stale": result.stale,
+    }
+
+
+def report_dict(summary: RunSummary) -> dict[str, Any]:
+    groups = triage(summary)
+    return {
+        "run": {
+            "started": iso(summary.started),
+            "finished": iso(summary.finished),
+            "catalog": summary.catalog,
+            "inconclusive": summary.inconclusive,
+            "counts": summary.counts(),
+            "inconclusive_reason": summary.inconclusive_reason,
+            "incidents": list(summary.incidents),
+            "bytes_received": summary.bytes_received,
+            "bytes_saved": summary.bytes_saved,
+            "needs_human": len(groups.all),
+            "needs_human_groups": groups.group_counts(),
+        },
+        "results": [_result_dict(r) for r in summary.results],
+    }
+
+
+def render_json(summary: RunSummary) -> str:
+    return json.dumps(report_dict(summary), ensure_ascii=False, indent=2) + "\n"
+
+
+def badge_dict(summary: RunSummary) -> dict[str, Any]:
+    """``N/M ok``: green when nothing is actionable, yellow for moved only, red otherwise.
+
+    Blocked links lower N (they are not known to be ok) but do not change the
+    colour: they are not known to be broken either.
+    """
+    if summary.inconclusive:
+        return {
+            "schemaVersion": 1,
+            "label": "links",
+            "message": "inconclusive",
+            "color": "lightgrey",
+        }
+    groups = triage(summary)
+    if groups.rotten or groups.broken:
+        color = "red"
+    elif groups.moved:
+        color = "yellow"
+    else:
+        color = "brightgreen"
+    message = f"{ok_count(summary)}/{len(summary.results)} ok"
+    return {"schemaVersion": 1, "label": "links", "message": message, "color": color}
+
+
+def render_badge(summary: RunSummary) -> str:
+    return json.dumps(badge_dict(summary), ensure_ascii=False) + "\n"

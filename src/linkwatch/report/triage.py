@@ -1,0 +1,151 @@
+"""What needs a human, and the small facts every renderer shares.
+
+The curator's trust is the product (design.md §1): a report that cries wolf
+is ignored.  So the "needs a human" list holds only what a person can act on
+today, and nothing that history has not yet confirmed:
+
+* **rotten** — health says the link failed in enough consecutive runs over
+  enough hours (design.md §3), and it still does not answer ``ok``.  A rotten
+  link that answers ``ok`` again is on its way to ``recovered``: nothing to do.
+* **broken** — newly failing *and* the verdict is ``broken`` (404, 410,
+  soft 404, parked domain…).  Those answers are definitive, so waiting for rot
+  only delays the fix.  A newly failing ``error`` (timeout, reset) is *not*
+  listed: it is usually transient and becomes ``rotten`` if it persists.
+* **moved** — a permanent redirect (RFC 9110 §15.4.2, §15.4.9): the catalog
+  should point at the new URL, which we suggest.
+* **blocked** — a bot wall or login page: we cannot tell whether the link
+  works, so a human has to look.  Listed apart, after the rest, because it
+  is a request to check by hand rather than a known defect.
+
+An inconclusive run (the checker itself was offline) needs no human for any
+link: its verdicts say nothing about the links, so the list is empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from linkwatch.models import CheckResult, Health, RunSummary, Verdict
+
+MAX_SPARK = 30
+
+
+@dataclass(frozen=True)
+class Triage:
+    """The needs-a-human groups, each in catalog order."""
+
+    rotten: tuple[CheckResult, ...] = ()
+    broken: tuple[CheckResult, ...] = ()
+    moved: tuple[CheckResult, ...] = ()
+    blocked: tuple[CheckResult, ...] = ()
+
+    @property
+    def actionable(self) -> tuple[CheckResult, ...]:
+        """Known defects (rotten, newly broken, moved): what issues and exit code 1 are for."""
+        return self.rotten + self.broken + self.moved
+
+    @property
+    def all(self) -> tuple[CheckResult, ...]:
+        return self.actionable + self.blocked
+
+    def group_counts(self) -> dict[str, int]:
+        return {
+            "rotten": len(self.rotten),
+            "broken": len(self.broken),
+            "moved": len(self.moved),
+            "blocked": len(self.blocked),
+        }
+
+
+def triage(summary: RunSummary) -> Triage:
+    if summary.inconclusive:
+        return Triage()
+    rotten: list[CheckResult] = []
+    broken: list[CheckResult] = []
+    moved: list[CheckResult] = []
+    blocked: list[CheckResult] = []
+    for result in summary.results:
+        if result.link.skip:
+            continue
+        if result.health is Health.ROTTEN and result.verdict is not Verdict.OK:
+            rotten.append(result)
+        elif result.verdict is Verdict.BROKEN and result.health is Health.FAILING:
+            broken.append(result)
+        elif result.verdict is Verdict.MOVED:
+            moved.append(result)
+        elif result.verdict is Verdict.BLOCKED:
+            blocked.append(result)
+    return Triage(tuple(rotten), tuple(broken), tuple(moved), tuple(blocked))
+
+
+def needs_human(summary: RunSummary) -> list[CheckResult]:
+    """Rotten, newly broken, moved, then blocked links (see the module docstring).
+
+    Use ``triage(summary).actionable`` when blocked links must not count,
+    e.g. for the exit code or for opening issues.
+    """
+    return list(triage(summary).all)
+
+
+def section_order(
+    summary: RunSummary, sections: Sequence[tuple[str, ...]] | None
+) -> list[tuple[str, ...]]:
+    """Catalog order when given, then any section only the results know, in order seen."""
+    seen: dict[tuple[str, ...], None] = dict.fromkeys(sections or ())
+    for result in summary.results:
+        seen.setdefault(result.link.section, None)
+    return list(seen)
+
+
+def by_section(
+    results: Sequence[CheckResult], order: Sequence[tuple[str, ...]]
+) -> list[tuple[tuple[str, ...], list[CheckResult]]]:
+    groups: dict[tuple[str, ...], list[CheckResult]] = {s: [] for s in order}
+    for result in results:
+        groups.setdefault(result.link.section, []).append(result)
+    return [(s, rows) for s, rows in groups.items() if rows]
+
+
+def aware(moment: datetime) -> datetime:
+    """Naive datetimes are taken as UTC, so every timestamp we print carries a zone."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else aware(moment).isoformat(timespec="seconds")
+
+
+def safe_http_url(url: str | None) -> str | None:
+    """The URL if it is a plain absolute http(s) URL that is safe to put in a link.
+
+    Anything else (``javascript:``, ``data:``, relative, with whitespace,
+    quotes, angle brackets or control characters) is shown as text only.
+    """
+    if not url:
+        return None
+    if any(c.isspace() or c in '<>"`|\\' or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url
+
+
+def duration_text(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def ok_count(summary: RunSummary) -> int:
+    return sum(1 for r in summary.results if r.verdict is Verdict.OK)
