@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -602,6 +603,30 @@ def test_missing_fragment_in_truncated_body_is_unverified() -> None:
     result = classify(obs, link(FRAG_URL))
     assert (result.verdict, result.reason) == (Verdict.OK, "fragment-unverified")
     assert "larger than" in result.detail
+
+
+def test_expected_text_missing_after_head_is_unverified() -> None:
+    obs = replace(ob(200, body=b""), method="HEAD")
+    assert check(obs, link(expect_text="x")) == (Verdict.OK, "expected-text-unverified")
+
+
+def test_missing_fragment_in_undecodable_body_is_unverified() -> None:
+    obs = replace(ob(200, url=FRAG_URL, body=b""), error="decode-error", error_detail="br")
+    result = classify(obs, link(FRAG_URL))
+    assert (result.verdict, result.reason) == (Verdict.OK, "fragment-unverified")
+    assert "decoded" in result.detail
+
+
+def test_missing_fragment_after_head_is_unverified() -> None:
+    obs = replace(ob(200, url=FRAG_URL, body=b""), method="HEAD")
+    assert check(obs, link(FRAG_URL)) == (Verdict.OK, "fragment-unverified")
+
+
+def test_undecodable_body_is_judged_by_status_and_says_so() -> None:
+    obs = replace(ob(200, body=b""), error="decode-error", error_detail="unsupported br")
+    result = classify(obs, link())
+    assert (result.verdict, result.reason) == (Verdict.OK, "ok")
+    assert "unsupported br" in result.detail
 
 
 def test_missing_fragment_on_script_rendered_page_is_unverified() -> None:

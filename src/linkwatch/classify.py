@@ -973,26 +973,47 @@ def _classify_page(
             "The site answers a made-up address on the same host with this same page.",
         )
 
+    gap = _body_gap(obs)
     if link.expect_text:
         found = _contains_text(page, link.expect_text)
         if not found:
-            if obs.body_truncated:
+            if gap is not None:
                 return _result(
                     "expected-text-unverified",
-                    f"'{link.expect_text}' is not in the first {len(obs.body)} bytes we read; "
-                    "the rest of the page was not fetched.",
+                    f"'{link.expect_text}' is not in what we read of the page ({gap}).",
                 )
             return _result(
                 "expected-text-missing", f"The page no longer contains '{link.expect_text}'."
             )
 
     fragment = _fragment_to_check(link, obs.url, final_host)
-    if fragment is not None and page.is_html and not obs.not_modified:
-        verdict = _check_fragment(page, fragment, obs.body_truncated)
+    if fragment is not None and (page.is_html or gap is not None) and not obs.not_modified:
+        verdict = _check_fragment(page, fragment, gap)
         if verdict is not None:
             return verdict
 
-    return _redirect_verdict(obs, redirects, final_url)
+    result = _redirect_verdict(obs, redirects, final_url)
+    if obs.error == "decode-error":
+        note = f" The body could not be decoded ({obs.error_detail or 'unknown encoding'})."
+        result = Classification(
+            result.verdict, result.reason, result.detail + note, result.suggested_url
+        )
+    return result
+
+
+def _body_gap(obs: Observation) -> str | None:
+    """Why the body we judge is not the whole page, or None when it is.
+
+    Content checks (fragment, expect_text) cannot prove absence from a
+    partial body, so they report "unverified" instead of a false alarm.
+    """
+    if obs.body_truncated:
+        return "the page is larger than the body limit"
+    if obs.error == "decode-error":
+        return f"the body could not be decoded: {obs.error_detail or 'unknown encoding'}"
+    if obs.method.upper() == "HEAD":
+        return "only the headers were fetched (HEAD)"
+    return None
 
 
 def _has_query_identity(start: str, final: str) -> bool:
@@ -1029,7 +1050,7 @@ def _fragment_to_check(link: Link, url: str, host: str) -> str | None:
     return raw
 
 
-def _check_fragment(page: _Page, fragment: str, truncated: bool) -> Classification | None:
+def _check_fragment(page: _Page, fragment: str, gap: str | None) -> Classification | None:
     """Look for ``id=`` or ``<a name=>`` equal to the fragment (HTML §7.4.6.4).
 
     Ids match case-sensitively, both as written and percent-decoded; GitHub
@@ -1041,11 +1062,9 @@ def _check_fragment(page: _Page, fragment: str, truncated: bool) -> Classificati
         attrs = node.attributes
         if attrs.get("id") in wanted or attrs.get("name") in wanted:
             return None
-    if truncated:
+    if gap is not None:
         return _result(
-            "fragment-unverified",
-            f"#{decoded} is not in the part of the page we read (the page is larger than "
-            "the body limit).",
+            "fragment-unverified", f"#{decoded} is not in what we read of the page ({gap})."
         )
     if _looks_script_rendered(page):
         return _result(
