@@ -295,7 +295,7 @@ class _Validator:
                     or self._table_line(key)
                     or _first_header(self.layout, key)
                 )
-                raise self.fail(line, key, _unknown(key, _TOP_KEYS, "top-level table"))
+                raise self.fail(line, _show_key(key), _unknown(key, _TOP_KEYS, "top-level table"))
         settings = self.settings(data.get("settings", {}))
         links = self.links(data.get("link", []))
         schedules = self.schedules(data.get("schedule", []))
@@ -310,7 +310,7 @@ class _Validator:
         values: dict[str, Any] = {}
         for key, value in table.items():
             key_line = self._key_line(line, key)
-            name = f"settings.{key}"
+            name = f"settings.{_show_key(key)}"
             if key not in SETTINGS_KEYS:
                 raise self.fail(key_line, name, _unknown(key, SETTINGS_KEYS))
             values[key] = self._setting(key, value, key_line, name)
@@ -356,7 +356,9 @@ class _Validator:
     def link(self, table: Mapping[str, Any], line: int | None) -> Link:
         for key in table:
             if key not in LINK_KEYS:
-                raise self.fail(self._key_line(line, key), f"link.{key}", _unknown(key, LINK_KEYS))
+                raise self.fail(
+                    self._key_line(line, key), f"link.{_show_key(key)}", _unknown(key, LINK_KEYS)
+                )
         for required in ("url", "title"):
             if required not in table:
                 raise self.fail(
@@ -489,7 +491,7 @@ class _Validator:
 
         for key in table:
             if key not in SCHEDULE_KEYS:
-                raise self.fail(at(key), f"schedule.{key}", _unknown(key, SCHEDULE_KEYS))
+                raise self.fail(at(key), f"schedule.{_show_key(key)}", _unknown(key, SCHEDULE_KEYS))
         for required in ("name", "cron"):
             if required not in table:
                 raise self.fail(
@@ -599,6 +601,14 @@ def _first_header(layout: _Layout, name: str) -> int | None:
         if header.name == name or header.name.startswith(name + "."):
             return header.line
     return None
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _show_key(key: str) -> str:
+    """A key as TOML would spell it: bare when it can be, quoted otherwise (one line always)."""
+    return key if _BARE_KEY.fullmatch(key) else toml_string(key)
 
 
 def _unknown(key: str, known: Iterable[str], what: str = "key", *, quote: bool = False) -> str:
