@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -64,10 +65,9 @@ def state(i: int, **kw: object) -> LinkState:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store.open(tmp_path / "sub" / "state.db")
-    yield s  # type: ignore[misc]
-    s.close()
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(tmp_path / "sub" / "state.db") as s:
+        yield s
 
 
 # --- opening and migrations ------------------------------------------------
