@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from linkwatch import classify as classify_module
 from linkwatch.adapters import bilibili
@@ -863,3 +865,34 @@ def test_is_network_failure(obs: Observation, expected: bool) -> None:
 )
 def test_registrable_domain(host: str, site: str) -> None:
     assert registrable_domain(host) == site
+
+
+# --- robustness -------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    status=st.one_of(st.none(), st.integers(min_value=0, max_value=1000)),
+    body=st.one_of(
+        st.binary(max_size=400),
+        st.text(max_size=200).map(lambda t: page(title=t, h1=t, body=t)),
+    ),
+    ctype=st.sampled_from(["", "text/html", "text/html; charset=bogus", "application/json"]),
+    final=st.sampled_from(
+        [URL, "https://example.org/", "https://login.example.org/x", "::bad", "http://[bad"]
+    ),
+    permanent=st.booleans(),
+)
+def test_classify_never_raises_and_always_registers(
+    status: int | None, body: bytes, ctype: str, final: str, permanent: bool
+) -> None:
+    obs = ob(
+        status,
+        url=FRAG_URL,
+        final=final,
+        hops=((FRAG_URL, 301 if permanent else 302),),
+        body=body,
+        headers={"content-type": ctype} if ctype else {},
+    )
+    result = classify(obs, link(FRAG_URL, expect_text="x"))
+    assert REASONS[result.reason][0] is result.verdict

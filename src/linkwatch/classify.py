@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cached_property
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
@@ -626,6 +626,14 @@ def _header(headers: Mapping[str, str], name: str) -> str:
 # ---------------------------------------------------------------------------
 
 
+def _split(url: str) -> SplitResult:
+    """``urlsplit`` that never raises (a malformed URL has no parts)."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return SplitResult("", "", "", "", "")
+
+
 def _host(url: str) -> str:
     try:
         return (urlsplit(url).hostname or "").lower().rstrip(".")
@@ -710,12 +718,16 @@ def bot_challenge_marker(
     challenges with 200); weak markers such as a captcha widget only on the
     statuses bot walls use, since ordinary pages embed reCAPTCHA in forms.
     """
+    return _bot_marker(status, headers, _Page(body, content_type))
+
+
+def _bot_marker(status: int | None, headers: Mapping[str, str], page: _Page) -> str | None:
     refused = status in BOT_CHALLENGE_STATUSES
     for name, needle in BOT_HEADER_STRONG + (BOT_HEADER_WEAK if refused else ()):
         value = _header(headers, name)
         if value and needle in value.lower():
             return f"{name}: {value}"
-    lower = _Page(body, content_type).lower if body else ""
+    lower = page.lower if page.body else ""
     for marker in BOT_STRONG_MARKERS + (BOT_WEAK_MARKERS if refused else ()):
         if marker in lower:
             return marker
@@ -851,7 +863,7 @@ def classify(obs: Observation, link: Link) -> Classification:
     redirects = _redirect_statuses(obs)
     page = _Page(obs.body, _ctype(obs))
 
-    marker = bot_challenge_marker(status, obs.headers, obs.body, page.content_type)
+    marker = _bot_marker(status, obs.headers, page)
     if marker is not None:
         return _result("bot-challenge", f"HTTP {status} with a bot wall ({marker}).")
 
@@ -925,8 +937,8 @@ def _classify_page(
     start_host, final_host = _host(obs.url), _host(final_url)
 
     if redirects:
-        start_path = urlsplit(obs.url).path
-        final_path = urlsplit(final_url).path
+        start_path = _split(obs.url).path
+        final_path = _split(final_url).path
         same_site = registrable_domain(start_host) == registrable_domain(final_host)
         if (
             same_site
@@ -1018,8 +1030,8 @@ def _body_gap(obs: Observation) -> str | None:
 
 def _has_query_identity(start: str, final: str) -> bool:
     """A home page that keeps the start URL's query still names the resource (``/?p=12``)."""
-    start_query = urlsplit(start).query
-    return bool(start_query) and start_query == urlsplit(final).query
+    start_query = _split(start).query
+    return bool(start_query) and start_query == _split(final).query
 
 
 def _contains_text(page: _Page, needle: str) -> bool:
