@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -404,3 +405,13 @@ def test_render_catalog_with_explicit_settings_and_schedules() -> None:
     catalog = parse_catalog(text, "c.toml")
     assert text.startswith("# hello\n# world\n")
     assert (catalog.settings, catalog.schedules) == (settings, (schedule,))
+
+
+def test_docs_examples_are_valid_catalogs() -> None:
+    docs = (ROOT / "docs" / "catalog.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```toml\n(.*?)```", docs, flags=re.DOTALL)
+    assert len(blocks) == 4
+    parent = '[[link]]\ntitle = "p"\nurl = "https://www.youtube.com/watch?v=7xTGNNLPyMI"\n\n'
+    for block in blocks:
+        text = parent + block if "parent =" in block else block
+        parse_catalog(text, "docs/catalog.md")
