@@ -354,7 +354,7 @@ def render_markdown(
     report_url: str | None = None,
 ) -> str:
     blocks = _blocks(summary, history or {}, sections)
-    full = _join(blocks)
+    full = _join(blocks).rstrip("\n") + "\n"
     if max_chars is None or len(full) <= max_chars:
         return full
     return _truncate(blocks, max_chars, report_url)

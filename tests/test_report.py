@@ -1,0 +1,369 @@
+"""Report renderers: golden Markdown, neutralisation, JSON contract, badge, HTML safety.
+
+Regenerate the goldens after an intended change with ``UPDATE_GOLDEN=1``
+and review the diff like code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import replace
+from datetime import datetime
+from html import unescape
+from pathlib import Path
+
+import pytest
+
+from linkwatch.models import Health, RunSummary, Verdict
+from linkwatch.report import (
+    badge_dict,
+    md_code,
+    md_url,
+    needs_human,
+    neutralize_md,
+    render,
+    report_dict,
+    triage,
+)
+from linkwatch.report.triage import safe_http_url
+from report_data import (
+    EVIL_HTML_TITLE,
+    EVIL_MD_TITLE,
+    SECTIONS,
+    T0,
+    result,
+    sample_history,
+    sample_summary,
+)
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+ZWJ, ZWSP = "\u200d", "\u200b"
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"missing golden {name}; run with UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8")
+
+
+def md(summary: RunSummary | None = None, **kwargs: object) -> str:
+    return render(
+        summary or sample_summary(),
+        "md",
+        history=sample_history(),
+        sections=SECTIONS,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+# --- Markdown goldens -------------------------------------------------------
+
+
+def test_markdown_golden_full() -> None:
+    check_golden("report.md", md())
+
+
+def test_markdown_golden_truncated() -> None:
+    check_golden(
+        "report_truncated.md",
+        md(max_chars=4_000, report_url="https://example.github.io/links/index.html"),
+    )
+
+
+def test_markdown_golden_inconclusive() -> None:
+    check_golden("report_inconclusive.md", md(sample_summary(inconclusive=True)))
+
+
+# --- Markdown truncation ----------------------------------------------------
+
+
+@pytest.mark.parametrize("limit", [1_500, 2_500, 4_000, 6_000, 9_000])
+def test_truncated_markdown_fits_the_limit(limit: int) -> None:
+    assert len(md(max_chars=limit)) <= limit
+
+
+@pytest.mark.parametrize("limit", [2_500, 4_000, 6_000])
+def test_truncation_keeps_details_balanced(limit: int) -> None:
+    text = md(max_chars=limit)
+    assert text.count("<details>") == text.count("</details>")
+
+
+def test_truncation_counts_the_rows_left_out() -> None:
+    full_rows = sum(1 for line in md().splitlines() if line.startswith("| **"))
+    text = md(max_chars=4_000)
+    kept = sum(1 for line in text.splitlines() if line.startswith("| **"))
+    match = re.search(r"… (\d+) more rows?; full report: ", text)
+    assert match is not None
+    assert kept + int(match.group(1)) == full_rows
+
+
+def test_truncation_points_at_default_report_without_url() -> None:
+    assert md(max_chars=3_000).rstrip().endswith("full report: `reports/index.html`")
+
+
+def test_truncation_never_cuts_inside_a_row() -> None:
+    text = md(max_chars=5_000)
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    assert all(line.endswith("|") for line in rows)
+
+
+def test_markdown_under_the_limit_is_untouched() -> None:
+    assert md(max_chars=1_000_000) == md()
+
+
+# --- neutralize_md ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("plain title", "plain title"),
+        ("@octocat", f"@{ZWJ}octocat"),
+        ("mail me: a@b.example", f"mail me: a@{ZWJ}b.example"),
+        ("see #123", f"see \\#{ZWJ}123"),
+        ("https://evil.example/x", f"https{ZWSP}://evil.example/x"),
+        ("www.evil.example", f"www{ZWSP}.evil.example"),
+        ("[click](https://evil.example)", "click"),
+        ("![x](https://evil.example/a.png)", "x"),
+        ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+        ("&#64;octocat", f"&amp;\\#{ZWJ}64;octocat"),
+        ("a | b", "a \\| b"),
+        ("line one\nline two\r\n\tthree", "line one line two three"),
+        ("bell\x07 and nul\x00", "bell and nul"),
+        ("rtl \u202eevil\u202c", "rtl evil"),
+        ("**bold** _it_ `code` ~~s~~", "\\*\\*bold\\*\\* \\_it\\_ \\`code\\` \\~\\~s\\~\\~"),
+        ("$x^2$ math", "\\$x^2\\$ math"),
+        ("- not a list", "\\- not a list"),
+        ("1. not a list", "1\\. not a list"),
+        ("# not a heading", "\\# not a heading"),
+        ("入门篇 › 0x31 大模型", "入门篇 › 0x31 大模型"),
+    ],
+)
+def test_neutralize_md(raw: str, expected: str) -> None:
+    assert neutralize_md(raw) == expected
+
+
+def test_neutralized_malicious_title_keeps_no_markup() -> None:
+    text = neutralize_md(EVIL_MD_TITLE)
+    assert "<" not in text
+    assert "](" not in text
+    assert "@octocat" not in text
+    assert "https://" not in text
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://zh.d2l.ai/", "<https://zh.d2l.ai/>"),
+        ("http://example.com/a?b=c", "<http://example.com/a?b=c>"),
+        ("javascript:alert(1)", "`javascript:alert(1)`"),
+        ("https://x.example/a b", "`https://x.example/a b`"),
+        ("https://x.example/<a>", "`https://x.example/<a>`"),
+        ("https://x.example/a|b", "`https://x.example/a\\|b`"),
+    ],
+)
+def test_md_url(url: str, expected: str) -> None:
+    assert md_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("abc", "`abc`"), ("a`b", "``a`b``"), ("`x`", "`` `x` ``"), ("a\nb", "`a b`")],
+)
+def test_md_code_fences_around_backticks(text: str, expected: str) -> None:
+    assert md_code(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "safe"),
+    [
+        ("https://example.com/", True),
+        ("HTTP://EXAMPLE.COM", True),
+        ("javascript:alert(1)", False),
+        ("data:text/html,<script>", False),
+        ("//example.com/x", False),
+        ('https://example.com/"onmouseover=x', False),
+        ("https:///nohost", False),
+        ("", False),
+    ],
+)
+def test_safe_http_url(url: str, safe: bool) -> None:
+    assert (safe_http_url(url) is not None) is safe
+
+
+# --- needs_human ------------------------------------------------------------
+
+
+def test_needs_human_groups_in_order() -> None:
+    groups = triage(sample_summary())
+    assert [r.link.title for r in groups.rotten] == ["Building Systems with the ChatGPT API"]
+    assert [r.link.title for r in groups.broken] == ["GPT best practices", EVIL_MD_TITLE]
+    assert [r.link.title for r in groups.moved] == ["ChatGPT Prompt Engineering for Developers"]
+    assert [r.link.title for r in groups.blocked] == ["OpenAI Quickstart"]
+    assert needs_human(sample_summary()) == list(groups.all)
+
+
+@pytest.mark.parametrize(
+    ("verdict", "health", "group"),
+    [
+        (Verdict.BROKEN, Health.FAILING, "broken"),
+        (Verdict.BROKEN, Health.ROTTEN, "rotten"),
+        (Verdict.ERROR, Health.ROTTEN, "rotten"),
+        (Verdict.ERROR, Health.FAILING, None),
+        (Verdict.BROKEN, Health.FLAKY, None),
+        (Verdict.OK, Health.ROTTEN, None),
+        (Verdict.MOVED, Health.HEALTHY, "moved"),
+        (Verdict.BLOCKED, Health.HEALTHY, "blocked"),
+        (Verdict.OK, Health.HEALTHY, None),
+    ],
+)
+def test_needs_human_decision(verdict: Verdict, health: Health, group: str | None) -> None:
+    summary = RunSummary(
+        T0, T0, "c.toml", (result("t", "https://a.example/", (), verdict, health=health),)
+    )
+    groups = triage(summary).group_counts()
+    assert groups == {k: int(k == group) for k in groups}
+
+
+def test_inconclusive_run_needs_no_human() -> None:
+    assert needs_human(sample_summary(inconclusive=True)) == []
+
+
+# --- JSON -------------------------------------------------------------------
+
+
+def test_json_matches_the_contract_keys() -> None:
+    data = json.loads(render(sample_summary(), "json"))
+    assert set(data) == {"run", "results"}
+    assert {"started", "finished", "catalog", "inconclusive", "counts"} <= set(data["run"])
+    assert set(data["run"]["counts"]) == {v.value for v in Verdict}
+    contract = {
+        "url", "title", "section", "verdict", "reason", "detail", "status_code", "final_url",
+        "redirects", "attempts", "elapsed_ms", "health", "changed", "content_hash",
+    }  # fmt: skip
+    assert all(contract <= set(row) for row in data["results"])
+
+
+def test_json_timestamps_carry_a_zone() -> None:
+    naive = replace(sample_summary(), started=datetime(2025, 1, 2, 3, 4, 5))
+    run = report_dict(naive)["run"]
+    assert run["started"] == "2025-01-02T03:04:05+00:00"
+    assert datetime.fromisoformat(run["finished"]).tzinfo is not None
+
+
+def test_json_result_row() -> None:
+    row = report_dict(sample_summary())["results"][0]
+    assert row["section"] == "入门篇"
+    assert row["verdict"] == "moved"
+    assert row["redirects"] == [
+        {
+            "url": "https://learn.deeplearning.ai/chatgpt-prompt-eng/lesson/1/introduction",
+            "status": 301,
+        }
+    ]
+    assert row["suggested_url"] == "https://learn.deeplearning.ai/courses/chatgpt-prompt-eng"
+    assert row["tags"] == ["course"]
+
+
+def test_json_keeps_remote_text_verbatim() -> None:
+    rows = report_dict(sample_summary(EVIL_HTML_TITLE))["results"]
+    assert EVIL_HTML_TITLE in [r["title"] for r in rows]
+
+
+# --- badge ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "message", "color"),
+    [
+        ([Verdict.OK, Verdict.OK], "2/2 ok", "brightgreen"),
+        ([Verdict.OK, Verdict.BLOCKED], "1/2 ok", "brightgreen"),
+        ([Verdict.OK, Verdict.MOVED], "1/2 ok", "yellow"),
+        ([Verdict.OK, Verdict.BROKEN], "1/2 ok", "red"),
+    ],
+)
+def test_badge(verdicts: list[Verdict], message: str, color: str) -> None:
+    results = tuple(
+        result(f"t{i}", f"https://a{i}.example/", (), v, health=Health.FAILING)
+        for i, v in enumerate(verdicts)
+    )
+    badge = badge_dict(RunSummary(T0, T0, "c.toml", results))
+    assert badge == {"schemaVersion": 1, "label": "links", "message": message, "color": color}
+
+
+def test_badge_inconclusive() -> None:
+    badge = json.loads(render(sample_summary(inconclusive=True), "badge"))
+    assert (badge["message"], badge["color"]) == ("inconclusive", "lightgrey")
+
+
+# --- HTML (string level; behaviour is in test_report_browser.py) ------------
+
+
+def html() -> str:
+    return render(
+        sample_summary(EVIL_HTML_TITLE), "html", history=sample_history(), sections=SECTIONS
+    )
+
+
+def test_html_escapes_remote_text() -> None:
+    page = html()
+    assert "<script>window.__pwned" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;&lt;script&gt;window.__pwned=1&lt;/script&gt;" in page
+
+
+def test_html_has_a_strict_csp() -> None:
+    match = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html())
+    assert match is not None
+    policy = unescape(match.group(1))
+    assert "default-src 'none'" in policy
+    assert "img-src data:" in policy
+    assert re.search(r"script-src 'sha256-[A-Za-z0-9+/=]+'", policy)
+
+
+def test_html_is_self_contained() -> None:
+    page = html()
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"(https?:)?//", page)
+
+
+def test_html_links_only_http_urls() -> None:
+    hrefs = re.findall(r'href="([^"]*)"', html())
+    assert hrefs
+    assert all(h.startswith(("http://", "https://", "data:")) for h in hrefs)
+
+
+@pytest.mark.parametrize(
+    ("sections", "expected"),
+    [
+        (SECTIONS, ["入门篇", "应用篇", "深入篇"]),
+        (SECTIONS[::-1], ["深入篇", "应用篇", "入门篇"]),
+        (None, ["入门篇", "应用篇", "深入篇"]),
+    ],
+)
+def test_html_sections_in_catalog_order(
+    sections: list[tuple[str, ...]] | None, expected: list[str]
+) -> None:
+    page = render(sample_summary(), "html", sections=sections)
+    assert re.findall(r'<h2 class="group-heading"[^>]*>([^<]+)</h2>', page) == expected
+    assert "<h3>0x31 大模型技术基础方向</h3>" in page
+
+
+def test_html_marks_must_read() -> None:
+    assert (
+        html().count("★ 必看") == sum(1 for r in sample_summary().results if r.link.must_read) + 1
+    )
+
+
+def test_html_inconclusive_banner() -> None:
+    page = render(sample_summary(inconclusive=True), "html")
+    assert "Inconclusive run." in page
+    assert 'id="needs-human"' not in page
+
+
+def test_render_rejects_unknown_format() -> None:
+    with pytest.raises(ValueError, match="unknown report format"):
+        render(sample_summary(), "pdf")
