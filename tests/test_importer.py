@@ -96,6 +96,24 @@ def test_chapter_numbers_dropped_subsection_numbers_kept() -> None:
 
 
 @pytest.mark.parametrize(
+    ("heading", "section"),
+    [
+        ("0x10 入门篇", "入门篇"),
+        ("2. Tools", "Tools"),
+        ("2.3 Tools", "Tools"),
+        ("IV. Tools", "Tools"),
+        ("第三章 工具", "工具"),
+        ("2024 roadmap", "2024 roadmap"),
+        ("Mix. things", "Mix. things"),
+        ("0x10", "0x10"),
+    ],
+)
+def test_chapter_number_forms(heading: str, section: str) -> None:
+    (link,) = import_markdown(f"## {heading}\n\n- [A](https://a.example/)\n", "x.md").links
+    assert link.section == (section,)
+
+
+@pytest.mark.parametrize(
     ("item", "must_read"),
     [
         ("- [A](https://a.example/)【必看】", True),

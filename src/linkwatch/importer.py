@@ -56,8 +56,8 @@ class ImportResult:
 _MUST_READ = re.compile(r"【\s*必看\s*】|\bmust[\s-]read\b", re.IGNORECASE)
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _CHAPTER_NUMBER = re.compile(
-    r"^\s*(?:0x[0-9a-f]+|\d+(?:\.\d+)*\.?|[ivxlcdm]+\.|第[一二三四五六七八九十百\d]+[章节篇部])[\s:：.、-]+",
-    re.IGNORECASE,
+    r"^\s*(?:0x[0-9a-fA-F]+|\d+(?:\.\d+)+\.?|\d+\.|[IVXLCDM]+\.|第[一二三四五六七八九十百\d]+[章节篇部])"
+    r"[\s:：.、-]+"
 )
 _COMMENT_MARK = re.compile(r"^\*\*[^*\n]+\*\* commented on \d{4}/\d{1,2}/\d{1,2}\s*$")
 # A bare URL in text (GFM "autolinks (extension)"); stops at whitespace, '<',
