@@ -363,6 +363,7 @@ class Checker:
         is_public: AddressPolicy = is_public_address,
         find_adapter: AdapterFinder | None = None,
         probe_soft404: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._settings = settings
         self._allow_private = allow_private
@@ -384,7 +385,7 @@ class Checker:
         self._probe_soft404 = probe_soft404
         self._backoff = wait_random_exponential(multiplier=0.5, max=settings.retry_after_cap)
         # One SSLContext for every client: building one costs tens of ms (design.md §7).
-        self._ssl = httpx.create_ssl_context()
+        self._ssl = ssl_context or httpx.create_ssl_context()
         self._timeout = httpx.Timeout(
             connect=settings.connect_timeout,
             read=settings.read_timeout,

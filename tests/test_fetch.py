@@ -1,0 +1,573 @@
+"""The crawler against a real, hostile web on loopback (tests/web.py; design.md §8).
+
+Every scenario asserts the verdict *and* reason that ``classify`` gives the
+observation, so these tests prove the whole "no false alarm, no missed rot"
+promise, not just that fetch returned something.  All traffic goes to
+127.0.0.0/8; names are resolved by the test web's fake resolver.
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import socket
+import ssl
+import tracemalloc
+import uuid
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import anyio
+import httpx
+import pytest
+
+from linkwatch.classify import classify, is_network_failure
+from linkwatch.fetch import (
+    Checker,
+    _BoundedDecoder,
+    check_links,
+    is_public_address,
+)
+from linkwatch.models import Hop, Link, Observation, Settings, Validators
+from web import PUBLIC_LOOKALIKE, TestWeb
+
+pytestmark = pytest.mark.anyio
+
+SETTINGS = Settings(
+    concurrency=32,
+    per_host=4,
+    connect_timeout=1.0,
+    read_timeout=1.0,
+    link_timeout=3.0,
+    retries=2,
+    max_redirects=5,
+    max_body_bytes=256 * 1024,
+    retry_after_cap=2.0,
+)
+
+
+class Sleeps:
+    """An instant sleep that remembers what it was asked to wait."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def only_lookalike_is_public(ip: str) -> bool:
+    """127.0.0.2 plays a public address, so SSRF refusal is testable on loopback."""
+    return ip == PUBLIC_LOOKALIKE
+
+
+def checker(web: TestWeb, settings: Settings = SETTINGS, **kwargs: object) -> Checker:
+    options: dict[str, object] = {
+        "allow_private": True,
+        "resolver": web.resolve,
+        "sleep": Sleeps(),
+        "is_public": only_lookalike_is_public,
+    }
+    options.update(kwargs)
+    return Checker(settings, **options)  # type: ignore[arg-type]
+
+
+async def check(web: TestWeb, url: str, **kwargs: object) -> Observation:
+    async with checker(web, **kwargs) as c:
+        return await c.check(Link(url=url, title="t"))
+
+
+def token() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+# -- the scenario table: every row of design.md §2 and the hostile cases ------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    url: Callable[[TestWeb], str]
+    verdict: str
+    reason: str
+
+
+def site(path: str) -> Callable[[TestWeb], str]:
+    return lambda web: web.url(path)
+
+
+def fresh(prefix: str) -> Callable[[TestWeb], str]:
+    """A stateful route ('fail first, then work') gets a new path each run."""
+    return lambda web: web.url(f"{prefix}{token()}")
+
+
+SCENARIOS = [
+    Scenario("200", site("/article"), "ok", "ok"),
+    Scenario("302 then 200", site("/redirect-302"), "ok", "ok-redirected"),
+    Scenario("HEAD refused, GET works", site("/head-405"), "ok", "ok"),
+    Scenario("301 301 200", site("/moved-twice"), "moved", "moved-permanently"),
+    Scenario("308", site("/perm-308"), "moved", "moved-permanently"),
+    Scenario("404", site("/gone-404"), "broken", "http-404"),
+    Scenario("410", site("/gone-410"), "broken", "http-410"),
+    Scenario("redirect loop", site("/loop-a"), "broken", "redirect-loop"),
+    Scenario("too many hops", site("/hops/0"), "broken", "too-many-redirects"),
+    Scenario("redirect to 404", site("/to-404"), "broken", "redirect-to-404"),
+    Scenario("3xx without Location", site("/no-location"), "broken", "redirect-without-location"),
+    Scenario("soft 404 (en)", site("/soft-404-en"), "broken", "soft-404-title"),
+    Scenario("soft 404 (zh)", site("/soft-404-zh"), "broken", "soft-404-title"),
+    Scenario(
+        "soft 404 (probe)", lambda w: w.url("/blog/post-1", "soft.test"), "broken", "soft-404-probe"
+    ),
+    Scenario("deep link to home", site("/deep/article/123"), "broken", "redirect-to-home"),
+    Scenario("parked domain", lambda w: w.url("/", "parked.test"), "broken", "parked-domain"),
+    Scenario("fragment present", site("/doc#present"), "ok", "ok"),
+    Scenario("GitHub user-content- fragment", site("/doc#install"), "ok", "ok"),
+    Scenario("fragment missing", site("/doc#missing"), "broken", "fragment-missing"),
+    Scenario("503 then 200", fresh("/flaky-503/"), "ok", "ok"),
+    Scenario("503 forever", site("/always-503"), "broken", "http-5xx"),
+    Scenario("429 Retry-After then 200", fresh("/retry-after/"), "ok", "ok"),
+    Scenario("429 forever", site("/always-429"), "blocked", "rate-limited"),
+    Scenario("Cloudflare challenge", lambda w: w.url("/", "cf.test"), "blocked", "bot-challenge"),
+    Scenario("401", site("/private"), "blocked", "auth-required"),
+    Scenario("redirect to login", site("/members"), "blocked", "login-required"),
+    Scenario("never answers", site("/hang"), "error", "timeout"),
+    Scenario("trickles", site("/trickle"), "error", "timeout"),
+    Scenario("endless body", site("/endless"), "ok", "ok"),
+    Scenario("gzip bomb", site("/gzip-bomb"), "ok", "ok"),
+    Scenario("deflate bomb", site("/deflate-bomb"), "ok", "ok"),
+    Scenario("invalid gzip", site("/bad-gzip"), "ok", "ok"),
+    Scenario("invalid charset", site("/bad-charset"), "ok", "ok"),
+    Scenario(
+        "connection refused",
+        lambda w: f"http://site.test:{w.closed_port}/",
+        "error",
+        "connect-refused",
+    ),
+    Scenario("reset, then fine", fresh("/reset-once/"), "ok", "ok"),
+    Scenario("DNS NXDOMAIN", lambda w: "http://nowhere.test/", "broken", "dns-nxdomain"),
+    Scenario(
+        "SSRF redirect",
+        lambda w: f"http://public.test:{w.public_port}/to-internal",
+        "broken",
+        "ssrf-blocked",
+    ),
+]
+
+TLS_SCENARIO = Scenario(
+    "self-signed TLS", lambda w: f"https://tls.test:{w.tls_port}/article", "error", "tls-verify"
+)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+async def test_scenario_verdict(web: TestWeb, scenario: Scenario) -> None:
+    obs = await check(web, scenario.url(web))
+    verdict = classify(obs, Link(url=obs.url, title="t"))
+    assert (verdict.verdict.value, verdict.reason) == (scenario.verdict, scenario.reason), (
+        obs.error,
+        obs.error_detail,
+        obs.status_code,
+        verdict.detail,
+    )
+
+
+async def test_self_signed_tls_is_a_verification_error(web: TestWeb) -> None:
+    if not web.tls_port:
+        pytest.skip("no openssl CLI to make a test certificate")
+    obs = await check(web, TLS_SCENARIO.url(web))
+    verdict = classify(obs, Link(url=obs.url, title="t"))
+    assert (verdict.verdict.value, verdict.reason) == ("error", "tls-verify")
+
+
+async def test_whole_web_no_false_alarm_no_missed_rot(web: TestWeb) -> None:
+    """Every scenario at once through the streaming driver: each gets its verdict."""
+    table = [*SCENARIOS, TLS_SCENARIO] if web.tls_port else SCENARIOS
+    links = {s.url(web): s for s in table}
+    seen: dict[str, tuple[str, str]] = {}
+
+    def on_result(link: Link, obs: Observation) -> None:
+        got = classify(obs, link)
+        seen[link.url] = (got.verdict.value, got.reason)
+
+    await _run_all(web, [Link(url=u, title=s.name) for u, s in links.items()], on_result)
+    expected = {u: (s.verdict, s.reason) for u, s in links.items()}
+    assert seen == expected
+
+
+async def _run_all(
+    web: TestWeb, links: list[Link], on_result: Callable[[Link, Observation], None]
+) -> None:
+    with anyio.fail_after(4 * SETTINGS.link_timeout):
+        await check_links(
+            links,
+            SETTINGS,
+            on_result=on_result,
+            allow_private=True,
+            resolver=web.resolve,
+            sleep=Sleeps(),
+            is_public=only_lookalike_is_public,
+        )
+
+
+# -- what the scenarios' observations must also say -------------------------
+
+
+async def test_head_is_never_sent(web: TestWeb) -> None:
+    obs = await check(web, web.url("/head-405"))
+    assert obs.method == "GET"
+    assert obs.status_code == 200
+    assert not [r for r in web.requests if r.path == "/head-405" and r.method == "HEAD"]
+
+
+async def test_permanent_chain_records_hops_and_suggests_final_url(web: TestWeb) -> None:
+    obs = await check(web, web.url("/moved-twice"))
+    assert obs.hops == (Hop(web.url("/moved-twice"), 301), Hop(web.url("/moved-once"), 301))
+    assert obs.final_url == web.url("/article")
+    assert classify(obs, Link(url=obs.url, title="t")).suggested_url == web.url("/article")
+
+
+async def test_fragment_is_carried_through_redirects(web: TestWeb) -> None:
+    obs = await check(web, web.url("/perm-308#intro"))
+    assert obs.final_url == web.url("/article#intro")
+
+
+async def test_transient_503_is_retried_until_it_clears(web: TestWeb) -> None:
+    obs = await check(web, web.url(f"/flaky-503/{token()}"))
+    assert (obs.status_code, obs.attempts) == (200, 3)
+
+
+async def test_persistent_503_stops_after_the_configured_retries(web: TestWeb) -> None:
+    obs = await check(web, web.url("/always-503"))
+    assert (obs.status_code, obs.attempts) == (503, SETTINGS.retries + 1)
+
+
+async def test_retry_after_is_honoured(web: TestWeb) -> None:
+    sleeps = Sleeps()
+    obs = await check(web, web.url(f"/retry-after/{token()}"), sleep=sleeps)
+    assert (obs.status_code, obs.attempts) == (200, 2)
+    assert sleeps.waits == [1.0]
+
+
+async def test_backoff_without_retry_after_is_bounded_jittered_exponential(web: TestWeb) -> None:
+    sleeps = Sleeps()
+    await check(web, web.url("/always-503"), sleep=sleeps)
+    assert len(sleeps.waits) == SETTINGS.retries
+    assert all(0 <= w <= SETTINGS.retry_after_cap for w in sleeps.waits)
+
+
+async def test_reset_mid_response_is_retried(web: TestWeb) -> None:
+    obs = await check(web, web.url(f"/reset-once/{token()}"))
+    assert (obs.status_code, obs.attempts) == (200, 2)
+
+
+async def test_reset_is_reported_as_connect_reset_without_retries(web: TestWeb) -> None:
+    obs = await check(web, web.url(f"/reset-once/{token()}"), settings=replace(SETTINGS, retries=0))
+    assert obs.error == "connect-reset"
+
+
+async def test_trickling_server_is_cut_by_the_total_deadline(web: TestWeb) -> None:
+    obs = await check(web, web.url("/trickle"))
+    assert obs.error == "timeout"
+    assert "per link" in obs.error_detail  # the link budget fired, not a read timeout
+    assert obs.elapsed_ms < 4 * SETTINGS.link_timeout * 1000
+
+
+async def test_silent_server_times_out(web: TestWeb) -> None:
+    obs = await check(web, web.url("/hang"), settings=replace(SETTINGS, retries=0))
+    assert obs.error == "timeout"
+    assert not is_network_failure(obs)  # a server was reached: not "we are offline"
+
+
+async def test_endless_body_is_read_only_up_to_the_cap(web: TestWeb) -> None:
+    obs = await check(web, web.url("/endless"))
+    assert obs.status_code == 200
+    assert obs.body_truncated
+    assert len(obs.body) == SETTINGS.max_body_bytes
+    assert obs.bytes_received < 4 * SETTINGS.max_body_bytes
+
+
+@pytest.mark.parametrize("path", ["/gzip-bomb", "/deflate-bomb"])
+async def test_compression_bomb_is_bounded(web: TestWeb, path: str) -> None:
+    """1 GiB of gzip (128 MiB of deflate) decodes to no more than the body cap."""
+    tracemalloc.start()
+    try:
+        obs = await check(web, web.url(path))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert obs.status_code == 200
+    assert obs.body_truncated
+    assert len(obs.body) == SETTINGS.max_body_bytes
+    assert set(obs.body) == {0}
+    assert obs.bytes_received < 1 << 20
+    assert peak < 24 << 20  # the server's own ~1 MiB payload copy included
+
+
+async def test_invalid_gzip_is_a_note_not_a_crash(web: TestWeb) -> None:
+    obs = await check(web, web.url("/bad-gzip"))
+    assert (obs.status_code, obs.error) == (200, "decode-error")
+    assert "Content-Encoding: gzip" in obs.error_detail
+
+
+async def test_connection_refused(web: TestWeb) -> None:
+    obs = await check(web, f"http://site.test:{web.closed_port}/")
+    assert obs.error == "connect-refused"
+    assert is_network_failure(obs)
+
+
+async def test_temporary_dns_failure(web: TestWeb) -> None:
+    async def flaky_dns(host: str) -> list[str]:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    obs = await check(web, "http://anything.test/", resolver=flaky_dns)
+    assert obs.error == "dns-temporary"
+    assert is_network_failure(obs)
+
+
+async def test_names_are_resolved_once_per_run(web: TestWeb) -> None:
+    host = f"cache-{token()}.test"
+    async with checker(web) as c:
+        for path in ("/article", "/gone-404", "/redirect-302"):
+            await c.check(Link(url=web.url(path, host), title="t"))
+    assert web.lookups[host] == 1
+
+
+# -- address policy -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ip", "public"),
+    [
+        ("8.8.8.8", True),
+        ("1.1.1.1", True),
+        ("2606:4700:4700::1111", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("::1", False),
+        ("fe80::1", False),
+        ("fc00::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:169.254.169.254", False),
+        ("not-an-address", False),
+    ],
+)
+def test_is_public_address(ip: str, public: bool) -> None:
+    assert is_public_address(ip) is public
+
+
+async def test_private_target_is_refused_by_default(web: TestWeb) -> None:
+    url = web.url(f"/article?private-{token()}")
+    async with Checker(SETTINGS, resolver=web.resolve) as c:
+        obs = await c.check(Link(url=url, title="t"))
+    assert obs.error == "private-address"
+    assert web.hits[url.split("//", 1)[1].replace(f":{web.port}", "")] == 0
+    verdict = classify(obs, Link(url=url, title="t"))
+    assert (verdict.verdict.value, verdict.reason) == ("error", "private-address")
+
+
+async def test_ssrf_redirect_is_never_followed(web: TestWeb) -> None:
+    before = web.hits["internal.test/article"]
+    obs = await check(web, f"http://public.test:{web.public_port}/to-internal")
+    assert obs.error == "ssrf-blocked"
+    assert obs.hops == (Hop(f"http://public.test:{web.public_port}/to-internal", 302),)
+    assert web.hits["internal.test/article"] == before
+
+
+async def test_ssrf_guard_holds_even_with_allow_private(web: TestWeb) -> None:
+    obs = await check(web, f"http://public.test:{web.public_port}/to-internal", allow_private=True)
+    assert obs.error == "ssrf-blocked"
+
+
+# -- TLS: connect to the pinned address, verify the real name ----------------
+
+
+async def test_tls_verifies_the_host_name_not_the_address(web: TestWeb) -> None:
+    if web.cert is None:
+        pytest.skip("no openssl CLI to make a test certificate")
+    trusting = ssl.create_default_context(cafile=str(web.cert))
+    ok = await check(web, f"https://tls.test:{web.tls_port}/article", ssl_context=trusting)
+    wrong = await check(web, f"https://site.test:{web.tls_port}/article", ssl_context=trusting)
+    assert (ok.status_code, ok.error) == (200, None)
+    assert wrong.error == "tls-verify"
+
+
+# -- conditional requests -----------------------------------------------------
+
+
+async def test_conditional_request_answered_304(web: TestWeb) -> None:
+    async with checker(web) as c:
+        fresh_obs = await c.check(Link(url=web.url("/etag"), title="t"))
+        again = await c.check(Link(url=web.url("/etag"), title="t"), Validators(etag='"v1"'))
+    assert fresh_obs.status_code == 200 and fresh_obs.headers["etag"] == '"v1"'
+    assert (again.status_code, again.not_modified, again.body) == (304, True, b"")
+    assert again.bytes_received == 0 < fresh_obs.bytes_received
+    verdict = classify(again, Link(url=again.url, title="t"))
+    assert (verdict.verdict.value, verdict.reason) == ("ok", "not-modified")
+
+
+# -- politeness and the engine ------------------------------------------------
+
+
+async def test_per_host_limit_is_never_exceeded(web: TestWeb) -> None:
+    run = token()
+    hosts = [f"busy-{run}-{i}.test" for i in range(4)]
+    links = [Link(url=web.url(f"/p{n}", h), title="t") for h in hosts for n in range(6)]
+    results: list[Observation] = []
+    settings = replace(SETTINGS, per_host=2, concurrency=24)
+    await check_links(
+        links,
+        settings,
+        on_result=lambda link, obs: results.append(obs),
+        allow_private=True,
+        resolver=web.resolve,
+        probe_soft404=False,
+    )
+    assert len(results) == len(links)
+    assert all(obs.status_code == 200 for obs in results)
+    assert [web.stats[h].max_active for h in hosts] == [2, 2, 2, 2]
+
+
+async def test_min_interval_spaces_request_starts_to_one_host(web: TestWeb) -> None:
+    host = f"busy-interval-{token()}.test"
+    links = [Link(url=web.url(f"/p{n}", host), title="t") for n in range(4)]
+    settings = replace(SETTINGS, per_host=4, min_interval_ms=200)
+    await check_links(
+        links,
+        settings,
+        on_result=lambda link, obs: None,
+        allow_private=True,
+        resolver=web.resolve,
+        probe_soft404=False,
+    )
+    starts = web.stats[host].starts
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert len(starts) == 4
+    assert min(gaps) >= 0.1  # generous: the checker spaces them 0.2 s apart
+
+
+async def test_check_links_pulls_lazily_and_streams(web: TestWeb) -> None:
+    """Workers pull links as they go: never more than ``concurrency`` in flight."""
+    pulled = 0
+    done = 0
+    in_flight: list[int] = []
+
+    def links() -> object:
+        nonlocal pulled
+        for n in range(20):
+            pulled += 1
+            yield Link(url=web.url(f"/article?stream={n}"), title="t")
+
+    def on_result(link: Link, obs: Observation) -> None:
+        nonlocal done
+        done += 1
+        in_flight.append(pulled - done)
+
+    settings = replace(SETTINGS, concurrency=3)
+    await check_links(
+        links(),  # type: ignore[arg-type]
+        settings,
+        on_result=on_result,
+        allow_private=True,
+        resolver=web.resolve,
+    )
+    assert done == 20
+    assert max(in_flight) <= 3
+
+
+async def test_honest_user_agent_and_real_host_header(web: TestWeb) -> None:
+    path = f"/article?ua-{token()}"
+    await check(web, web.url(path))
+    (request,) = [r for r in web.requests if r.path == path]
+    assert request.headers["user-agent"] == SETTINGS.user_agent
+    assert request.headers["host"] == f"site.test:{web.port}"
+
+
+# -- adapters -----------------------------------------------------------------
+
+
+class FakeAdapter:
+    def __init__(self, api_host: str, answer: Observation | Exception | None) -> None:
+        self.name = "fake"
+        self.api_host = api_host
+        self.answer = answer
+        self.tokens: list[str | None] = []
+
+    def matches(self, url: str) -> bool:
+        return True
+
+    async def check(
+        self, url: str, client: httpx.AsyncClient, *, token: str | None = None
+    ) -> Observation | None:
+        self.tokens.append(token)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+async def test_adapter_answer_is_used(web: TestWeb) -> None:
+    url = web.url(f"/article?adapter-{token()}")
+    adapter = FakeAdapter("api.example.test", Observation(url=url, status_code=200))
+    obs = await check(web, url, find_adapter=lambda u: adapter)
+    assert obs.status_code == 200 and obs.attempts == 1
+    assert web.hits[url.split("//", 1)[1].replace(f":{web.port}", "")] == 0
+
+
+@pytest.mark.parametrize("answer", [None, httpx.ConnectError("api down")])
+async def test_adapter_without_answer_falls_back_to_a_fetch(
+    web: TestWeb, answer: Exception | None
+) -> None:
+    url = web.url(f"/article?fallback-{token()}")
+    adapter = FakeAdapter("api.example.test", answer)
+    obs = await check(web, url, find_adapter=lambda u: adapter)
+    assert obs.status_code == 200
+    assert web.hits[url.split("//", 1)[1].replace(f":{web.port}", "")] == 1
+
+
+@pytest.mark.parametrize(
+    ("api_host", "expected"), [("api.github.test", "s3cret"), ("api.other.test", None)]
+)
+async def test_github_token_goes_only_to_the_github_api_host(
+    web: TestWeb, api_host: str, expected: str | None
+) -> None:
+    adapter = FakeAdapter(api_host, Observation(url="x", status_code=200))
+    await check(
+        web,
+        web.url("/article"),
+        find_adapter=lambda u: adapter,
+        github_token="s3cret",
+        github_api_url="https://api.github.test",
+    )
+    assert adapter.tokens == [expected]
+
+
+# -- the bounded decoder ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("coding", "payload"),
+    [
+        ("gzip", gzip.compress(b"hello ") + gzip.compress(b"world")),  # two members
+        ("deflate", zlib.compress(b"hello world")),
+        ("deflate", zlib.compress(b"hello world")[2:-4]),  # raw deflate, as some servers send
+        ("identity", b"hello world"),
+    ],
+)
+def test_bounded_decoder_decodes(coding: str, payload: bytes) -> None:
+    decoder = _BoundedDecoder(coding)
+    out = b"".join(decoder.decode(payload[i : i + 3], 1000) for i in range(0, len(payload), 3))
+    assert out == b"hello world"
+
+
+def test_bounded_decoder_never_exceeds_its_limit() -> None:
+    decoder = _BoundedDecoder("gzip")
+    assert len(decoder.decode(gzip.compress(b"\0" * 10_000_000), 4096)) == 4096
+
+
+def test_unsupported_coding_is_left_unread() -> None:
+    assert not _BoundedDecoder("br").supported
