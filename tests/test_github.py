@@ -117,6 +117,13 @@ PLAN_CASES = [
         id="rerun-new-evidence-comments",
     ),
     pytest.param(
+        {A: state(A, Health.ROTTEN, fail=4)},
+        [],
+        [issue_for(A, 5)],
+        [],
+        id="not-checked-this-run-says-nothing",
+    ),
+    pytest.param(
         {A: state(A, Health.ROTTEN)},
         [result(A)],
         [issue_for(A, 5, "closed")],

@@ -121,7 +121,7 @@ def _fingerprint(*parts: object) -> str:
 def _link_fingerprint(result: CheckResult | None, state: LinkState) -> str:
     if result is None:
         return _fingerprint(state.last_verdict)
-    return _fingerprint(result.verdict, result.reason, result.status_code, result.final_url)
+    return _fingerprint(result.verdict, result.reason, result.status_code)
 
 
 def _fmt_time(when: datetime | None) -> str:
@@ -370,7 +370,11 @@ def plan_issues(
                             issue_body=body,
                         )
                     )
-            elif _evidence_of(issue.body) != _link_fingerprint(result, state):
+            elif result is not None and _evidence_of(issue.body) != _link_fingerprint(
+                result, state
+            ):
+                # No result means the link was not checked this run (a scheduled
+                # subset): no new evidence, so nothing to say.
                 actions.append(
                     Action(
                         "comment",
