@@ -265,3 +265,9 @@ def test_compress_truncates_on_a_character_boundary() -> None:
 def test_decompress_rejects_damaged_blob() -> None:
     with pytest.raises(ValueError, match="damaged"):
         decompress_text(b"not zlib at all")
+
+
+def test_diff_splits_chinese_sentences() -> None:
+    assert diff_summary("第一句。第二句。第三句。", "第一句。第二句改了。第三句。") == (
+        "-第二句。\n+第二句改了。"
+    )
