@@ -1,0 +1,256 @@
+"""``linkwatch schedule``: run the pipeline on the catalog's ``[[schedule]]`` crons.
+
+Built on APScheduler 3.x's ``AsyncIOScheduler`` (https://apscheduler.readthedocs.io/en/3.x/),
+with the job options that make a long-running checker safe:
+
+* ``max_instances=1`` — a run that outlasts its interval is never overlapped
+  by the next one (the next fire is skipped and logged);
+* ``coalesce=True`` — after a pause (laptop asleep, host overloaded) missed
+  fires collapse into one run instead of a burst;
+* ``misfire_grace_time`` — a fire that is late by at most this much still runs.
+
+Stopping (SIGTERM from systemd, Docker or Kubernetes, or Ctrl-C) is clean:
+no new run starts, the current run gets a grace period to finish and is then
+cancelled.  Cancelling loses nothing, because the pipeline writes a run's
+history in a single transaction.  Exit is then normal (status 0).
+
+Two differences from crontab(5) are handled or documented here:
+
+* APScheduler 3.x numbers weekdays from Monday = 0, crontab from Sunday = 0
+  (APScheduler issue #286).  :func:`build_trigger` rewrites the weekday field
+  to names, so ``0 3 * * 0`` means Sunday as it does in cron.
+* When both day-of-month and day-of-week are restricted, cron fires when
+  *either* matches; APScheduler requires *both*.  Avoid combining them.
+
+``@every <n>s`` (also ``ms``, ``m``, ``h``) is an extension for tests and
+advanced use: a fixed interval instead of a cron expression.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import anyio
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+)
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from linkwatch.errors import CatalogError
+from linkwatch.models import Schedule
+
+DEFAULT_GRACE_SECONDS = 60.0
+DEFAULT_MISFIRE_GRACE_SECONDS = 300
+
+_EVERY = re.compile(r"^@every\s+(\d+(?:\.\d+)?)\s*(ms|s|m|h)$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_DOW_ITEM = re.compile(r"^(\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/([0-9]+))?$")
+
+
+def _day_number(token: str) -> int:
+    if token in _CRON_DAYS:
+        return _CRON_DAYS.index(token)
+    if token.isdigit() and 0 <= int(token) <= 7:
+        return int(token) % 7
+    raise ValueError(f"bad day of week {token!r}")
+
+
+def crontab_weekdays(field: str) -> str:
+    """Rewrite a crontab(5) day-of-week field (Sunday = 0 or 7) as APScheduler day names.
+
+    ``1-5`` → ``mon,tue,wed,thu,fri``; ``*/2`` → ``sun,tue,thu,sat``.
+    """
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for item in field.lower().split(","):
+        match = _DOW_ITEM.match(item)
+        if not match:
+            raise ValueError(f"bad day-of-week field {field!r}")
+        span, step_text = match.groups()
+        step = int(step_text) if step_text else 1
+        if step < 1:
+            raise ValueError(f"step 0 in day-of-week field {field!r}")
+        if span == "*":
+            low, high = 0, 6
+        elif "-" in span:
+            first, last = span.split("-")
+            low = _day_number(first)
+            # "5-7" ends on Sunday: keep 7 as the upper bound of the range.
+            high = 7 if last == "7" else _day_number(last)
+        else:
+            low = _day_number(span)
+            high = 6 if step_text else low
+        if high < low:
+            raise ValueError(f"day-of-week range {span!r} runs backwards")
+        days.update(d % 7 for d in range(low, high + 1, step))
+    return ",".join(_CRON_DAYS[d] for d in sorted(days))
+
+
+def build_trigger(schedule: Schedule) -> BaseTrigger:
+    """The APScheduler trigger for ``schedule.cron`` in ``schedule.timezone``.
+
+    Raises ``ValueError`` with a one-line reason for a bad expression or zone.
+    """
+    try:
+        zone = ZoneInfo(schedule.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {schedule.timezone!r}") from exc
+    expr = schedule.cron.strip()
+    every = _EVERY.match(expr)
+    if every:
+        seconds = float(every.group(1)) * _UNIT_SECONDS[every.group(2)]
+        if seconds <= 0:
+            raise ValueError(f"{expr!r}: the interval must be positive")
+        return IntervalTrigger(seconds=seconds, timezone=zone)
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"{expr!r} must have 5 fields (minute hour day-of-month month day-of-week)"
+            " or be '@every <n>s'"
+        )
+    fields[4] = crontab_weekdays(fields[4])
+    return CronTrigger.from_crontab(" ".join(fields), timezone=zone)
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "never"
+
+
+async def run_schedules(
+    schedules: Sequence[Schedule],
+    job: Callable[[Schedule], Awaitable[object]],
+    *,
+    stop: anyio.Event | asyncio.Event | None = None,
+    logger: logging.Logger | None = None,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    misfire_grace_seconds: int = DEFAULT_MISFIRE_GRACE_SECONDS,
+    catalog_path: str = "catalog.toml",
+) -> None:
+    """Run ``job(schedule)`` on every schedule's trigger until ``stop`` is set or a signal comes.
+
+    A failing run is logged and the schedule keeps going: one bad night must
+    not end the service.  Returns after a clean shutdown.
+    """
+    log = logger or logging.getLogger("linkwatch.schedule")
+    if not schedules:
+        log.warning("no [[schedule]] in the catalog: nothing to run")
+        return
+    triggers: list[tuple[Schedule, BaseTrigger]] = []
+    for schedule in schedules:
+        try:
+            triggers.append((schedule, build_trigger(schedule)))
+        except ValueError as exc:
+            raise CatalogError(
+                catalog_path, None, str(exc), key=f"schedule.{schedule.name}"
+            ) from exc
+
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    running: set[asyncio.Task[object]] = set()
+
+    async def run(schedule: Schedule) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        running.add(task)
+        log.info("schedule %s: run started", schedule.name)
+        try:
+            await job(schedule)
+        except asyncio.CancelledError:
+            log.warning("schedule %s: run cancelled", schedule.name)
+            raise
+        except Exception:
+            log.exception("schedule %s: run failed", schedule.name)
+        else:
+            log.info("schedule %s: run finished", schedule.name)
+        finally:
+            running.discard(task)
+
+    scheduler = AsyncIOScheduler(event_loop=loop)
+    names = {schedule.name: schedule for schedule, _ in triggers}
+
+    def on_event(event: JobEvent) -> None:
+        found = scheduler.get_job(event.job_id)
+        upcoming = _when(found.next_run_time if found else None)
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            log.warning("schedule %s: previous run still going, skipped this one", event.job_id)
+        elif event.code == EVENT_JOB_MISSED:
+            log.warning("schedule %s: missed its time (late beyond the grace)", event.job_id)
+        log.info("schedule %s: next run at %s", event.job_id, upcoming)
+
+    scheduler.add_listener(
+        on_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
+    )
+    for schedule, trigger in triggers:
+        scheduler.add_job(
+            run,
+            trigger,
+            args=[schedule],
+            id=schedule.name,
+            name=schedule.name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=misfire_grace_seconds,
+        )
+
+    handled: list[signal.Signals] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(signum, _on_signal, signum, stopping, log)
+            handled.append(signum)
+        except (NotImplementedError, RuntimeError, ValueError):
+            log.debug("cannot handle %s here (not the main thread?)", signum.name)
+
+    async def forward_stop() -> None:
+        if stop is not None:
+            await stop.wait()
+            stopping.set()
+
+    forwarder = asyncio.create_task(forward_stop())
+    scheduler.start()
+    for name in names:
+        found = scheduler.get_job(name)
+        log.info("schedule %s: next run at %s", name, _when(found.next_run_time if found else None))
+    try:
+        await stopping.wait()
+    finally:
+        scheduler.pause()
+        forwarder.cancel()
+        for signum in handled:
+            loop.remove_signal_handler(signum)
+        await _drain(running, grace_seconds, log)
+        scheduler.shutdown(wait=False)
+        # AsyncIOScheduler.shutdown is delivered through call_soon_threadsafe: let it run.
+        await asyncio.sleep(0)
+        log.info("scheduler stopped")
+
+
+def _on_signal(signum: signal.Signals, stopping: asyncio.Event, log: logging.Logger) -> None:
+    log.info("received %s, stopping", signum.name)
+    stopping.set()
+
+
+async def _drain(running: set[asyncio.Task[object]], grace: float, log: logging.Logger) -> None:
+    if not running:
+        return
+    log.info("waiting up to %.0f s for %d running check(s) to finish", grace, len(running))
+    _, pending = await asyncio.wait(set(running), timeout=grace)
+    if pending:
+        log.warning("grace period over, cancelling %d run(s)", len(pending))
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending)

@@ -1,0 +1,230 @@
+"""``linkwatch schedule``: triggers, no overlapping runs, clean stop (event and SIGTERM)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from linkwatch.errors import CatalogError
+from linkwatch.models import Schedule
+from linkwatch.schedule import build_trigger, crontab_weekdays, run_schedules
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [
+        ("*", "*"),
+        ("0", "sun"),
+        ("7", "sun"),
+        ("1-5", "mon,tue,wed,thu,fri"),
+        ("5-7", "sun,fri,sat"),
+        ("*/2", "sun,tue,thu,sat"),
+        ("sat,sun", "sun,sat"),
+        ("MON-WED", "mon,tue,wed"),
+        ("1/3", "mon,thu"),
+    ],
+)
+def test_crontab_weekdays_use_sunday_zero(field: str, expected: str) -> None:
+    assert crontab_weekdays(field) == expected
+
+
+@pytest.mark.parametrize("field", ["8", "x", "5-1", "*/0", "1--2"])
+def test_crontab_weekdays_rejects_garbage(field: str) -> None:
+    with pytest.raises(ValueError):
+        crontab_weekdays(field)
+
+
+def test_sunday_cron_fires_on_sunday() -> None:
+    trigger = build_trigger(Schedule("weekly", "0 3 * * 0", timezone="Asia/Shanghai"))
+    assert isinstance(trigger, CronTrigger)
+    friday = datetime(2025, 11, 14, 12, 0, tzinfo=UTC)
+    fire = trigger.get_next_fire_time(None, friday)
+    assert fire.strftime("%A %H:%M %Z") == "Sunday 03:00 CST"
+
+
+def test_every_is_an_interval() -> None:
+    trigger = build_trigger(Schedule("fast", "@every 1.5s"))
+    assert isinstance(trigger, IntervalTrigger)
+    assert trigger.interval == timedelta(seconds=1.5)
+
+
+@pytest.mark.parametrize(
+    ("cron", "zone"),
+    [
+        ("0 3 * *", "UTC"),
+        ("61 3 * * *", "UTC"),
+        ("@every 0s", "UTC"),
+        ("@every soon", "UTC"),
+        ("0 3 * * *", "Mars/Olympus_Mons"),
+    ],
+)
+def test_build_trigger_rejects_bad_input(cron: str, zone: str) -> None:
+    with pytest.raises(ValueError):
+        build_trigger(Schedule("bad", cron, timezone=zone))
+
+
+def test_bad_schedule_is_a_catalog_error() -> None:
+    with pytest.raises(CatalogError, match=r"catalog\.toml: schedule\.nightly: "):
+        asyncio.run(run_schedules([Schedule("nightly", "nope")], _noop))
+
+
+async def _noop(schedule: Schedule) -> None:
+    return None
+
+
+def test_runs_repeatedly_and_logs_next_run(caplog: pytest.LogCaptureFixture) -> None:
+    runs: list[str] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+
+        async def job(schedule: Schedule) -> None:
+            runs.append(schedule.name)
+            if len(runs) == 2:
+                stop.set()
+
+        await asyncio.wait_for(
+            run_schedules([Schedule("fast", "@every 0.2s")], job, stop=stop), timeout=10
+        )
+
+    with caplog.at_level(logging.INFO, logger="linkwatch.schedule"):
+        asyncio.run(main())
+    assert runs == ["fast", "fast"]
+    assert "schedule fast: next run at 20" in caplog.text
+    assert "scheduler stopped" in caplog.text
+
+
+def test_a_slow_run_is_never_overlapped(caplog: pytest.LogCaptureFixture) -> None:
+    active = 0
+    most = 0
+    finished = 0
+
+    async def main() -> None:
+        stop = asyncio.Event()
+
+        async def job(schedule: Schedule) -> None:
+            nonlocal active, most, finished
+            active += 1
+            most = max(most, active)
+            await asyncio.sleep(0.45)
+            active -= 1
+            finished += 1
+            if finished == 2:
+                stop.set()
+
+        await asyncio.wait_for(
+            run_schedules([Schedule("slow", "@every 0.1s")], job, stop=stop), timeout=10
+        )
+
+    with caplog.at_level(logging.INFO, logger="linkwatch.schedule"):
+        asyncio.run(main())
+    assert finished == 2
+    assert most == 1
+    assert "previous run still going, skipped" in caplog.text
+
+
+def test_stop_cancels_a_run_after_the_grace_period(caplog: pytest.LogCaptureFixture) -> None:
+    outcome: list[str] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+
+        async def job(schedule: Schedule) -> None:
+            stop.set()
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                outcome.append("cancelled")
+                raise
+
+        await asyncio.wait_for(
+            run_schedules([Schedule("hang", "@every 0.1s")], job, stop=stop, grace_seconds=0.2),
+            timeout=10,
+        )
+
+    with caplog.at_level(logging.INFO, logger="linkwatch.schedule"):
+        asyncio.run(main())
+    assert outcome == ["cancelled"]
+    assert "grace period over, cancelling 1 run(s)" in caplog.text
+
+
+def test_stop_lets_a_run_finish_within_the_grace_period() -> None:
+    outcome: list[str] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+
+        async def job(schedule: Schedule) -> None:
+            stop.set()
+            await asyncio.sleep(0.3)
+            outcome.append("finished")
+
+        await asyncio.wait_for(
+            run_schedules([Schedule("short", "@every 0.1s")], job, stop=stop, grace_seconds=5),
+            timeout=10,
+        )
+
+    asyncio.run(main())
+    assert outcome == ["finished"]
+
+
+SIGTERM_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, logging, sys
+    from linkwatch.models import Schedule
+    from linkwatch.schedule import run_schedules
+
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
+
+    async def job(schedule):
+        print("job running", flush=True)
+        await asyncio.sleep(0.5)
+
+    asyncio.run(run_schedules([Schedule("tick", "@every 0.2s")], job))
+    print("exited cleanly", flush=True)
+    """
+)
+
+
+def test_sigterm_stops_cleanly_with_status_zero(tmp_path: Path) -> None:
+    script = tmp_path / "sched.py"
+    script.write_text(SIGTERM_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line.rstrip("\n"))
+        if line.startswith("job running"):
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest, _ = proc.communicate(timeout=20)
+    seen += rest.splitlines()
+    assert proc.returncode == 0, seen
+    assert "received SIGTERM, stopping" in seen
+    assert "schedule tick: run finished" in seen
+    assert seen[-2:] == ["scheduler stopped", "exited cleanly"]
