@@ -26,6 +26,7 @@ from linkwatch.classify import classify, is_network_failure
 from linkwatch.fetch import (
     Checker,
     _BoundedDecoder,
+    _map_exception,
     check_links,
     is_public_address,
 )
@@ -111,6 +112,7 @@ SCENARIOS = [
     Scenario("404", site("/gone-404"), "broken", "http-404"),
     Scenario("410", site("/gone-410"), "broken", "http-410"),
     Scenario("redirect loop", site("/loop-a"), "broken", "redirect-loop"),
+    Scenario("cookie check, not a loop", site("/cookie-check"), "ok", "ok-redirected"),
     Scenario("too many hops", site("/hops/0"), "broken", "too-many-redirects"),
     Scenario("redirect to 404", site("/to-404"), "broken", "redirect-to-404"),
     Scenario("3xx without Location", site("/no-location"), "broken", "redirect-without-location"),
@@ -330,6 +332,47 @@ async def test_names_are_resolved_once_per_run(web: TestWeb) -> None:
         for path in ("/article", "/gone-404", "/redirect-302"):
             await c.check(Link(url=web.url(path, host), title="t"))
     assert web.lookups[host] == 1
+
+
+def _verify_error(code: int) -> ssl.SSLCertVerificationError:
+    exc = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    exc.verify_code = code
+    exc.verify_message = "certificate has expired" if code == 10 else "self-signed certificate"
+    return exc
+
+
+def _caused(outer: Exception, cause: BaseException) -> Exception:
+    outer.__cause__ = cause
+    return outer
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (_caused(httpx.ConnectError("x"), ConnectionRefusedError(111, "no")), "connect-refused"),
+        (_caused(httpx.ReadError("x"), ConnectionResetError(104, "reset")), "connect-reset"),
+        (_caused(httpx.ConnectError("x"), OSError(101, "Network is unreachable")),
+         "connect-unreachable"),
+        (_caused(httpx.ConnectError("x"), _verify_error(18)), "tls-verify"),
+        (_caused(httpx.ConnectError("x"), _verify_error(10)), "tls-expired"),
+        (_caused(httpx.ConnectError("x"), ssl.SSLError(1, "wrong version number")),
+         "tls-handshake"),
+        (httpx.ConnectTimeout("x"), "timeout"),
+        (httpx.ReadTimeout("x"), "timeout"),
+        (httpx.RemoteProtocolError("Server disconnected without sending a response."),
+         "connect-reset"),
+        (httpx.RemoteProtocolError("illegal header line"), "protocol-error"),
+        (httpx.UnsupportedProtocol("ftp"), "invalid-url"),
+    ],
+)  # fmt: skip
+def test_foreign_exceptions_map_to_error_kinds(exc: Exception, kind: str) -> None:
+    assert _map_exception(exc).kind == kind
+
+
+def test_connect_timeout_counts_as_a_network_failure() -> None:
+    failure = _map_exception(httpx.ConnectTimeout("timed out"))
+    obs = Observation(url="http://x.test/", error=failure.kind, error_detail=failure.detail)
+    assert is_network_failure(obs)
 
 
 # -- address policy -----------------------------------------------------------

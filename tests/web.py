@@ -392,6 +392,13 @@ class TestWeb:
                 await c.send(200, page("Versioned"), {"ETag": '"v1"'})
             return True
 
+        async def cookie_check(req: Request, c: Conn) -> bool:
+            if "seen=1" in req.headers.get("cookie", ""):
+                await c.send(200, page("Welcome back"))
+            else:
+                await c.send(302, b"", {"Location": req.path, "Set-Cookie": "seen=1; Path=/"})
+            return True
+
         async def to_internal(req: Request, c: Conn) -> bool:
             await c.redirect(302, f"http://internal.test:{web.port}/article")
             return True
@@ -432,4 +439,5 @@ class TestWeb:
             "/reset-once/": reset_once,
             "/etag": etag,
             "/to-internal": to_internal,
+            "/cookie-check": cookie_check,
         }

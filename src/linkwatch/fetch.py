@@ -79,6 +79,7 @@ REDIRECT_BODY_BYTES = 16_384
 PROBE_SUFFIX = "-linkwatch-probe"
 _TEXTUAL = re.compile(r"^(text/|application/(xhtml\+xml|xml|json|ld\+json|rss\+xml|atom\+xml))")
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+X509_V_ERR_CERT_HAS_EXPIRED = 10  # OpenSSL's verify code (x509_vfy.h)
 
 
 def is_public_address(ip: str) -> bool:
@@ -160,6 +161,8 @@ def _map_exception(exc: BaseException) -> _Failure:
     detail = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
     for cause in _causes(exc):
         if isinstance(cause, ssl.SSLCertVerificationError):
+            if cause.verify_code == X509_V_ERR_CERT_HAS_EXPIRED:
+                return _Failure("tls-expired", f"TLS certificate expired: {cause.verify_message}")
             return _Failure("tls-verify", f"TLS certificate not trusted: {cause.verify_message}")
         if isinstance(cause, ssl.SSLError):
             return _Failure("tls-handshake", f"TLS handshake failed: {cause}")
@@ -245,6 +248,7 @@ class _Answer:
     truncated: bool
     bytes_received: int
     decode_error: str | None = None
+    set_cookies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -424,11 +428,13 @@ class Checker:
         async with self._global:
             started = time.monotonic()
             attempts = 0
+            last: Observation | None = None
 
             async def attempt() -> Observation:
-                nonlocal attempts
+                nonlocal attempts, last
                 attempts += 1
-                return await self._attempt(link, validators)
+                last = await self._attempt(link, validators)
+                return last
 
             budget = self._settings.link_timeout
             retrying = AsyncRetrying(
@@ -442,7 +448,9 @@ class Checker:
             with anyio.move_on_after(budget):
                 obs = await retrying(attempt)
             if obs is None:
-                obs = Observation(
+                # The deadline cut an attempt short: the last complete answer, if
+                # any, says more than "timeout" (a 503, a connect timeout…).
+                obs = last or Observation(
                     url=link.url,
                     final_url=link.url,
                     error="timeout",
@@ -501,6 +509,7 @@ class Checker:
         """
         hops: list[Hop] = []
         seen: set[str] = set()
+        jar: dict[str, dict[str, str]] = {}
         origin_public: bool | None = None
         fragment = ""
         current = url
@@ -515,18 +524,23 @@ class Checker:
                 if target.scheme not in ("http", "https") or not target.host:
                     raise _Failure("invalid-url", f"cannot fetch {current!r}: not an http(s) URL")
                 plain = str(target.copy_with(fragment=None))
-                if plain in seen:
+                host_jar = jar.setdefault(target.host, {})
+                cookie = "; ".join(f"{k}={v}" for k, v in host_jar.items())
+                # A redirect to the same URL that sets a cookie is a cookie
+                # check, not a loop: the next request differs by its Cookie.
+                if f"{plain} {cookie}" in seen:
                     raise _Failure("redirect-loop", f"{plain} redirected back to itself")
                 if len(hops) > self._settings.max_redirects:
                     raise _Failure(
                         "too-many-redirects",
                         f"more than {self._settings.max_redirects} redirects",
                     )
-                seen.add(plain)
+                seen.add(f"{plain} {cookie}")
                 address, public = await self._address_for(target, origin_public)
                 if origin_public is None:
                     origin_public = public
-                answer = await self._exchange(target, address, validators, lang=lang)
+                answer = await self._exchange(target, address, validators, lang=lang, cookie=cookie)
+                host_jar.update(_cookie_pairs(answer.set_cookies))
             except _Failure as failure:
                 return Observation(
                     url=url,
@@ -667,6 +681,7 @@ class Checker:
         validators: Validators | None,
         *,
         lang: str | None = None,
+        cookie: str = "",
     ) -> _Answer:
         """One GET to ``address`` on behalf of ``url``'s host, holding that host's slot."""
         host = url.raw_host.decode("ascii")
@@ -678,6 +693,8 @@ class Checker:
             "Accept-Encoding": ACCEPT_ENCODING,
             "Accept-Language": f"{lang}, *;q=0.5" if lang else "*",
         }
+        if cookie:
+            headers["Cookie"] = cookie
         if validators is not None:
             if validators.etag:
                 headers["If-None-Match"] = validators.etag
@@ -709,18 +726,19 @@ class Checker:
         ``bytes_received`` counts the body bytes as they came off the wire
         (after de-chunking, before content decoding), headers not included.
         """
-        headers = {k.lower(): v for k, v in response.headers.multi_items()}
-        headers = {k: ", ".join(response.headers.get_list(k)) for k in headers}
+        names = {k.lower() for k in response.headers}
+        headers = {k: ", ".join(response.headers.get_list(k)) for k in names}
+        cookies = tuple(response.headers.get_list("set-cookie"))
         status = response.status_code
         if status in REDIRECT_STATUSES:
             cap = REDIRECT_BODY_BYTES
-        elif status == 304 or not _TEXTUAL.match(headers.get("content-type", "text/html")):
+        elif status == 304 or not _TEXTUAL.match(headers.get("content-type", "text/html").lower()):
             cap = 0
         else:
             cap = max(0, self._settings.max_body_bytes)
         decoder = _BoundedDecoder(headers.get("content-encoding", ""))
         if not decoder.supported or cap == 0:
-            return _Answer(status, headers, b"", False, 0)
+            return _Answer(status, headers, b"", False, 0, set_cookies=cookies)
         chunks: list[bytes] = []
         size = 0
         truncated = False
@@ -739,12 +757,20 @@ class Checker:
                 b"".join(chunks),
                 False,
                 response.num_bytes_downloaded,
+                set_cookies=cookies,
                 decode_error=(
                     f"the body could not be decoded "
                     f"(Content-Encoding: {headers.get('content-encoding')}): {exc}"
                 ),
             )
-        return _Answer(status, headers, b"".join(chunks), truncated, response.num_bytes_downloaded)
+        return _Answer(
+            status,
+            headers,
+            b"".join(chunks),
+            truncated,
+            response.num_bytes_downloaded,
+            set_cookies=cookies,
+        )
 
     # -- soft-404 probe -------------------------------------------------------
 
@@ -776,6 +802,21 @@ class Checker:
                 signature = page_signature(probe.body)
             self._probes[key] = signature
             return signature
+
+
+def _cookie_pairs(set_cookies: Iterable[str]) -> dict[str, str]:
+    """Name and value of each ``Set-Cookie`` (RFC 6265 §5.2); attributes are ignored.
+
+    Cookies live for one check and go back only to the host that set them —
+    enough for the "set a cookie and redirect to yourself" dance that would
+    otherwise look like a redirect loop.
+    """
+    pairs: dict[str, str] = {}
+    for line in set_cookies:
+        name, sep, value = line.split(";", 1)[0].partition("=")
+        if sep and name.strip():
+            pairs[name.strip()] = value.strip()
+    return pairs
 
 
 def _last_result(retry_state: RetryCallState) -> Observation:
