@@ -139,7 +139,13 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CDP]:
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stderr is not None
     stderr = proc.stderr
-    threading.Thread(target=lambda: [lines.put(line) for line in stderr], daemon=True).start()
+
+    def pump() -> None:
+        # Drain stderr for the whole run so Chromium never blocks on a full pipe.
+        for line in stderr:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     try:
         endpoint = None
         deadline = time.monotonic() + 30
