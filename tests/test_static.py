@@ -20,7 +20,7 @@ BIN = Path(sys.executable).parent
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     exe = BIN / args[0]
     cmd = [str(exe) if exe.exists() else shutil.which(args[0]) or args[0], *args[1:]]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, check=False, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.timeout(600)

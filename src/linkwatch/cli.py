@@ -22,7 +22,6 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -32,9 +31,9 @@ from linkwatch import __version__
 from linkwatch.catalog import filter_links, load_catalog, render_catalog
 from linkwatch.errors import CatalogError, LinkwatchError, ReportError
 from linkwatch.fixer import fix_catalog, fix_markdown, unified_diff
-from linkwatch.github import GitHubClient, format_plan, github_env, plan_issues, sync_issues
+from linkwatch.github import WAYBACK_API, github_env, sync_run
 from linkwatch.importer import import_markdown
-from linkwatch.models import Catalog, CheckResult, Health, Link, RunSummary, Schedule, Verdict
+from linkwatch.models import Catalog, CheckResult, Link, RunSummary, Schedule, Verdict
 from linkwatch.pipeline import RunOptions, run_once
 from linkwatch.report import needs_human, render
 from linkwatch.schedule import run_schedules
@@ -209,7 +208,9 @@ def shard_links(links: Sequence[Link], shard: tuple[int, int]) -> tuple[Link, ..
     )
 
 
-def _progress(enabled: bool, total: int) -> tuple[AbstractContextManager[object], Callable[[CheckResult], None]]:
+def _progress(
+    enabled: bool, total: int
+) -> tuple[AbstractContextManager[object], Callable[[CheckResult], None]]:
     """A rich progress bar on a terminal; nothing when output is piped."""
     if not enabled:
         return nullcontext(), lambda _result: None
@@ -269,11 +270,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             print_summary(summary, verbose=args.verbose, stream=sys.stdout)
         elif summary.inconclusive:
             print(f"run inconclusive: {summary.inconclusive_reason}", file=sys.stderr)
-    code = exit_code_for(summary)
     if args.issues:
-        sync_code = _sync_issues(args, catalog, dry_run=False)
-        code = max(code, sync_code) if sync_code == EXIT_USAGE else code
-    return code
+        _sync_issues(args, catalog, dry_run=False)
+    return exit_code_for(summary)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -373,7 +372,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     with Store.open(args.state) as store:
         summary = store.latest_summary(catalog)
         if summary is None:
-            print(f"{args.state}: no run recorded yet; run `linkwatch check` first", file=sys.stderr)
+            print(
+                f"{args.state}: no run recorded yet; run `linkwatch check` first", file=sys.stderr
+            )
             return EXIT_USAGE
         history = store.verdict_history([r.link.url for r in summary.results])
     written = write_reports(reports, summary, catalog, history)
@@ -391,26 +392,21 @@ def _sync_issues(args: argparse.Namespace, catalog: Catalog, *, dry_run: bool) -
     if summary is None:
         print(f"{args.state}: no run recorded yet; nothing to sync", file=sys.stderr)
         return EXIT_USAGE
-    catalog_urls = {link.url for link in catalog.links}
-
-    async def go() -> list[str]:
-        async with GitHubClient(repo, token, api_url=api_url) as client:
-            existing = await client.list_issues()
-            plan = plan_issues(
-                states,
-                summary.results,
-                existing,
-                catalog.settings,
-                inconclusive=summary.inconclusive,
-                catalog_urls=catalog_urls,
-                now=summary.finished,
-                catalog_path=catalog.path,
-            )
-            if dry_run:
-                return [format_plan(plan)]
-            return await sync_issues(client, plan, dry_run=False)
-
-    for line in anyio.run(go):
+    lines = anyio.run(
+        lambda: sync_run(
+            summary,
+            states,
+            catalog.settings,
+            {link.url for link in catalog.links},
+            repo=repo,
+            token=token,
+            api_url=api_url,
+            dry_run=dry_run,
+            wayback=not getattr(args, "no_wayback", False),
+            wayback_endpoint=os.environ.get("LINKWATCH_WAYBACK_API") or WAYBACK_API,
+        )
+    )
+    for line in lines:
         print(line)
     return EXIT_OK
 
@@ -459,9 +455,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
         for shard in args.shards:
             store.merge_from(Path(shard))
         summary = store.latest_summary(catalog)
-        history = (
-            store.verdict_history([r.link.url for r in summary.results]) if summary else {}
-        )
+        history = store.verdict_history([r.link.url for r in summary.results]) if summary else {}
     if summary is not None and args.reports:
         ensure_writable_dir(Path(args.reports))
         write_reports(Path(args.reports), summary, catalog, history)
@@ -560,6 +554,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="permit loopback and private-network targets (refused by default)",
     )
     check.add_argument("--issues", action="store_true", help="sync GitHub issues after the run")
+    check.add_argument(
+        "--no-wayback", action="store_true", help="no Wayback Machine look-ups for new issues"
+    )
     check.add_argument("--section", action="append", help="only links in this section (repeat)")
     check.add_argument("--tag", action="append", help="only links with this tag, kind or lang")
     check.add_argument("--must-read", action="store_true", help="only must-read links")
@@ -614,6 +611,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(sync)
     sync.add_argument("--repo", help="OWNER/NAME (default: $GITHUB_REPOSITORY)")
     sync.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    sync.add_argument(
+        "--no-wayback", action="store_true", help="no Wayback Machine look-ups for new issues"
+    )
     sync.set_defaults(func=cmd_issues_sync)
 
     fix = command("fix", "rewrite moved links in the catalog (keeps comments)")

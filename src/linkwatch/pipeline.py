@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from linkwatch.classify import classify, is_network_failure
-from linkwatch.content import extract_text, fingerprint, fingerprint_bytes
+from linkwatch.content import diff_summary, extract_text, fingerprint, fingerprint_bytes
 from linkwatch.fetch import Resolver, check_links
 from linkwatch.history import apply_run, detect_inconclusive, host_incidents
 from linkwatch.models import (
@@ -155,7 +155,16 @@ def conclude(
         finished,
         inconclusive=inconclusive,
         incident_hosts=incidents,
+        differ=diff_summary,
     )
+    if not inconclusive:  # remember full-body sizes, so a later 304 can count its saving
+        sizes = {
+            r.link.url: r.bytes_received for r in judged if r.bytes_received and not r.not_modified
+        }
+        states = {
+            url: replace(state, body_bytes=sizes[url]) if url in sizes else state
+            for url, state in states.items()
+        }
     received = sum(r.bytes_received for r in judged)
     saved = sum(_saved_bytes(r, prev_states) for r in judged)
     summary = RunSummary(

@@ -104,8 +104,10 @@ _V1 = (
     )""",
 )
 
+_V2 = ("ALTER TABLE link_state ADD COLUMN body_bytes INTEGER NOT NULL DEFAULT 0",)
+
 #: ``MIGRATIONS[i]`` takes a database from ``user_version`` i to i + 1.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _CHECK_COLUMNS = (
@@ -149,6 +151,7 @@ _STATE_COLUMNS = (
     "last_changed",
     "etag",
     "last_modified",
+    "body_bytes",
     "updated_at",
 )
 _RUN_COLUMNS = (
@@ -309,6 +312,7 @@ class Store:
             _ts(state.last_changed),
             state.etag,
             state.last_modified,
+            state.body_bytes,
             updated_at,
         )
 
@@ -328,6 +332,7 @@ class Store:
             last_changed,
             etag,
             last_modified,
+            body_bytes,
             _updated,
         ) = row
         try:
@@ -348,6 +353,7 @@ class Store:
             last_changed=_dt(last_changed),
             etag=etag,
             last_modified=last_modified,
+            body_bytes=body_bytes,
         )
 
     def load_states(self) -> dict[str, LinkState]:

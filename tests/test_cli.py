@@ -1,0 +1,286 @@
+"""The command line end to end, against the real loopback test web (tests/web.py).
+
+URLs here are IP literals on 127.0.0.0/8, so the CLI resolves nothing: no
+test sends a DNS query or any packet beyond loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fake_github import FakeGitHub
+from linkwatch.cli import main
+from web import TestWeb
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FAST = """
+[settings]
+connect_timeout = 1.0
+read_timeout = 1.0
+link_timeout = 3.0
+retries = 1
+rot_after_runs = 1
+rot_after_hours = 0
+recover_after_runs = 1
+"""
+
+
+def catalog(tmp_path: Path, urls: list[tuple[str, str]], settings: str = FAST) -> Path:
+    lines = [settings]
+    for title, url in urls:
+        lines += ["[[link]]", f'title = "{title}"', f'url = "{url}"', 'section = "Tests"', ""]
+    path = tmp_path / "catalog.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def base(web: TestWeb, host: str = "127.0.0.1") -> str:
+    return f"http://{host}:{web.port}"
+
+
+def run_cli(tmp_path: Path, cat: Path, *extra: str) -> int:
+    return main(
+        [
+            "check",
+            "--catalog",
+            str(cat),
+            "--state",
+            str(tmp_path / "state.db"),
+            "--reports",
+            str(tmp_path / "reports"),
+            "--allow-private",
+            "--no-adapters",
+            "-q",
+            *extra,
+        ]
+    )
+
+
+def test_check_writes_the_json_contract_and_every_report(web: TestWeb, tmp_path: Path) -> None:
+    b = base(web)
+    cat = catalog(
+        tmp_path,
+        [("ok", f"{b}/article"), ("gone", f"{b}/gone-404"), ("moved", f"{b}/moved-twice")],
+    )
+    out = tmp_path / "out.json"
+    code = run_cli(tmp_path, cat, "--format", "json", "--output", str(out))
+    assert code == 1  # a 404 and a moved link need a human
+    data = json.loads(out.read_text(encoding="utf-8"))
+    run = data["run"]
+    assert {"started", "finished", "catalog", "inconclusive", "counts"} <= run.keys()
+    assert run["inconclusive"] is False
+    assert run["counts"] == {"ok": 1, "moved": 1, "broken": 1, "blocked": 0, "error": 0}
+    by_url = {r["url"]: r for r in data["results"]}
+    gone = by_url[f"{b}/gone-404"]
+    assert (gone["verdict"], gone["reason"], gone["status_code"]) == ("broken", "http-404", 404)
+    moved = by_url[f"{b}/moved-twice"]
+    assert moved["verdict"] == "moved"
+    assert moved["final_url"] == f"{b}/article"
+    assert [h["status"] for h in moved["redirects"]] == [301, 301]
+    expected_keys = {
+        "url", "title", "section", "verdict", "reason", "detail", "status_code", "final_url",
+        "redirects", "attempts", "elapsed_ms", "health", "changed", "content_hash",
+    }  # fmt: skip
+    assert all(expected_keys <= r.keys() for r in data["results"])
+    names = sorted(p.name for p in (tmp_path / "reports").iterdir())
+    assert names == ["badge.json", "index.html", "report.md", "results.json"]
+
+
+def test_all_hosts_unreachable_is_inconclusive_not_rot(web: TestWeb, tmp_path: Path) -> None:
+    # Nothing listens on closed_port on any of these loopback hosts: every host of
+    # the catalog fails at the network level, as when the runner itself is offline.
+    urls = [(f"h{i}", f"http://127.0.0.{i}:{web.closed_port}/page") for i in range(10, 16)]
+    cat = catalog(tmp_path, urls)
+    out = tmp_path / "out.json"
+    code = run_cli(tmp_path, cat, "--format", "json", "--output", str(out))
+    assert code == 3
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["run"]["inconclusive"] is True
+    assert "network" in data["run"]["inconclusive_reason"]
+    assert {r["health"] for r in data["results"]} == {"healthy"}  # nothing moved toward rot
+
+
+def test_private_targets_are_refused_without_the_flag(web: TestWeb, tmp_path: Path) -> None:
+    cat = catalog(tmp_path, [("ok", f"{base(web)}/article")])
+    out = tmp_path / "out.json"
+    main(["check", "--catalog", str(cat), "--state", str(tmp_path / "s.db"), "--no-reports",
+          "-q", "--format", "json", "-o", str(out)])  # fmt: skip
+    result = json.loads(out.read_text(encoding="utf-8"))["results"][0]
+    assert (result["verdict"], result["reason"]) == ("error", "private-address")
+
+
+def test_broken_catalog_is_one_line_with_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cat = tmp_path / "catalog.toml"
+    cat.write_text('[[link]]\ntitle = "x"\nurl = "https://a.example/"\ntittle = "y"\n')
+    code = main(["check", "--catalog", str(cat), "--state", str(tmp_path / "s.db")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert f"{cat}:4:" in err
+    assert "tittle" in err
+    assert not (tmp_path / "s.db").exists()  # nothing was touched
+
+
+def test_unwritable_report_folder_fails_before_the_run(
+    web: TestWeb, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cat = catalog(tmp_path, [("ok", f"{base(web)}/article")])
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    hits = sum(web.hits.values())
+    code = main(["check", "--catalog", str(cat), "--state", str(tmp_path / "s.db"),
+                 "--reports", str(blocker / "reports"), "--allow-private"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "cannot write reports" in err
+    assert sum(web.hits.values()) == hits  # no request was made
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_status_history_report_and_fix(
+    web: TestWeb, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    b = base(web)
+    cat = catalog(tmp_path, [("ok", f"{b}/article"), ("moved", f"{b}/perm-308")])
+    cat.write_text("# my precious comment\n" + cat.read_text(encoding="utf-8"), encoding="utf-8")
+    assert run_cli(tmp_path, cat) == 1
+    state = str(tmp_path / "state.db")
+    capsys.readouterr()
+
+    assert main(["status", "--catalog", str(cat), "--state", state, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["url"]: r["last_verdict"] for r in rows} == {
+        f"{b}/article": "ok",
+        f"{b}/perm-308": "moved",
+    }
+
+    assert main(["history", f"{b}/article", "--state", state, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["verdict"] == "ok"
+
+    (tmp_path / "reports" / "index.html").unlink()
+    assert main(["report", "--catalog", str(cat), "--state", state, "--reports",
+                 str(tmp_path / "reports"), "-q"]) == 0  # fmt: skip
+    assert (tmp_path / "reports" / "index.html").exists()
+
+    before = cat.read_text(encoding="utf-8")
+    assert main(["fix", "--catalog", str(cat), "--state", state, "--dry-run"]) == 0
+    diff = capsys.readouterr().out
+    assert f'-url = "{b}/perm-308"' in diff and f'+url = "{b}/article"' in diff
+    assert cat.read_text(encoding="utf-8") == before  # dry run changes nothing
+
+    assert main(["fix", "--catalog", str(cat), "--state", state, "-q"]) == 0
+    after = cat.read_text(encoding="utf-8")
+    assert "# my precious comment" in after
+    assert f'url = "{b}/perm-308"' not in after
+    assert after.count(f'url = "{b}/article"') == 2
+
+
+def test_import_reproduces_the_shipped_catalog_urls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from linkwatch.catalog import load_catalog, parse_catalog
+
+    seed = ROOT / "tests" / "data" / "seed_llm_path.md"
+    assert main(["import", str(seed), "-o", "-", "-q"]) == 0
+    imported = parse_catalog(capsys.readouterr().out, "imported.toml")
+    shipped = load_catalog(ROOT / "catalog.toml")
+    assert [link.url for link in imported.links] == [link.url for link in shipped.links]
+    assert len(shipped.links) == 44
+
+
+def test_issues_open_through_the_cli_and_token_stays_home(
+    web: TestWeb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeGitHub("127.0.0.1", token="t0ken") as api:
+        monkeypatch.setenv("GITHUB_TOKEN", "t0ken")
+        monkeypatch.setenv("GITHUB_REPOSITORY", "owner/repo")
+        monkeypatch.setenv("GITHUB_API_URL", api.url)
+        monkeypatch.setenv("LINKWATCH_WAYBACK_API", api.url + "/wayback/available")
+        b = base(web)
+        cat = catalog(tmp_path, [("ok", f"{b}/article"), ("gone", f"{b}/gone-410")])
+        assert run_cli(tmp_path, cat, "--issues") == 1
+        assert run_cli(tmp_path, cat, "--issues") == 1  # a rerun opens no duplicate
+        opened = [i for i in api.issues.values() if i.state == "open"]
+        assert len(opened) == 1
+        assert "gone" in opened[0].title
+        assert all(r.authorization == "Bearer t0ken" for r in api.requests if "/repos/" in r.path)
+        assert not any(
+            "t0ken" in (r.authorization or "") for r in api.requests if "wayback" in r.path
+        )
+
+
+# ------------------------------------------------------------ killed runs
+
+
+def _spawn(tmp_path: Path, cat: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "linkwatch",
+            "check",
+            "--catalog",
+            str(cat),
+            "--state",
+            str(tmp_path / "state.db"),
+            "--reports",
+            str(tmp_path / "reports"),
+            "--allow-private",
+            "--no-adapters",
+            "-q",
+        ],  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+def test_a_killed_run_loses_nothing(web: TestWeb, tmp_path: Path, sig: signal.Signals) -> None:
+    b = base(web)
+    good = catalog(tmp_path, [("ok", f"{b}/article"), ("gone", f"{b}/gone-404")])
+    assert run_cli(tmp_path, good) == 1
+    reports = _snapshot(tmp_path / "reports")
+    hanging = FAST.replace("link_timeout = 3.0", "link_timeout = 30.0").replace(
+        "read_timeout = 1.0", "read_timeout = 30.0"
+    )
+    slow = catalog(
+        tmp_path, [("ok", f"{b}/article"), ("hang", f"{b}/hang"), ("gone", f"{b}/gone-404")],
+        hanging,
+    )  # fmt: skip
+    proc = _spawn(tmp_path, slow)
+    deadline = time.monotonic() + 10
+    while web.hits.get("127.0.0.1/hang", 0) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(sig)
+    _out, err = proc.communicate(timeout=20)
+    if sig is signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        assert proc.returncode == 130, err
+        assert b"interrupted" in err
+    assert _snapshot(tmp_path / "reports") == reports
+    conn = sqlite3.connect(tmp_path / "state.db")
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
+    finally:
+        conn.close()
