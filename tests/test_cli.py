@@ -241,7 +241,7 @@ def _spawn(tmp_path: Path, cat: Path) -> subprocess.Popen[bytes]:
             "--allow-private",
             "--no-adapters",
             "-q",
-        ],  # fmt: skip
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
