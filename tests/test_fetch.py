@@ -121,6 +121,9 @@ SCENARIOS = [
     Scenario(
         "soft 404 (probe)", lambda w: w.url("/blog/post-1", "soft.test"), "broken", "soft-404-probe"
     ),
+    Scenario(
+        "single-page app, not a soft 404", lambda w: w.url("/docs/guide", "spa.test"), "ok", "ok"
+    ),
     Scenario("deep link to home", site("/deep/article/123"), "broken", "redirect-to-home"),
     Scenario("parked domain", lambda w: w.url("/", "parked.test"), "broken", "parked-domain"),
     Scenario("fragment present", site("/doc#present"), "ok", "ok"),

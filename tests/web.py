@@ -246,6 +246,10 @@ class TestWeb:
         try:
             if request.host == "soft.test":
                 return await self._soft_site(request, conn)
+            if request.host == "spa.test":  # one JS shell for every path, real or not
+                shell = b"<html><head><title>App</title></head><body><div id=root></div>"
+                await conn.send(200, shell + b"<script src='/app.js'></script></body></html>")
+                return True
             if request.host == "parked.test":
                 body = page("example-domain.com", "<p>This domain is for sale! Inquire now.</p>")
                 await conn.send(200, body)

@@ -77,6 +77,7 @@ ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 ACCEPT_ENCODING = "gzip, deflate"
 REDIRECT_BODY_BYTES = 16_384
 PROBE_SUFFIX = "-linkwatch-probe"
+SHELL_TEXT_BYTES = 300  # less visible text than this, plus scripts: a JS app shell
 _TEXTUAL = re.compile(r"^(text/|application/(xhtml\+xml|xml|json|ld\+json|rss\+xml|atom\+xml))")
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 X509_V_ERR_CERT_HAS_EXPIRED = 10  # OpenSSL's verify code (x509_vfy.h)
@@ -258,8 +259,18 @@ class _PageSignature:
     title: str
     length: int
     text_hash: str
+    script_shell: bool = False
 
     def looks_like(self, other: _PageSignature) -> bool:
+        """Same page, judged cheaply; never for a client-rendered app shell.
+
+        A single-page app serves one identical HTML shell for every path, real
+        or not, and fills it in with JavaScript — so on such a host the probe
+        always "matches" and proves nothing.  Pages with scripts and hardly
+        any visible text are therefore never called look-alikes.
+        """
+        if self.script_shell or other.script_shell:
+            return False
         if self.text_hash == other.text_hash:
             return True
         if not self.title or self.title != other.title:
@@ -275,6 +286,7 @@ _SPACE = re.compile(rb"\s+")
 
 
 def page_signature(body: bytes) -> _PageSignature:
+    """Title, size and a hash of the visible text; regexes suffice for a look-alike test."""
     match = _TITLE.search(body)
     title = b" ".join(match.group(1).split()) if match else b""
     text = _SPACE.sub(b" ", _TAGS.sub(b" ", _SCRIPTS.sub(b" ", body))).strip()
@@ -282,6 +294,7 @@ def page_signature(body: bytes) -> _PageSignature:
         title=html.unescape(title.decode("utf-8", "replace")),
         length=len(body),
         text_hash=hashlib.sha256(text).hexdigest(),
+        script_shell=b"<script" in body.lower() and len(text) < SHELL_TEXT_BYTES,
     )
 
 
