@@ -281,3 +281,17 @@ def test_screenshots(page: CDP) -> None:
     page.call("Emulation.clearDeviceMetricsOverride")
     assert (ARTIFACTS / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert page.errors() == []
+
+
+def test_csp_blocks_a_script_that_escaped_escaping(page: CDP, tmp_path: Path) -> None:
+    # Runs last: it navigates away and provokes a CSP violation on purpose.
+    html = render(sample_summary(), "html")
+    tampered = tmp_path / "tampered.html"
+    tampered.write_text(
+        html.replace("<main", "<script>window.__pwned=1</script><main", 1), encoding="utf-8"
+    )
+    page.events.clear()
+    page.call("Page.navigate", url=tampered.as_uri())
+    page.wait_for("Page.loadEventFired")
+    assert page.js("typeof window.__pwned") == "undefined"
+    assert page.js("document.querySelectorAll('#links tr.row').length") == 20
