@@ -367,3 +367,17 @@ def test_html_inconclusive_banner() -> None:
 def test_render_rejects_unknown_format() -> None:
     with pytest.raises(ValueError, match="unknown report format"):
         render(sample_summary(), "pdf")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("html", "Nothing needs a human."),
+        ("md", "**Nothing needs a human** (0 links checked)."),
+        ("json", '"results": []'),
+        ("badge", '"message": "0/0 ok"'),
+    ],
+)
+def test_empty_run_renders(fmt: str, expected: str) -> None:
+    text = render(RunSummary(T0, T0, "catalog.toml", ()), fmt, sections=SECTIONS)
+    assert expected in text
