@@ -191,7 +191,9 @@ def _summary_text(summary: RunSummary, actionable: int, blocked: int) -> str:
             "> they do not count toward rot and open no issue.",
             "",
         ]
-    if actionable:
+    if summary.inconclusive:
+        verdict_line = f"**Nothing to act on**: the run is inconclusive ({total} links checked)."
+    elif actionable:
         verdict_line = f"**{actionable} of {total} links need a human.**"
     else:
         verdict_line = f"**Nothing needs a human** ({total} links checked)."
@@ -269,9 +271,10 @@ def _blocks(
     rest = [r for r in summary.results if id(r) not in listed]
     watching = [r for r in rest if r.failed or r.health in (Health.FAILING, Health.FLAKY)]
     if watching:
+        wait = "not judged: inconclusive run" if summary.inconclusive else "waiting for more runs"
         rows = [
             f"| {_title_cell(r)} | {_section_cell(r)} | {_problem_cell(r)} | "
-            f"{r.health.value}: waiting for more runs |\n"
+            f"{r.health.value}: {wait} |\n"
             for r in watching
         ]
         blocks.append(
