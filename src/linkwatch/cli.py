@@ -5,7 +5,7 @@ terminal.  Every ``LinkwatchError`` becomes one line on stderr and exit
 code 2, never a traceback.  Exit codes are a contract (design.md §4):
 
   0  nothing needs a human
-  1  links need a human (rotten, newly broken, moved, blocked)
+  1  links need a human (rotten, newly broken, moved)
   2  usage, catalog, state or report-folder error
   3  the run was inconclusive (the checker itself looked offline)
   130 interrupted (Ctrl-C or SIGTERM); history and reports untouched
@@ -35,7 +35,7 @@ from linkwatch.github import WAYBACK_API, github_env, sync_run
 from linkwatch.importer import import_markdown
 from linkwatch.models import Catalog, CheckResult, Link, RunSummary, Schedule, Verdict
 from linkwatch.pipeline import RunOptions, run_once
-from linkwatch.report import needs_human, render
+from linkwatch.report import needs_human, render, triage
 from linkwatch.schedule import run_schedules
 from linkwatch.store import Store
 
@@ -47,7 +47,7 @@ EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = """exit codes:
   0    nothing needs a human
-  1    links need a human (rotten, newly broken, moved or blocked)
+  1    links need a human (rotten, newly broken, or moved)
   2    usage, catalog, state or report-folder error
   3    run inconclusive: the checker itself looked offline; history unchanged
   130  interrupted (Ctrl-C or SIGTERM); history and reports untouched
@@ -162,10 +162,14 @@ def print_summary(summary: RunSummary, *, verbose: bool, stream: TextIO) -> None
 
 
 def exit_code_for(summary: RunSummary) -> int:
-    """Inconclusive beats everything: its failures say nothing about the links."""
+    """Inconclusive beats everything: its failures say nothing about the links.
+
+    Blocked links are shown in the report but do not set exit code 1: a
+    permanent bot wall would otherwise fail every nightly run.
+    """
     if summary.inconclusive:
         return EXIT_INCONCLUSIVE
-    return EXIT_NEEDS_HUMAN if needs_human(summary) else EXIT_OK
+    return EXIT_NEEDS_HUMAN if triage(summary).actionable else EXIT_OK
 
 
 # ---------------------------------------------------------------- commands
