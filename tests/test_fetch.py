@@ -29,6 +29,7 @@ from linkwatch.fetch import (
     _map_exception,
     check_links,
     is_public_address,
+    system_resolver,
 )
 from linkwatch.models import Hop, Link, Observation, Settings, Validators
 from web import PUBLIC_LOOKALIKE, TestWeb
@@ -617,3 +618,15 @@ def test_bounded_decoder_never_exceeds_its_limit() -> None:
 
 def test_unsupported_coding_is_left_unread() -> None:
     assert not _BoundedDecoder("br").supported
+
+
+async def test_literal_address_needs_no_resolver(web: TestWeb) -> None:
+    async def no_dns(host: str) -> list[str]:
+        raise AssertionError(f"resolver called for {host}")
+
+    obs = await check(web, f"http://127.0.0.1:{web.port}/article", resolver=no_dns)
+    assert obs.status_code == 200
+
+
+async def test_system_resolver_passes_numeric_addresses_through() -> None:
+    assert await system_resolver("127.0.0.1") == ["127.0.0.1"]

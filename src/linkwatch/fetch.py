@@ -38,7 +38,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Self
 
 import anyio
 import httpx
@@ -57,18 +57,7 @@ Clock = Callable[[], datetime]
 AddressPolicy = Callable[[str], bool]
 
 
-class Adapter(Protocol):
-    """What fetch needs of a host adapter (see :mod:`linkwatch.adapters`)."""
-
-    @property
-    def api_host(self) -> str: ...
-
-    async def check(
-        self, url: str, client: httpx.AsyncClient, *, token: str | None = None
-    ) -> Observation | None: ...
-
-
-AdapterFinder = Callable[[str], Adapter | None]
+AdapterFinder = Callable[[str], adapters.Adapter | None]
 
 REDIRECT_STATUSES = frozenset({300, 301, 302, 303, 307, 308})
 ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -316,6 +305,7 @@ class _HostGate:
     async def slot(self) -> AsyncIterator[None]:
         async with self.limiter:
             if self._interval > 0:
+                # Real time on purpose: politeness is owed in wall-clock seconds.
                 async with self._lock:
                     delay = self._next_start - time.monotonic()
                     if delay > 0:
@@ -364,6 +354,16 @@ class Checker:
     attempts, waits, redirects and the soft-404 probe — runs under one total
     deadline, ``settings.link_timeout``, so a server that trickles a byte a
     second cannot hold a worker for longer than that.
+
+    Host adapters (GitHub, YouTube, bilibili) get their own per-host client
+    for their fixed API host; that client resolves names through the system,
+    as those hosts are not catalog input.  The GitHub token goes only to the
+    host of ``github_api_url``.  Cookies set during one check are sent back
+    to the host that set them for the rest of that check only, so a
+    "set cookie, redirect to self" check is not mistaken for a loop.
+
+    ``is_public``, ``find_adapter``, ``probe_soft404`` and ``ssl_context``
+    exist for tests (and the benchmarks): production uses the defaults.
     """
 
     def __init__(
@@ -395,7 +395,7 @@ class Checker:
             # Built here so the GitHub adapter follows GITHUB_API_URL (GitHub Enterprise).
             known = adapters.default_adapters(github_api_url)
 
-            def find_adapter(url: str) -> Adapter | None:
+            def find_adapter(url: str) -> adapters.Adapter | None:
                 return adapters.find_adapter(url, known)
 
         self._find_adapter: AdapterFinder = find_adapter
