@@ -128,10 +128,6 @@ def sharded(catalog: Path, work: Path) -> list[Path]:
     return folders
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="merge reports Store.latest_summary(), the last merged run only (one shard's links)",
-)
 def test_merged_shards_give_the_unsharded_verdicts(
     catalog: Path, sharded: list[Path], tmp_path: Path
 ) -> None:

@@ -374,7 +374,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     reports = Path(args.reports)
     ensure_writable_dir(reports)
     with Store.open(args.state) as store:
-        summary = store.latest_summary(catalog)
+        summary = store.latest_summary(catalog, per_link=True)
         if summary is None:
             print(
                 f"{args.state}: no run recorded yet; run `linkwatch check` first", file=sys.stderr
@@ -391,7 +391,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _sync_issues(args: argparse.Namespace, catalog: Catalog, *, dry_run: bool) -> int:
     repo, token, api_url = github_env(os.environ, getattr(args, "repo", None))
     with Store.open(args.state) as store:
-        summary = store.latest_summary(catalog)
+        summary = store.latest_summary(catalog, per_link=True)
         states = store.load_states()
     if summary is None:
         print(f"{args.state}: no run recorded yet; nothing to sync", file=sys.stderr)
@@ -423,7 +423,7 @@ def cmd_issues_sync(args: argparse.Namespace) -> int:
 def cmd_fix(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     with Store.open(args.state) as store:
-        summary = store.latest_summary(catalog)
+        summary = store.latest_summary(catalog, per_link=True)
     if summary is None:
         print(f"{args.state}: no run recorded yet; run `linkwatch check` first", file=sys.stderr)
         return EXIT_USAGE
@@ -458,7 +458,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     with Store.open(args.state) as store:
         for shard in args.shards:
             store.merge_from(Path(shard))
-        summary = store.latest_summary(catalog)
+        summary = store.latest_summary(catalog, per_link=True)
         history = store.verdict_history([r.link.url for r in summary.results]) if summary else {}
     if summary is not None and args.reports:
         ensure_writable_dir(Path(args.reports))

@@ -35,6 +35,7 @@ from linkwatch.models import (
     CheckResult,
     Health,
     Hop,
+    Link,
     LinkState,
     RunSummary,
     Validators,
@@ -487,81 +488,95 @@ class Store:
 
         return self._read(query)
 
-    def latest_summary(self, catalog: Catalog) -> RunSummary | None:
+    def latest_summary(self, catalog: Catalog, *, per_link: bool = False) -> RunSummary | None:
         """The last run rebuilt as a RunSummary, with links taken from ``catalog``.
+
+        With ``per_link``, every catalog link gets its newest check from any
+        run, and the run facts span the runs that contributed: this is the
+        whole-catalog view that ``linkwatch merge`` needs after folding in
+        shards, and that ``report`` needs after runs over subsets.
 
         Results whose URL is no longer in the catalog are dropped; results
         keep the catalog's order.  ``text`` is not kept per check (only the
         latest per link, in link_state), so it is ``None`` here.
         """
+        checks_sql = f"SELECT {', '.join(_CHECK_COLUMNS)} FROM checks"  # noqa: S608
+        runs_sql = f"SELECT id, {', '.join(_RUN_COLUMNS)} FROM runs"  # noqa: S608
 
-        def query(c: sqlite3.Connection) -> tuple[Any, list[Any]] | None:
-            run = c.execute(
-                f"SELECT id, {', '.join(_RUN_COLUMNS)} FROM runs ORDER BY id DESC LIMIT 1"  # noqa: S608
-            ).fetchone()
-            if run is None:
+        def query(c: sqlite3.Connection) -> tuple[list[Any], list[Any]] | None:
+            last = c.execute(runs_sql + " ORDER BY id DESC LIMIT 1").fetchone()
+            if last is None:
                 return None
+            if not per_link:
+                return [last], c.execute(checks_sql + " WHERE run_id = ?", (last[0],)).fetchall()
             checks = c.execute(
-                f"SELECT {', '.join(_CHECK_COLUMNS)} FROM checks WHERE run_id = ?",  # noqa: S608
-                (run[0],),
+                checks_sql + " WHERE (url, run_id) IN (SELECT url, MAX(run_id) FROM checks "  # noqa: S608
+                "GROUP BY url)"
             ).fetchall()
-            return run, checks
+            ids = sorted({row[0] for row in checks} | {last[0]})
+            marks = ",".join("?" * len(ids))
+            runs = c.execute(runs_sql + f" WHERE id IN ({marks}) ORDER BY id", ids).fetchall()
+            return runs, checks
 
         found = self._read(query)
         if found is None:
             return None
-        run, checks = found
-        links = {link.url: link for link in catalog.links}
+        runs, checks = found
         by_url = {row[1]: row for row in checks}
-        results = []
-        for url, link in links.items():
-            row = by_url.get(url)
-            if row is None:
-                continue
-            values = dict(zip(_CHECK_COLUMNS, row, strict=True))
-            results.append(
-                CheckResult(
-                    link=link,
-                    verdict=Verdict(values["verdict"]),
-                    reason=values["reason"],
-                    detail=values["detail"],
-                    checked_at=_dt(values["checked_at"]) or datetime.min,
-                    status_code=values["status_code"],
-                    final_url=values["final_url"],
-                    redirects=tuple(
-                        Hop(url=h["url"], status=h["status"])
-                        for h in json.loads(values["redirects"])
-                    ),
-                    attempts=values["attempts"],
-                    elapsed_ms=values["elapsed_ms"],
-                    suggested_url=values["suggested_url"],
-                    health=Health(values["health"]),
-                    changed=bool(values["changed"]),
-                    content_hash=values["content_hash"],
-                    diff=values["diff"],
-                    etag=values["etag"],
-                    last_modified=values["last_modified"],
-                    last_changed=_dt(values["last_changed"]),
-                    stale=bool(values["stale"]),
-                    archived=_opt_bool(values["archived"]),
-                    pushed_at=values["pushed_at"],
-                    bytes_received=values["bytes_received"],
-                    not_modified=bool(values["not_modified"]),
-                    network_error=bool(values["network_error"]),
-                )
-            )
-        run_values = dict(zip(("id", *_RUN_COLUMNS), run, strict=True))
+        results = tuple(
+            self._result_from(link, by_url[link.url])
+            for link in catalog.links
+            if link.url in by_url
+        )
+        facts = [dict(zip(("id", *_RUN_COLUMNS), run, strict=True)) for run in runs]
+        last = facts[-1]
+        incidents: list[str] = []
+        for f in facts:
+            incidents += [h for h in json.loads(f["incidents"]) if h not in incidents]
+        inconclusive = [f for f in facts if f["inconclusive"]]
         return RunSummary(
-            started=_dt(run_values["started"]) or datetime.min,
-            finished=_dt(run_values["finished"]) or datetime.min,
-            catalog=run_values["catalog"],
-            results=tuple(results),
-            inconclusive=bool(run_values["inconclusive"]),
-            inconclusive_reason=run_values["reason"],
-            incidents=tuple(json.loads(run_values["incidents"])),
-            run_id=run_values["id"],
-            bytes_received=run_values["bytes_received"],
-            bytes_saved=run_values["bytes_saved"],
+            started=min(_dt(f["started"]) or datetime.min for f in facts),
+            finished=max(_dt(f["finished"]) or datetime.min for f in facts),
+            catalog=last["catalog"],
+            results=results,
+            inconclusive=bool(inconclusive),
+            inconclusive_reason=inconclusive[-1]["reason"] if inconclusive else "",
+            incidents=tuple(incidents),
+            run_id=last["id"],
+            bytes_received=sum(f["bytes_received"] for f in facts),
+            bytes_saved=sum(f["bytes_saved"] for f in facts),
+        )
+
+    @staticmethod
+    def _result_from(link: Link, row: sqlite3.Row | tuple[Any, ...]) -> CheckResult:
+        values = dict(zip(_CHECK_COLUMNS, row, strict=True))
+        return CheckResult(
+            link=link,
+            verdict=Verdict(values["verdict"]),
+            reason=values["reason"],
+            detail=values["detail"],
+            checked_at=_dt(values["checked_at"]) or datetime.min,
+            status_code=values["status_code"],
+            final_url=values["final_url"],
+            redirects=tuple(
+                Hop(url=h["url"], status=h["status"]) for h in json.loads(values["redirects"])
+            ),
+            attempts=values["attempts"],
+            elapsed_ms=values["elapsed_ms"],
+            suggested_url=values["suggested_url"],
+            health=Health(values["health"]),
+            changed=bool(values["changed"]),
+            content_hash=values["content_hash"],
+            diff=values["diff"],
+            etag=values["etag"],
+            last_modified=values["last_modified"],
+            last_changed=_dt(values["last_changed"]),
+            stale=bool(values["stale"]),
+            archived=_opt_bool(values["archived"]),
+            pushed_at=values["pushed_at"],
+            bytes_received=values["bytes_received"],
+            not_modified=bool(values["not_modified"]),
+            network_error=bool(values["network_error"]),
         )
 
     # --- maintenance ----------------------------------------------------------
