@@ -47,9 +47,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE))
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # run as a script: make ``benchmarks`` importable
 
-from web import LoopbackWeb, Stats, host_address  # noqa: E402
+from benchmarks.web import LoopbackWeb, Stats, host_address  # noqa: E402
 
 # lychee 0.24's defaults (lychee --help): the per-host limits linkwatch is given too.
 LYCHEE_HOST_CONCURRENCY = 10
@@ -161,10 +162,19 @@ def lychee_command(lychee: str, inputs: Path, output: Path, limits: Limits) -> l
 
 
 def linkwatch_command(
-    catalog: Path, state: Path, reports: Path, limits: Limits, *, profile: Path | None = None
+    catalog: Path,
+    state: Path,
+    reports: Path,
+    limits: Limits,
+    *,
+    profile: Path | None = None,
+    profiler: str = "cprofile",
 ) -> list[str]:
     runner = [sys.executable]
-    if profile is not None:
+    if profile is not None and profiler == "py-spy":
+        spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+        runner = [spy, "record", "-r", "250", "-f", "raw", "-o", str(profile), "--", *runner]
+    elif profile is not None:
         runner += ["-m", "cProfile", "-o", str(profile)]
     return [
         *runner,
@@ -295,13 +305,20 @@ class Bench:
         )
 
     def run_linkwatch(
-        self, count: int, *, state: Path | None = None, profile: Path | None = None
+        self,
+        count: int,
+        *,
+        state: Path | None = None,
+        profile: Path | None = None,
+        profiler: str = "cprofile",
     ) -> Measurement:
         catalog, _ = self.inputs(count)
         folder = self._fresh("linkwatch")
         state = state or folder / "state.db"
         reports = folder / "reports"
-        command = linkwatch_command(catalog, state, reports, self.limits, profile=profile)
+        command = linkwatch_command(
+            catalog, state, reports, self.limits, profile=profile, profiler=profiler
+        )
         return measure(
             "linkwatch",
             command,
@@ -440,7 +457,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="linkwatch,lychee",
         help="which tools to run (comma-separated: linkwatch, lychee)",
     )
-    parser.add_argument("--profile", type=Path, help="also run linkwatch once under cProfile")
+    parser.add_argument("--profile", type=Path, help="also run linkwatch once under a profiler")
+    parser.add_argument(
+        "--profiler",
+        choices=("cprofile", "py-spy"),
+        default="cprofile",
+        help="cProfile (pstats file) or py-spy (folded stacks, needs py-spy installed)",
+    )
     parser.add_argument("--lychee", help="the lychee binary (default: next to python, or PATH)")
     parser.add_argument("--no-uvloop", action="store_true", help="plain asyncio for the web")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -592,9 +615,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 report["scaling"] = scaling
 
             if args.profile and "linkwatch" in tools:
-                bench.run_linkwatch(args.links, profile=args.profile)
-                if not args.json:
+                bench.run_linkwatch(args.links, profile=args.profile, profiler=args.profiler)
+                if args.profiler == "cprofile" and not args.json:
                     print_profile(args.profile)
+                elif not args.json:
+                    print(f"\nfolded stacks of one linkwatch run: {args.profile}")
     finally:
         report["machine"]["loadavg_1m_after"] = round(os.getloadavg()[0], 2)
         if args.keep:
