@@ -265,9 +265,10 @@ def test_a_killed_run_loses_nothing(web: TestWeb, tmp_path: Path, sig: signal.Si
         tmp_path, [("ok", f"{b}/article"), ("hang", f"{b}/hang"), ("gone", f"{b}/gone-404")],
         hanging,
     )  # fmt: skip
+    hung_before = web.hits.get("127.0.0.1/hang", 0)  # the web lives for the whole session
     proc = _spawn(tmp_path, slow)
     deadline = time.monotonic() + 10
-    while web.hits.get("127.0.0.1/hang", 0) == 0 and time.monotonic() < deadline:
+    while web.hits.get("127.0.0.1/hang", 0) == hung_before and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.3)
     proc.send_signal(sig)
@@ -284,3 +285,26 @@ def test_a_killed_run_loses_nothing(web: TestWeb, tmp_path: Path, sig: signal.Si
         assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
     finally:
         conn.close()
+
+
+def test_second_run_is_answered_with_304_and_counts_bytes_saved(
+    web: TestWeb, tmp_path: Path
+) -> None:
+    b = base(web)
+    cat = catalog(tmp_path, [("versioned", f"{b}/etag"), ("ok", f"{b}/article")])
+    first, second = tmp_path / "1.json", tmp_path / "2.json"
+    assert run_cli(tmp_path, cat, "--format", "json", "-o", str(first)) == 0
+    assert run_cli(tmp_path, cat, "--format", "json", "-o", str(second)) == 0
+    one = json.loads(first.read_text(encoding="utf-8"))
+    two = json.loads(second.read_text(encoding="utf-8"))
+    assert one["run"]["bytes_saved"] == 0
+    assert two["run"]["bytes_saved"] > 0
+    etag = next(r for r in two["results"] if r["url"] == f"{b}/etag")
+    assert etag["verdict"] == "ok" and etag["changed"] is False
+    assert (
+        etag["content_hash"]
+        == next(r for r in one["results"] if r["url"] == f"{b}/etag")["content_hash"]
+    )
+    assert web.requests[-1].headers.get("if-none-match") == '"v1"' or any(
+        r.headers.get("if-none-match") == '"v1"' for r in web.requests
+    )

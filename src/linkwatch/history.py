@@ -295,6 +295,8 @@ def apply_run(
                 last_changed=state.last_changed,
                 diff=diff,
                 stale=is_stale(result, state, now),
+                # A 304 carries no body: the content is the one we already hold.
+                content_hash=state.content_hash if result.not_modified else result.content_hash,
             )
         )
     return tuple(out), new_states
