@@ -750,7 +750,14 @@ def soft_404_phrase(text: str) -> str | None:
     return None
 
 
+# Every parked marker contains one of these; a page with none skips the regexes.
+_PARKED_HINTS = ("domain", "park", "sedo", "bodis", "dan.com", "afternic", "域名")
+
+
 def parked_marker(text: str) -> str | None:
+    lowered = text.lower()
+    if not any(hint in lowered for hint in _PARKED_HINTS):
+        return None
     for pattern in PARKED_MARKERS:
         match = pattern.search(text)
         if match:
