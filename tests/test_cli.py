@@ -308,3 +308,52 @@ def test_second_run_is_answered_with_304_and_counts_bytes_saved(
     assert web.requests[-1].headers.get("if-none-match") == '"v1"' or any(
         r.headers.get("if-none-match") == '"v1"' for r in web.requests
     )
+
+
+def test_schedule_runs_each_schedule_over_its_subset_and_writes_reports(
+    web: TestWeb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import linkwatch.cli as cli
+    from linkwatch.models import Schedule
+
+    seen: list[tuple[str, int, int]] = []
+
+    async def run_each_once(schedules: list[Schedule], job: object, **_: object) -> None:
+        for schedule in schedules:
+            summary = await job(schedule)  # type: ignore[operator]
+            report = json.loads((tmp_path / "reports" / "results.json").read_text("utf-8"))
+            seen.append((schedule.name, len(summary.results), len(report["results"])))
+
+    monkeypatch.setattr(cli, "run_schedules", run_each_once)
+    b = base(web)
+    text = (
+        FAST
+        + f"""
+[[schedule]]
+name = "nightly"
+cron = "30 3 * * *"
+
+[[schedule]]
+name = "must-read"
+cron = "0 * * * *"
+must_read_only = true
+
+[[link]]
+title = "star"
+url = "{b}/article"
+must_read = true
+
+[[link]]
+title = "plain"
+url = "{b}/doc"
+"""
+    )
+    cat = tmp_path / "catalog.toml"
+    cat.write_text(text, encoding="utf-8")
+    state, reports = str(tmp_path / "s.db"), str(tmp_path / "reports")
+    code = main(["schedule", "--catalog", str(cat), "--state", state, "--reports", reports,
+                 "--allow-private", "--no-adapters"])  # fmt: skip
+    assert code == 0
+    # (schedule, links it checked, links in the report): the hourly must-read run
+    # checks one link, and the report still shows the whole catalog.
+    assert seen == [("nightly", 2, 2), ("must-read", 1, 2)]

@@ -492,8 +492,10 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         )
         with Store.open(args.state) as store:
             summary = await run_once(current, store, links=links, options=options)
-            history = store.verdict_history([r.link.url for r in summary.results])
-        write_reports(reports, summary, current, history)
+            # Reports show the whole catalog, not just this schedule's subset.
+            whole = store.latest_summary(current, per_link=True) or summary
+            history = store.verdict_history([r.link.url for r in whole.results])
+        write_reports(reports, whole, current, history)
         log.info(
             "%s: %d links, %s%s",
             schedule.name,
