@@ -169,6 +169,7 @@ def linkwatch_command(
     *,
     profile: Path | None = None,
     profiler: str = "cprofile",
+    extra: Sequence[str] = (),
 ) -> list[str]:
     runner = [sys.executable]
     if profile is not None and profiler == "py-spy":
@@ -192,6 +193,7 @@ def linkwatch_command(
         "--allow-private",
         "--no-adapters",
         "-q",
+        *extra,
     ]
 
 
@@ -271,8 +273,16 @@ def linkwatch_ok(reports: Path) -> Callable[[], int | None]:
 class Bench:
     """One work folder and one web; runs tools over generated link sets."""
 
-    def __init__(self, web: LoopbackWeb, work: Path, limits: Limits, lychee: str | None) -> None:
+    def __init__(
+        self,
+        web: LoopbackWeb,
+        work: Path,
+        limits: Limits,
+        lychee: str | None,
+        linkwatch_args: Sequence[str] = (),
+    ) -> None:
         self.web = web
+        self.linkwatch_args = tuple(linkwatch_args)
         self.work = work
         self.limits = limits
         self.lychee = lychee
@@ -317,7 +327,13 @@ class Bench:
         state = state or folder / "state.db"
         reports = folder / "reports"
         command = linkwatch_command(
-            catalog, state, reports, self.limits, profile=profile, profiler=profiler
+            catalog,
+            state,
+            reports,
+            self.limits,
+            profile=profile,
+            profiler=profiler,
+            extra=self.linkwatch_args,
         )
         return measure(
             "linkwatch",
@@ -464,6 +480,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="cprofile",
         help="cProfile (pstats file) or py-spy (folded stacks, needs py-spy installed)",
     )
+    parser.add_argument(
+        "--linkwatch-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument for linkwatch check (repeat), e.g. --linkwatch-arg=--no-reports",
+    )
     parser.add_argument("--lychee", help="the lychee binary (default: next to python, or PATH)")
     parser.add_argument("--no-uvloop", action="store_true", help="plain asyncio for the web")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -518,6 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "body_bytes": args.body_bytes,
             **asdict(limits),
             "runs": args.runs,
+            "linkwatch_args": args.linkwatch_arg,
         },
     }
     say("machine: " + ", ".join(f"{k}={v}" for k, v in report["machine"].items()))
@@ -532,7 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             use_uvloop=not args.no_uvloop,
         ) as web:
             report["config"]["web_loop"] = web.loop_name or "asyncio"
-            bench = Bench(web, work, limits, lychee)
+            bench = Bench(web, work, limits, lychee, args.linkwatch_arg)
             lw_runs: list[Measurement] = []
             ly_runs: list[Measurement] = []
             for i in range(args.runs):
