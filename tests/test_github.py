@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -309,7 +310,11 @@ def test_body_neutralises_remote_text() -> None:
     assert "@team" not in action.body and "@team" not in action.title
     assert "](https://evil" not in action.body
     assert "<script>" not in action.body
-    assert "https://evil" not in action.body
+    # Server-chosen URLs appear only verbatim inside code spans, where GitHub
+    # neither autolinks nor mentions; everywhere else they are defanged.
+    outside_code = re.sub(r"`[^`]*`", "", action.body)
+    assert "https://evil" not in outside_code
+    assert "`https://evil.example/@admin`" in action.body
 
 
 def test_moved_suggestion_and_wayback_suggestion() -> None:
@@ -318,7 +323,7 @@ def test_moved_suggestion_and_wayback_suggestion() -> None:
         {A: state(A, Health.ROTTEN)}, [moved], [], Settings(),
         inconclusive=False, catalog_urls={A}, now=NOW,
     )  # fmt: skip
-    assert "moved to `https\\[:\\]//a.example/v2`" in plan[0].body
+    assert "moved to `https://a.example/v2`" in plan[0].body
     snap = "http://web.archive.org/web/20240101000000/https://b.example/doc"
     plan = plan_issues(
         {B: state(B, Health.ROTTEN)}, [result(B)], [], Settings(),

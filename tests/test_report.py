@@ -27,7 +27,7 @@ from linkwatch.report import (
     report_dict,
     triage,
 )
-from linkwatch.report.triage import safe_http_url
+from linkwatch.textsafe import safe_http_url
 from report_data import (
     EVIL_HTML_TITLE,
     EVIL_MD_TITLE,

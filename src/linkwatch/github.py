@@ -37,7 +37,7 @@ import httpx
 
 from linkwatch.errors import GitHubError
 from linkwatch.models import CheckResult, Health, LinkState, RunSummary, Settings, Verdict
-from linkwatch.textsafe import neutralize, plain_title, truncate
+from linkwatch.textsafe import code, neutralize, plain_title, truncate
 
 ActionKind = Literal["open", "comment", "reopen", "close", "summary"]
 
@@ -152,8 +152,8 @@ def _suggestion(result: CheckResult | None, archive: str | None) -> str:
         )
     if moved_to:
         return (
-            f"The link seems to have moved to `{neutralize(moved_to, limit=300)}` "
-            "(shown defanged; check it before use). `linkwatch fix` can rewrite the catalog."
+            f"The link seems to have moved to {code(moved_to, limit=300)} "
+            "(shown as code; check it before use). `linkwatch fix` can rewrite the catalog."
         )
     snapshot = _safe_wayback(archive)
     if snapshot:
@@ -187,17 +187,17 @@ def _link_body(
         status = str(result.status_code) if result.status_code is not None else "no answer"
         lines += [
             f"- Verdict: `{result.verdict.value}`",
-            f"- Reason: `{neutralize(result.reason, limit=80)}`",
+            f"- Reason: {code(result.reason, limit=80)}",
             f"- HTTP status: {status}",
             f"- Detail: {neutralize(result.detail, limit=500) or '—'}",
         ]
         if result.redirects:
             chain = " → ".join(
-                f"{hop.status} `{neutralize(hop.url, limit=200)}`" for hop in result.redirects[:10]
+                f"{hop.status} {code(hop.url, limit=200)}" for hop in result.redirects[:10]
             )
             lines.append(f"- Redirects: {chain}")
         if result.final_url and result.final_url != url:
-            lines.append(f"- Final URL: `{neutralize(result.final_url, limit=300)}`")
+            lines.append(f"- Final URL: {code(result.final_url, limit=300)}")
         lines.append(f"- Checked at: {_fmt_time(result.checked_at)}")
     lines += [
         f"- First failure: {_fmt_time(state.first_failure_at)}",
@@ -208,14 +208,14 @@ def _link_body(
         "",
     ]
     if result is not None:
-        where = f"`{neutralize(catalog_path, limit=200)}`"
+        where = code(catalog_path, limit=200)
         if result.link.line:
             where += f", line {result.link.line}"
         lines.append(f"- {where}")
         if result.link.section:
             lines.append(f"- Section: {neutralize(result.link.section_label, limit=200)}")
     else:
-        lines.append(f"- `{neutralize(catalog_path, limit=200)}`")
+        lines.append(f"- {code(catalog_path, limit=200)}")
     lines += [
         "",
         "### Suggestion",
@@ -242,7 +242,7 @@ def _update_comment(result: CheckResult | None, state: LinkState) -> str:
     return _cap(
         "The link is still rotten, with new evidence:\n\n"
         f"- Verdict: `{result.verdict.value}`\n"
-        f"- Reason: `{neutralize(result.reason, limit=80)}`\n"
+        f"- Reason: {code(result.reason, limit=80)}\n"
         f"- HTTP status: {status}\n"
         f"- Detail: {neutralize(result.detail, limit=500) or '—'}\n"
         f"- Failure streak: {state.fail_streak} run(s)"
@@ -277,14 +277,14 @@ def _summary_body(
     for url, state, result in rotten[:MAX_CHECKLIST]:
         title = neutralize(result.link.title if result else url, limit=120)
         where = f" (line {result.link.line})" if result and result.link.line else ""
-        reason = f" `{neutralize(result.reason, limit=60)}`" if result else ""
+        reason = f" {code(result.reason, limit=60)}" if result else ""
         lines.append(
             f"- [ ] **{title}** — {_autolink(url)}{reason}, "
             f"{state.fail_streak} failed run(s){where}"
         )
     if len(rotten) > MAX_CHECKLIST:
         lines.append(f"- … and {len(rotten) - MAX_CHECKLIST} more")
-    lines += ["", f"Catalog: `{neutralize(catalog_path, limit=200)}`"]
+    lines += ["", f"Catalog: {code(catalog_path, limit=200)}"]
     return _cap("\n".join(lines))
 
 

@@ -1,64 +1,141 @@
-"""Make text from the web safe to paste into GitHub Markdown.
+"""Make text from the web safe to show in GitHub Markdown: one home for the rules.
 
 A page title, an error detail or a redirect target comes from a server we do
-not control.  Pasted raw into an issue it could ping people (``@org/team``),
-smuggle in a link or a tracking image (``![x](https://evil/)``), or inject
-HTML.  GitHub Flavored Markdown lets a backslash escape any ASCII
-punctuation (GFM spec §2.4), so escaping the characters that start inline
-constructs and autolinks, and breaking the ``://`` and ``www.`` triggers of
-the autolink extension (GFM spec §6.9), leaves plain inert text.
+not control.  Pasted raw into an issue or a job summary it could ping people
+(``@org/team``), cross-reference issues (``#123``), smuggle in a link or a
+tracking image (``![x](https://evil/)``), or inject HTML.  GitHub renders
+issue bodies and ``$GITHUB_STEP_SUMMARY`` with mentions, references,
+autolinks, images and a subset of raw HTML (GFM spec; GitHub docs "Basic
+writing and formatting syntax"), so every remote string goes through
+:func:`neutralize_md` (prose) or :func:`md_code` (verbatim) first.
 
-Layer 1 and pure: both the issue writer and the report renderer may use it.
+Layer 1 and pure: the Markdown report and the issue writer both use it.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from urllib.parse import urlsplit
 
-# Characters that open an inline construct, a block, an entity or HTML in GFM.
-_ESCAPE = re.compile(r"([\\`*_\[\]()!<>#|~&{}])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_WS = re.compile(r"\s+")
-_MENTION = re.compile(r"@(?=\S)")
-_SCHEME = re.compile(r"://")
+ZWJ = "\u200d"
+ZWSP = "\u200b"
+
+# Bidirectional overrides and isolates can reorder what a reader sees
+# (CVE-2021-42574, "Trojan Source"); they never belong in a link title.
+_BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")
 _WWW = re.compile(r"(?i)\bwww\.")
+_REF = re.compile(r"([@#])(?=\w)")
+# Inline constructs: backslash-escaped wherever they appear (GFM §2.4: any
+# ASCII punctuation may be escaped).  ``$`` starts GitHub math.
+_INLINE_SPECIALS = re.compile(r"([\\`*_\[\]|!#~$])")
+# Block constructs only matter at the start of a line.
+_LEADING_BLOCK = re.compile(r"^([-+=]|\d+(?=[.)]))")
 ELLIPSIS = "…"
 
 
-def _strip_invisible(text: str) -> str:
-    """Drop control and format characters (bidi overrides, zero-width joiners)."""
-    text = _CONTROL.sub("", text)
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-
-
 def truncate(text: str, limit: int) -> str:
+    """At most ``limit`` characters, an ellipsis marking the cut."""
     if len(text) <= limit:
         return text
     return text[: max(limit - 1, 0)] + ELLIPSIS
 
 
-def neutralize(text: str | None, *, limit: int = 500) -> str:
-    """One line of inert Markdown: no mentions, links, images or HTML.
+def one_line(text: str) -> str:
+    """Control and bidi characters out, whitespace runs (newlines too) folded to one space."""
+    cleaned = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text.translate(_BIDI))
+    return " ".join(cleaned.split())
 
-    ``@`` gets a zero-width joiner after it so GitHub does not notify anyone;
-    ``://`` becomes a visible ``[:]//`` and ``www.`` becomes ``www[.]`` so the
-    autolinker finds no URL; every other Markdown trigger is backslash-escaped.
-    Newlines collapse to spaces so the text cannot start a heading or a list.
+
+def neutralize_md(text: str) -> str:
+    """Make untrusted text inert in GitHub Markdown, on a single line.
+
+    * control characters, bidi overrides and line breaks go (a newline would
+      end a table row);
+    * image and link syntax is reduced to its text: ``[a](u)`` → ``a``,
+      ``![x](u)`` → ``x``; stray brackets are escaped anyway;
+    * ``&``, ``<`` and ``>`` become entities, so no HTML tag survives and an
+      entity such as ``&#64;`` cannot smuggle a character back in;
+    * ``@name`` becomes ``@\\u200dname`` and ``#123`` becomes ``#\\u200d123``
+      (no mention, no cross-reference);
+    * ``https://x`` becomes ``https\\u200b://x`` and ``www.`` ``www\\u200b.``
+      (GitHub's extended autolinks need the literal forms);
+    * Markdown specials (``\\ ` * _ [ ] | ! # ~ $``) are backslash-escaped, and
+      a leading ``-``, ``+``, ``>``, ``=`` or ``1.`` cannot start a block.
     """
-    if not text:
-        return ""
-    flat = _WS.sub(" ", _strip_invisible(text)).strip()
-    flat = truncate(flat, limit)
-    flat = _ESCAPE.sub(r"\\\1", flat)
-    flat = _SCHEME.sub(r"\\[:\\]//", flat)
-    flat = _WWW.sub(lambda m: m.group(0)[:3] + r"\[.\]", flat)
-    return _MENTION.sub("@\u200d", flat)
+    cleaned = one_line(text)
+    cleaned = _IMAGE.sub(r"\1", cleaned)
+    cleaned = _LINK.sub(r"\1", cleaned)
+    cleaned = cleaned.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    cleaned = _INLINE_SPECIALS.sub(r"\\\1", cleaned)
+    cleaned = _REF.sub(lambda m: m.group(1) + ZWJ, cleaned)
+    cleaned = _SCHEME.sub(lambda m: m.group(1) + ZWSP + ":", cleaned)
+    cleaned = _WWW.sub(lambda m: m.group(0)[:3] + ZWSP + ".", cleaned)
+    return _LEADING_BLOCK.sub(_escape_leading, cleaned)
+
+
+def _escape_leading(match: re.Match[str]) -> str:
+    """``-`` becomes ``\\-``; ``12.`` becomes ``12\\.`` (a backslash before a digit is literal)."""
+    token = match.group(1)
+    if token.isdigit():
+        return token + "\\"
+    return "\\" + token
+
+
+def md_code(text: str) -> str:
+    """An inline code span that holds any text and stays inside a table cell.
+
+    The fence is one backtick longer than the longest run inside (CommonMark
+    §6.1); ``|`` is escaped because GFM splits table cells before it parses
+    code spans (GFM §4.10).
+    """
+    flat = one_line(text).replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") or not flat else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def md_url(url: str) -> str:
+    """A URL we chose to print: an autolink when it is a plain http(s) URL, else code."""
+    safe = safe_http_url(url)
+    return f"<{safe}>" if safe else md_code(url)
+
+
+def safe_http_url(url: str | None) -> str | None:
+    """The URL if it is a plain absolute http(s) URL that is safe to put in a link.
+
+    Anything else (``javascript:``, ``data:``, relative, with whitespace,
+    quotes, angle brackets or control characters) is shown as text only.
+    """
+    if not url:
+        return None
+    if any(c.isspace() or c in '<>"`|\\' or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url
+
+
+def neutralize(text: str | None, *, limit: int = 500) -> str:
+    """:func:`neutralize_md` of at most ``limit`` characters of ``text`` (None → "")."""
+    return neutralize_md(truncate(one_line(text), limit)) if text else ""
+
+
+def code(text: str | None, *, limit: int = 300) -> str:
+    """:func:`md_code` of at most ``limit`` characters: verbatim, inert, one line."""
+    return md_code(truncate(one_line(text or ""), limit))
 
 
 def plain_title(text: str | None, *, limit: int = 200) -> str:
     """A one-line issue title: titles are not rendered as Markdown, but mentions still notify."""
     if not text:
         return ""
-    flat = _WS.sub(" ", _strip_invisible(text)).strip()
-    return _MENTION.sub("@\u200d", truncate(flat, limit))
+    return _REF.sub(lambda m: m.group(1) + ZWJ, truncate(one_line(text), limit))

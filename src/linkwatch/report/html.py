@@ -35,10 +35,10 @@ from linkwatch.report.triage import (
     aware,
     duration_text,
     iso,
-    safe_http_url,
     section_order,
     triage,
 )
+from linkwatch.textsafe import safe_http_url
 
 MAX_DIFF_CHARS = 20_000
 

@@ -15,98 +15,16 @@ renderer can stop at a row boundary and point at the full HTML report.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from linkwatch.models import CheckResult, Health, RunSummary, Verdict
-from linkwatch.report.triage import (
-    by_section,
-    duration_text,
-    iso,
-    safe_http_url,
-    section_order,
-    triage,
-)
+from linkwatch.report.triage import by_section, duration_text, iso, section_order, triage
+from linkwatch.textsafe import md_code, md_url, neutralize_md
 
-ZWJ = "\u200d"
-ZWSP = "\u200b"
+__all__ = ["md_code", "md_url", "neutralize_md", "render_markdown"]
+
 DEFAULT_REPORT_POINTER = "reports/index.html"
-
-# Bidirectional overrides and isolates can reorder what a reader sees
-# (CVE-2021-42574, "Trojan Source"); they never belong in a link title.
-_BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
-_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")
-_WWW = re.compile(r"(?i)\bwww\.")
-_REF = re.compile(r"([@#])(?=\w)")
-# Inline constructs: backslash-escaped wherever they appear (GFM §2.4: any
-# ASCII punctuation may be escaped).  ``$`` starts GitHub math.
-_INLINE_SPECIALS = re.compile(r"([\\`*_\[\]|!#~$])")
-# Block constructs only matter at the start of a line.
-_LEADING_BLOCK = re.compile(r"^([-+=]|\d+(?=[.)]))")
-
-
-def neutralize_md(text: str) -> str:
-    """Make untrusted text inert in GitHub Markdown, on a single line.
-
-    * control characters, bidi overrides and line breaks go (a newline would
-      end a table row);
-    * image and link syntax is reduced to its text: ``[a](u)`` → ``a``,
-      ``![x](u)`` → ``x``; stray brackets are escaped anyway;
-    * ``&``, ``<`` and ``>`` become entities, so no HTML tag survives and an
-      entity such as ``&#64;`` cannot smuggle a character back in;
-    * ``@name`` becomes ``@\\u200dname`` and ``#123`` becomes ``#\\u200d123``
-      (no mention, no cross-reference);
-    * ``https://x`` becomes ``https\\u200b://x`` and ``www.`` ``www\\u200b.``
-      (GitHub's extended autolinks need the literal forms);
-    * Markdown specials (``\\ ` * _ [ ] | ! # ~ $``) are backslash-escaped, and
-      a leading ``-``, ``+``, ``>``, ``=`` or ``1.`` cannot start a block.
-    """
-    cleaned = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text.translate(_BIDI))
-    cleaned = " ".join(cleaned.split())
-    cleaned = _IMAGE.sub(r"\1", cleaned)
-    cleaned = _LINK.sub(r"\1", cleaned)
-    cleaned = cleaned.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    cleaned = _INLINE_SPECIALS.sub(r"\\\1", cleaned)
-    cleaned = _REF.sub(lambda m: m.group(1) + ZWJ, cleaned)
-    cleaned = _SCHEME.sub(lambda m: m.group(1) + ZWSP + ":", cleaned)
-    cleaned = _WWW.sub(lambda m: m.group(0)[:3] + ZWSP + ".", cleaned)
-    return _LEADING_BLOCK.sub(_escape_leading, cleaned)
-
-
-def _escape_leading(match: re.Match[str]) -> str:
-    """``-`` becomes ``\\-``; ``12.`` becomes ``12\\.`` (a backslash before a digit is literal)."""
-    token = match.group(1)
-    if token.isdigit():
-        return token + "\\"
-    return "\\" + token
-
-
-def md_code(text: str) -> str:
-    """An inline code span that holds any text and stays inside a table cell.
-
-    The fence is one backtick longer than the longest run inside (CommonMark
-    §6.1); ``|`` is escaped because GFM splits table cells before it parses
-    code spans (GFM §4.10).
-    """
-    flat = " ".join(
-        "".join(
-            " " if unicodedata.category(c) == "Cc" else c for c in text.translate(_BIDI)
-        ).split()
-    ).replace("|", "\\|")
-    longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if flat.startswith("`") or flat.endswith("`") or not flat else ""
-    return f"{fence}{pad}{flat}{pad}{fence}"
-
-
-def md_url(url: str) -> str:
-    """A URL we chose to print: an autolink when it is a plain http(s) URL, else code."""
-    safe = safe_http_url(url)
-    return f"<{safe}>" if safe else md_code(url)
 
 
 _VERDICT_ICON: Mapping[Verdict, str] = {

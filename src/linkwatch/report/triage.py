@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from linkwatch.models import CheckResult, Health, RunSummary, Verdict
 
@@ -116,25 +115,6 @@ def aware(moment: datetime) -> datetime:
 
 def iso(moment: datetime | None) -> str | None:
     return None if moment is None else aware(moment).isoformat(timespec="seconds")
-
-
-def safe_http_url(url: str | None) -> str | None:
-    """The URL if it is a plain absolute http(s) URL that is safe to put in a link.
-
-    Anything else (``javascript:``, ``data:``, relative, with whitespace,
-    quotes, angle brackets or control characters) is shown as text only.
-    """
-    if not url:
-        return None
-    if any(c.isspace() or c in '<>"`|\\' or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return url
 
 
 def duration_text(seconds: float) -> str:
