@@ -605,13 +605,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 }
                 say("\nconditional requests (linkwatch twice over one state):")
                 say(f"{'':20} {'1st run':>12} {'2nd run':>12}")
-                for name, a, b in (
-                    ("bytes sent by web", first.bytes_sent, second.bytes_sent),
-                    ("304 answers", first.not_modified, second.not_modified),
-                    ("wall s", first.wall_s, second.wall_s),
-                    ("CPU s", first.cpu_s, second.cpu_s),
+                for name, a, b, fmt in (
+                    ("bytes sent by web", first.bytes_sent, second.bytes_sent, "{:,.0f}"),
+                    ("304 answers", first.not_modified, second.not_modified, "{:,.0f}"),
+                    ("wall s", first.wall_s, second.wall_s, "{:.2f}"),
+                    ("CPU s", first.cpu_s, second.cpu_s, "{:.2f}"),
                 ):
-                    say(f"{name:20} {a:>12,.2f} {b:>12,.2f}".replace(".00 ", "    "))
+                    say(f"{name:20} {fmt.format(a):>12} {fmt.format(b):>12}")
                 say(f"bytes saved on the 2nd run: {saving:.1%}")
 
             if sizes:
