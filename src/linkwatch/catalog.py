@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import os
 import re
@@ -145,6 +146,11 @@ class _Header:
 _HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*(\]\]?)\s*(?:#.*)?$")
 
 
+@functools.lru_cache(maxsize=256)
+def _key_pattern(key: str) -> re.Pattern[str]:
+    return re.compile(r"^\s*(?:{k}|\"{k}\"|'{k}')\s*[=.]".format(k=re.escape(key)))
+
+
 class _Layout:
     """Where table headers and keys sit in the text (1-based lines).
 
@@ -165,21 +171,24 @@ class _Layout:
                     self.headers.append(_Header(number, name, len(match.group(1)) == 2))
                     continue
             delim = _track_multiline(raw, delim)
+        # Header by line, so locating a key is O(table), not O(catalog): a
+        # 50,000-link catalog must load in linear time.
+        self._index = {h.line: i for i, h in enumerate(self.headers)}
 
     def span(self, header: _Header | None) -> tuple[int, int]:
         """Lines [start, end) of the table opened by ``header`` (None: the root table)."""
-        start = 1 if header is None else header.line
-        end = len(self.lines) + 1
-        for other in self.headers:
-            if other.line > start or (header is None and other.line >= start):
-                end = other.line
-                break
-        return start, end
+        if header is None:
+            return 1, self.headers[0].line if self.headers else len(self.lines) + 1
+        following = self._index[header.line] + 1
+        end = self.headers[following].line if following < len(self.headers) else len(self.lines) + 1
+        return header.line, end
+
+    def header_at(self, line: int) -> _Header | None:
+        index = self._index.get(line)
+        return None if index is None else self.headers[index]
 
     def find_key(self, span: tuple[int, int], key: str) -> int | None:
-        pattern = re.compile(
-            r"^\s*(?:{k}|\"{k}\"|'{k}')\s*[=.]".format(k=re.escape(key)),
-        )
+        pattern = _key_pattern(key)
         for number in range(span[0], min(span[1], len(self.lines) + 1)):
             if pattern.match(self.lines[number - 1]):
                 return number
@@ -277,7 +286,7 @@ class _Validator:
     def _key_line(self, table_line: int | None, key: str) -> int | None:
         if table_line is None:
             return None
-        header = next((h for h in self.layout.headers if h.line == table_line), None)
+        header = self.layout.header_at(table_line)
         if header is None:  # an inline table or dotted keys: the best we know
             return table_line
         return self.layout.find_key(self.layout.span(header), key) or table_line
@@ -349,8 +358,9 @@ class _Validator:
             )
         lines = self._array_lines("link", len(array))
         links = [self.link(table, line) for table, line in zip(array, lines, strict=True)]
-        self._check_unique(links)
-        self._check_parents(links)
+        keys = [_url_key(link.url) for link in links]
+        self._check_unique(links, keys)
+        self._check_parents(links, keys)
         return tuple(links)
 
     def link(self, table: Mapping[str, Any], line: int | None) -> Link:
@@ -423,10 +433,9 @@ class _Validator:
             check_fragment=self._bool(table, "check_fragment", True, at),
         )
 
-    def _check_unique(self, links: Sequence[Link]) -> None:
+    def _check_unique(self, links: Sequence[Link], keys: Sequence[str]) -> None:
         first: dict[str, Link] = {}
-        for link in links:
-            key = _url_key(link.url)
+        for link, key in zip(links, keys, strict=True):
             if key in first:
                 where = first[key].line
                 raise self.fail(
@@ -436,30 +445,31 @@ class _Validator:
                 )
             first[key] = link
 
-    def _check_parents(self, links: Sequence[Link]) -> None:
-        by_url = {_url_key(link.url): link for link in links}
-        for link in links:
-            if link.parent is None:
-                continue
+    def _check_parents(self, links: Sequence[Link], keys: Sequence[str]) -> None:
+        by_key = dict(zip(keys, links, strict=True))
+        key_of = {link.url: key for link, key in zip(links, keys, strict=True)}
+        children = [(link, key) for link, key in zip(links, keys, strict=True) if link.parent]
+        for link, key in children:
+            assert link.parent is not None
             line = self._key_line(link.line, "parent")
-            if _url_key(link.parent) == _url_key(link.url):
+            if _url_key(link.parent) == key:
                 raise self.fail(line, "link.parent", "a link cannot be its own parent")
-            if _url_key(link.parent) not in by_url:
+            if _url_key(link.parent) not in by_key:
                 raise self.fail(
                     line, "link.parent", f"{link.parent!r} is not a URL in this catalog"
                 )
-        for link in links:
-            seen = {_url_key(link.url)}
+        for link, key in children:
+            seen = {key}
             current = link
             while current.parent is not None:
-                current = by_url[_url_key(current.parent)]
-                if _url_key(current.url) in seen:
+                current = by_key[_url_key(current.parent)]
+                if key_of[current.url] in seen:
                     raise self.fail(
                         self._key_line(link.line, "parent"),
                         "link.parent",
                         f"parent chain of {link.url!r} loops back to itself",
                     )
-                seen.add(_url_key(current.url))
+                seen.add(key_of[current.url])
 
     # -- [[schedule]] ----------------------------------------------------------
 
@@ -641,9 +651,12 @@ def _describe(value: object) -> str:
 # --------------------------------------------------------------------------- public helpers
 
 
+_BAD_URL_CHAR = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
 def url_problem(url: str) -> str | None:
     """Why ``url`` is not a checkable absolute http(s) URL (RFC 3986 §3), or None."""
-    if not url or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+    if not url or _BAD_URL_CHAR.search(url):
         return "empty or contains whitespace/control characters"
     try:
         parts = urlsplit(url)
