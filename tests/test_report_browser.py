@@ -110,10 +110,13 @@ class CDP:
 
 
 def _chromium() -> str:
-    exe = shutil.which("chromium")
+    # Debian ships "chromium"; Ubuntu runners of GitHub Actions have Google Chrome.
+    exe = next(
+        filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None
+    )
     if exe is None:
         if os.environ.get("LINKWATCH_REQUIRE_BROWSER") == "1":
-            pytest.fail("chromium is required (LINKWATCH_REQUIRE_BROWSER=1) but not on PATH")
+            pytest.fail("a Chromium is required (LINKWATCH_REQUIRE_BROWSER=1) but none is on PATH")
         pytest.skip("chromium not installed (apt-get install chromium)")
     return exe
 
