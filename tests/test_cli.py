@@ -357,3 +357,16 @@ url = "{b}/doc"
     # (schedule, links it checked, links in the report): the hourly must-read run
     # checks one link, and the report still shows the whole catalog.
     assert seen == [("nightly", 2, 2), ("must-read", 1, 2)]
+
+
+def test_a_damaged_state_database_is_one_line_and_left_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "state.db"
+    bad.write_bytes(b"not a database, just bytes\n" * 10)
+    before = bad.read_bytes()
+    code = main(["status", "--catalog", str(ROOT / "catalog.toml"), "--state", str(bad)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and str(bad) in err
+    assert bad.read_bytes() == before
