@@ -23,6 +23,7 @@ from linkwatch.classify import (
     should_retry,
     soft_404_phrase,
 )
+from linkwatch.htmlpage import SharedBody
 from linkwatch.models import Hop, Link, Observation, Verdict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -896,3 +897,36 @@ def test_classify_never_raises_and_always_registers(
     )
     result = classify(obs, link(FRAG_URL, expect_text="x"))
     assert REASONS[result.reason][0] is result.verdict
+
+
+# --- a body shared with content (one parse per check) -----------------------
+
+
+@pytest.mark.parametrize(("url", "extra", "reason"), FRAGMENT_CASES)
+def test_fragment_through_a_shared_body(url: str, extra: str, reason: str) -> None:
+    obs = ob(200, url=url, body=page(body=FILLER + extra))
+    assert classify(obs, link(url), shared=SharedBody(obs.body)).reason == reason
+
+
+def test_soft_404_title_through_a_shared_body() -> None:
+    obs = ob(200, body=page(title="Page not found"))
+    assert classify(obs, link(), shared=SharedBody(obs.body)).reason == "soft-404-title"
+
+
+def test_a_shared_memo_of_another_body_is_ignored() -> None:
+    obs = ob(200, body=page(title="A guide"))
+    shared = SharedBody(page(title="Page not found"))
+    assert classify(obs, link(), shared=shared).reason == "ok"
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    text=st.text(max_size=200),
+    ctype=st.sampled_from(["", "text/html", "text/html; charset=gbk", "text/plain"]),
+)
+def test_sharing_the_body_never_changes_the_verdict(text: str, ctype: str) -> None:
+    obs = ob(200, url=FRAG_URL, body=page(title=text, h1=text, body=text), headers={})
+    if ctype:
+        obs = replace(obs, headers={"content-type": ctype})
+    lnk = link(FRAG_URL, expect_text="x")
+    assert classify(obs, lnk, shared=SharedBody(obs.body)) == classify(obs, lnk)

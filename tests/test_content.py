@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from linkwatch.classify import classify
 from linkwatch.content import (
     compress_text,
     decompress_text,
@@ -13,6 +14,8 @@ from linkwatch.content import (
     fingerprint_bytes,
     strip_noise,
 )
+from linkwatch.htmlpage import SharedBody
+from linkwatch.models import Link, Observation
 
 ARTICLE = (
     "Transformers process tokens in parallel. "
@@ -271,3 +274,42 @@ def test_diff_splits_chinese_sentences() -> None:
     assert diff_summary("第一句。第二句。第三句。", "第一句。第二句改了。第三句。") == (
         "-第二句。\n+第二句改了。"
     )
+
+
+SHARED_CASES = [
+    (VARIANTS[0], "text/html", None),
+    (b"<body><div class=c>c</div><nav>n</nav><div class=c>d</div></body>", "text/html", ".c"),
+    ('<meta charset="gb2312"><p>中文</p>'.encode("gbk"), "text/html", None),
+    (b"\xef\xbb\xbf<p>bom</p>", "text/html; charset=latin-1", None),
+    (b'{"a":  1}', "application/json", None),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "select"), SHARED_CASES)
+def test_extract_through_a_shared_body_gives_the_same_text(
+    body: bytes, content_type: str, select: str | None
+) -> None:
+    shared = SharedBody(body)
+    assert extract_text(body, content_type, select, shared=shared) == extract_text(
+        body, content_type, select
+    )
+
+
+def test_extract_after_classify_read_the_shared_tree_gives_the_same_text() -> None:
+    """classify reads first (dropping scripts for its visible text); content then takes the tree."""
+    body = VARIANTS[0]
+    obs = Observation(
+        url="https://example.org/a#nowhere",
+        status_code=200,
+        headers={"content-type": "text/html"},
+        body=body,
+    )
+    shared = SharedBody(body)
+    verdict = classify(obs, Link(url=obs.url, title="t", expect_text="Attention"), shared=shared)
+    assert verdict.reason == "fragment-missing"  # it did parse and read the tree
+    assert extract_text(body, "text/html", shared=shared) == extract_text(body, "text/html")
+
+
+def test_extract_ignores_a_shared_memo_of_another_body() -> None:
+    shared = SharedBody(b"<p>other</p>")
+    assert extract_text(b"<p>mine</p>", "text/html", shared=shared) == "mine"

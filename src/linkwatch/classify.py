@@ -27,6 +27,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
+from linkwatch.htmlpage import SharedBody
 from linkwatch.models import Classification, Link, Observation, Verdict
 
 # ---------------------------------------------------------------------------
@@ -547,6 +548,8 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml")
 class _Page:
     body: bytes
     content_type: str
+    # The pipeline's memo of this body, so content can reuse the parse.
+    shared: SharedBody | None = None
 
     @cached_property
     def is_html(self) -> bool:
@@ -557,7 +560,10 @@ class _Page:
 
     @cached_property
     def text(self) -> str:
-        return self.body.decode(_charset(self.content_type, self.body), errors="replace")
+        charset = _charset(self.content_type, self.body)
+        if self.shared is not None:
+            return self.shared.decode(charset)
+        return self.body.decode(charset, errors="replace")
 
     @cached_property
     def lower(self) -> str:
@@ -565,6 +571,8 @@ class _Page:
 
     @cached_property
     def tree(self) -> LexborHTMLParser:
+        if self.shared is not None:
+            return self.shared.tree(self.text)
         return LexborHTMLParser(self.text)
 
     @cached_property
@@ -847,8 +855,12 @@ def is_network_failure(obs: Observation) -> bool:
 # ---------------------------------------------------------------------------
 
 
-def classify(obs: Observation, link: Link) -> Classification:
+def classify(obs: Observation, link: Link, *, shared: SharedBody | None = None) -> Classification:
     """Exactly one verdict for one fetch (design.md §2; docs/verdicts.md).
+
+    ``shared`` is the pipeline's memo of ``obs.body`` (see ``htmlpage``):
+    given one, the page is decoded and parsed through it so that content
+    extraction can reuse the tree; the verdict is the same either way.
 
     Order matters and runs from the most to the least specific fact: an
     adapter's API answer, then transport failures, then bot walls and
@@ -868,7 +880,9 @@ def classify(obs: Observation, link: Link) -> Classification:
 
     final_url = obs.final_url or obs.url
     redirects = _redirect_statuses(obs)
-    page = _Page(obs.body, _ctype(obs))
+    if shared is not None and shared.body is not obs.body and shared.body != obs.body:
+        shared = None  # a memo of some other body must not answer for this one
+    page = _Page(obs.body, _ctype(obs), shared)
 
     marker = _bot_marker(status, obs.headers, page)
     if marker is not None:

@@ -26,6 +26,8 @@ from email.message import Message
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from linkwatch.htmlpage import SharedBody
+
 # Elements that never carry a page's main text.  ``template`` content is
 # inert (HTML §4.12.3), ``noscript`` duplicates what scripts render, and
 # nav/header/footer/aside/form are the site's chrome (HTML §4.3 sectioning
@@ -146,7 +148,9 @@ def _codec(name: str | None) -> str | None:
         return None
 
 
-def _decode(body: bytes, charset: str | None, *, html: bool) -> str:
+def _decode(
+    body: bytes, charset: str | None, *, html: bool, shared: SharedBody | None = None
+) -> str:
     """Decode with BOM > header charset > ``<meta charset>`` > UTF-8 (HTML §13.2.3.1).
 
     ``errors="replace"`` because a page with one bad byte is still a page.
@@ -161,6 +165,8 @@ def _decode(body: bytes, charset: str | None, *, html: bool) -> str:
         match = _META_CHARSET.search(body[:_PRESCAN_BYTES])
         if match:
             codec = _codec(match.group(1).decode("ascii", "replace"))
+    if shared is not None:
+        return shared.decode(codec or "utf-8")
     return body.decode(codec or "utf-8", errors="replace")
 
 
@@ -240,8 +246,9 @@ def _render(nodes: Iterable[LexborNode]) -> str:
     return "".join(parts)
 
 
-def _html_text(html: str, select: str | None) -> str:
-    tree = LexborHTMLParser(html)
+def _html_text(html: str, select: str | None, shared: SharedBody | None) -> str:
+    # The tree is changed below (chrome removed), so it is taken, not shared.
+    tree = shared.take_tree(html) if shared is not None else LexborHTMLParser(html)
     for selector in (",".join(_DROP_TAGS), *_DROP_SELECTORS):
         for node in tree.css(selector):
             node.decompose()
@@ -265,7 +272,13 @@ def _contains(outer: LexborNode, inner: LexborNode) -> bool:
     return False
 
 
-def extract_text(body: bytes, content_type: str | None, select: str | None = None) -> str:
+def extract_text(
+    body: bytes,
+    content_type: str | None,
+    select: str | None = None,
+    *,
+    shared: SharedBody | None = None,
+) -> str:
     """The main, human-readable text of a response body, normalised.
 
     HTML: chrome and hidden elements removed; ``<main>`` (or ARIA
@@ -274,10 +287,15 @@ def extract_text(body: bytes, content_type: str | None, select: str | None = Non
     result is ``""`` — the watched part of the page is gone, which is a change.
     Text types (plain, JSON, XML…) are decoded and normalised.  Anything
     else is binary and yields ``""``: hash it with :func:`fingerprint_bytes`.
+    ``shared`` (the pipeline's memo of ``body``, see ``htmlpage``) lets the
+    parse classify already made be reused; the text is the same either way.
     """
+    if shared is not None and shared.body is not body and shared.body != body:
+        shared = None
     media, charset = _media_type(content_type)
     if media in _HTML_TYPES or (media is None and _looks_html(body)):
-        return normalise(_html_text(_decode(body, charset, html=True), select))
+        html = _decode(body, charset, html=True, shared=shared)
+        return normalise(_html_text(html, select, shared))
     is_text = media is not None and (
         media.startswith("text/") or media in _TEXTUAL_TYPES or media.endswith(("+json", "+xml"))
     )

@@ -17,6 +17,7 @@ from linkwatch.classify import classify, is_network_failure
 from linkwatch.content import diff_summary, extract_text, fingerprint, fingerprint_bytes
 from linkwatch.fetch import Resolver, check_links
 from linkwatch.history import apply_run, detect_inconclusive, host_incidents
+from linkwatch.htmlpage import SharedBody
 from linkwatch.models import (
     Catalog,
     CheckResult,
@@ -57,14 +58,16 @@ def effective_settings(settings: Settings, options: RunOptions) -> Settings:
     return settings
 
 
-def _content_facts(obs: Observation, link: Link) -> tuple[str | None, str | None]:
+def _content_facts(
+    obs: Observation, link: Link, shared: SharedBody | None = None
+) -> tuple[str | None, str | None]:
     """Fingerprint the main content of a full 2xx answer; (hash, text)."""
     if obs.not_modified or obs.status_code is None or not 200 <= obs.status_code < 300:
         return None, None
     if not obs.body:
         return None, None
     content_type = obs.headers.get("content-type")
-    text = extract_text(obs.body, content_type, link.select)
+    text = extract_text(obs.body, content_type, link.select, shared=shared)
     if text:
         return fingerprint(text, link.ignore_patterns), text
     return fingerprint_bytes(obs.body), None
@@ -72,8 +75,10 @@ def _content_facts(obs: Observation, link: Link) -> tuple[str | None, str | None
 
 def observe(link: Link, obs: Observation, checked_at: datetime) -> CheckResult:
     """Turn one raw observation into a result (health is filled in later by history)."""
-    verdict = classify(obs, link)
-    content_hash, text = _content_facts(obs, link)
+    # One parse for both: classify only reads the tree, then extraction takes it.
+    shared = SharedBody(obs.body) if obs.body else None
+    verdict = classify(obs, link, shared=shared)
+    content_hash, text = _content_facts(obs, link, shared)
     return CheckResult(
         link=link,
         verdict=verdict.verdict,
