@@ -9,7 +9,7 @@ Engine (design.md §7, measured): httpx's single shared connection pool is
 quadratic over many hosts, so each host gets its *own* small
 ``httpx.AsyncClient`` (``max_connections = settings.per_host``), created
 lazily, all sharing *one* ``ssl.SSLContext`` (building one costs tens of
-milliseconds).  The per-host slot (an ``anyio.CapacityLimiter``) is taken
+milliseconds).  The per-host slot (an ``anyio.Semaphore``) is taken
 *before* a request reaches httpx, so httpx's pool never holds a queue.
 
 Name resolution is done here, not by the socket layer: a host name is
@@ -33,8 +33,7 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -293,39 +292,60 @@ def _is_html(headers: Mapping[str, str]) -> bool:
 
 
 class _HostGate:
-    """Per-host politeness: at most ``per_host`` requests in flight, spaced starts."""
+    """Per-host politeness: at most ``per_host`` requests in flight, spaced starts.
+
+    Used as ``async with gate:``.  The slot is an ``anyio.Semaphore`` with
+    ``fast_acquire``: a free slot is taken without a trip through the event
+    loop (a ``CapacityLimiter`` checkpoints twice and tracks its borrowers,
+    which nothing here needs).  The spacing lock exists only when spacing is
+    asked for (``min_interval_ms > 0``).
+    """
+
+    __slots__ = ("_interval", "_lock", "_next_start", "_slots")
 
     def __init__(self, per_host: int, min_interval: float) -> None:
-        self.limiter = anyio.CapacityLimiter(max(1, per_host))
+        self._slots = anyio.Semaphore(max(1, per_host), fast_acquire=True)
         self._interval = min_interval
-        self._lock = anyio.Lock()
+        self._lock = anyio.Lock(fast_acquire=True) if min_interval > 0 else None
         self._next_start = 0.0
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        async with self.limiter:
-            if self._interval > 0:
-                # Real time on purpose: politeness is owed in wall-clock seconds.
-                async with self._lock:
-                    delay = self._next_start - time.monotonic()
-                    if delay > 0:
-                        await anyio.sleep(delay)
-                    self._next_start = time.monotonic() + self._interval
-            yield
+    async def __aenter__(self) -> None:
+        await self._slots.acquire()
+        if self._lock is None:
+            return
+        try:
+            # Real time on purpose: politeness is owed in wall-clock seconds.
+            async with self._lock:
+                delay = self._next_start - time.monotonic()
+                if delay > 0:
+                    await anyio.sleep(delay)
+                self._next_start = time.monotonic() + self._interval
+        except BaseException:
+            self._slots.release()
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._slots.release()
 
 
 _HostKey = tuple[str, str, int]
 
 
 class _BudgetStop(stop_base):
-    """Stop retrying when the next wait would overrun the per-link budget."""
+    """Stop retrying when the next wait would overrun the per-link budget.
 
-    def __init__(self, budget: float) -> None:
+    ``spent`` is the time already used before tenacity started (the first
+    attempt, which runs outside it).
+    """
+
+    def __init__(self, budget: float, spent: float = 0.0) -> None:
         self._budget = budget
+        self._spent = spent
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         upcoming = retry_state.upcoming_sleep or 0.0
-        return (retry_state.seconds_since_start or 0.0) + upcoming >= self._budget
+        elapsed = self._spent + (retry_state.seconds_since_start or 0.0)
+        return elapsed + upcoming >= self._budget
 
 
 class Checker:
@@ -409,7 +429,7 @@ class Checker:
             write=settings.read_timeout,
             pool=settings.link_timeout,
         )
-        self._global = anyio.CapacityLimiter(max(1, settings.concurrency))
+        self._global = anyio.Semaphore(max(1, settings.concurrency), fast_acquire=True)
         self._clients: dict[_HostKey, httpx.AsyncClient] = {}
         self._gates: dict[_HostKey, _HostGate] = {}
         self._dns: dict[str, list[str] | _Failure] = {}
@@ -437,29 +457,47 @@ class Checker:
     # -- one link -------------------------------------------------------------
 
     async def check(self, link: Link, validators: Validators | None = None) -> Observation:
-        """Check one link, with retries, under its total deadline; never raises."""
+        """Check one link, with retries, under its total deadline; never raises.
+
+        The first attempt runs outside tenacity: most links answer at once,
+        and ``AsyncRetrying`` costs a retry state, several callbacks and a
+        coroutine-function check per call.  Only an answer that
+        :func:`classify.should_retry` wants retried enters it, which then
+        sees that first answer as its attempt 1 — so waits, attempt counts
+        and the budget are exactly those of a loop run by tenacity alone.
+        """
         async with self._global:
             started = time.monotonic()
+            budget = self._settings.link_timeout
+            retries = max(0, self._settings.retries)
             attempts = 0
             last: Observation | None = None
-
-            async def attempt() -> Observation:
-                nonlocal attempts, last
-                attempts += 1
-                last = await self._attempt(link, validators)
-                return last
-
-            budget = self._settings.link_timeout
-            retrying = AsyncRetrying(
-                sleep=self._sleep,
-                retry=retry_if_result(classify.should_retry),
-                stop=stop_after_attempt(max(0, self._settings.retries) + 1) | _BudgetStop(budget),
-                wait=self._wait,
-                retry_error_callback=_last_result,
-            )
             obs: Observation | None = None
             with anyio.move_on_after(budget):
-                obs = await retrying(attempt)
+                last = await self._attempt(link, validators)
+                attempts = 1
+                if retries == 0 or not classify.should_retry(last):
+                    obs = last
+                else:
+                    first: list[Observation] = [last]
+
+                    async def attempt() -> Observation:
+                        nonlocal attempts, last
+                        if first:
+                            return first.pop()
+                        attempts += 1
+                        last = await self._attempt(link, validators)
+                        return last
+
+                    retrying = AsyncRetrying(
+                        sleep=self._sleep,
+                        retry=retry_if_result(classify.should_retry),
+                        stop=stop_after_attempt(retries + 1)
+                        | _BudgetStop(budget, spent=time.monotonic() - started),
+                        wait=self._wait,
+                        retry_error_callback=_last_result,
+                    )
+                    obs = await retrying(attempt)
             if obs is None:
                 # The deadline cut an attempt short: the last complete answer, if
                 # any, says more than "timeout" (a 503, a connect timeout…).
@@ -504,7 +542,7 @@ class Checker:
         key: _HostKey = ("https", host, 443)
         token = self._github_token if host == self._github_api_host else None
         try:
-            async with self._gate(key).slot():
+            async with self._gate(key):
                 return await adapter.check(url, self._api_client(key), token=token)
         except (httpx.HTTPError, OSError):
             # The API being unwell is no verdict on the link: fetch it normally.
@@ -714,7 +752,7 @@ class Checker:
             if validators.last_modified:
                 headers["If-Modified-Since"] = validators.last_modified
         extensions = {"sni_hostname": host} if url.scheme == "https" else {}
-        async with self._gate(key).slot():
+        async with self._gate(key):
             client = self._client(key)
             request = client.build_request(
                 "GET",
