@@ -23,6 +23,7 @@ redirect the checker to ``127.0.0.1`` or ``169.254.169.254``.
 
 from __future__ import annotations
 
+import base64
 import errno
 import hashlib
 import html
@@ -33,13 +34,15 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import unquote
 
 import anyio
+import httpcore
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
 from tenacity.stop import stop_base
@@ -63,6 +66,8 @@ ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 # We decode bodies ourselves (bounded, see _BoundedDecoder), so we only offer
 # the codings we can decode with a hard output cap.
 ACCEPT_ENCODING = "gzip, deflate"
+ACCEPT_B = ACCEPT.encode("ascii")
+ACCEPT_ENCODING_B = ACCEPT_ENCODING.encode("ascii")
 REDIRECT_BODY_BYTES = 16_384
 PROBE_SUFFIX = "-linkwatch-probe"
 SHELL_TEXT_BYTES = 300  # less visible text than this, plus scripts: a JS app shell
@@ -139,6 +144,36 @@ _ERRNO_KINDS = {
     errno.EHOSTDOWN: "connect-unreachable",
     errno.ETIMEDOUT: "timeout",
 }
+
+
+# httpcore's exceptions and the httpx ones they become (httpx maps them the
+# same way in ``map_httpcore_exceptions``); most specific first.
+_HTTPCORE_TO_HTTPX: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+)
+_HTTPCORE_ERRORS = tuple(core for core, _ in _HTTPCORE_TO_HTTPX)
+
+
+def _as_httpx(exc: Exception) -> Exception:
+    """The httpx exception httpx itself would have raised for httpcore's ``exc``."""
+    for core, mapped in _HTTPCORE_TO_HTTPX:
+        if isinstance(exc, core):
+            converted = mapped(str(exc))
+            converted.__cause__ = exc
+            return converted
+    return exc
 
 
 def _map_exception(exc: BaseException) -> _Failure:
@@ -227,6 +262,31 @@ class _BoundedDecoder:
             else:
                 data = self._z.unconsumed_tail
         return b"".join(out)
+
+
+def _decode_headers(
+    raw: list[tuple[bytes, bytes]],
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Lower-cased names, repeated fields joined with ", " (RFC 9110 §5.3), and the Set-Cookies.
+
+    Decoded as httpx's ``Headers`` decodes them: ASCII, else UTF-8, else
+    ISO-8859-1 for the whole block (so a raw UTF-8 ``Location`` survives).
+    """
+    for encoding in ("ascii", "utf-8", "iso-8859-1"):
+        try:
+            headers: dict[str, str] = {}
+            cookies: list[str] = []
+            for name_b, value_b in raw:
+                name = name_b.decode(encoding).lower()
+                value = value_b.decode(encoding)
+                if name == "set-cookie":
+                    cookies.append(value)
+                held = headers.get(name)
+                headers[name] = value if held is None else f"{held}, {value}"
+            return headers, tuple(cookies)
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("iso-8859-1 decodes any bytes")  # pragma: no cover
 
 
 @dataclass(frozen=True)
@@ -429,8 +489,12 @@ class Checker:
             write=settings.read_timeout,
             pool=settings.link_timeout,
         )
+        self._timeout_ext = self._timeout.as_dict()
+        self._user_agent = settings.user_agent.encode("utf-8")
         self._global = anyio.Semaphore(max(1, settings.concurrency), fast_acquire=True)
         self._clients: dict[_HostKey, httpx.AsyncClient] = {}
+        self._pools: dict[_HostKey, httpcore.AsyncConnectionPool] = {}
+        self._public: dict[str, bool] = {}
         self._gates: dict[_HostKey, _HostGate] = {}
         self._dns: dict[str, list[str] | _Failure] = {}
         self._dns_locks: dict[str, anyio.Lock] = {}
@@ -450,9 +514,12 @@ class Checker:
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
+        pools, self._pools = list(self._pools.values()), {}
         with anyio.CancelScope(shield=True):
             for client in clients:
                 await client.aclose()
+            for pool in pools:
+                await pool.aclose()
 
     # -- one link -------------------------------------------------------------
 
@@ -562,19 +629,19 @@ class Checker:
         seen: set[str] = set()
         jar: dict[str, dict[str, str]] = {}
         origin_public: bool | None = None
-        fragment = ""
         current = url
         try:
             target = httpx.URL(url)
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
             return Observation(url=url, error="invalid-url", error_detail=str(exc))
-        fragment = target.fragment
+        # Building an httpx.URL parses and validates every part again, so
+        # the strings of each hop are cut from the one parsed URL instead.
+        plain, _, fragment = str(target).partition("#")
         while True:
-            final_url = str(target.copy_with(fragment=fragment or None))
+            final_url = _with_fragment(plain, fragment)
             try:
                 if target.scheme not in ("http", "https") or not target.host:
                     raise _Failure("invalid-url", f"cannot fetch {current!r}: not an http(s) URL")
-                plain = str(target.copy_with(fragment=None))
                 host_jar = jar.setdefault(target.host, {})
                 cookie = "; ".join(f"{k}={v}" for k, v in host_jar.items())
                 # A redirect to the same URL that sets a cookie is a cookie
@@ -620,8 +687,9 @@ class Checker:
                         error_detail=f"unusable Location {location!r}: {exc}",
                     )
                 current = str(target)
-                if target.fragment:
-                    fragment = target.fragment
+                plain, _, own_fragment = current.partition("#")
+                if own_fragment:
+                    fragment = own_fragment
                 continue
             return self._observation(url, final_url, hops, answer)
 
@@ -680,7 +748,9 @@ class Checker:
         except ValueError:
             addresses = await self._resolve(host)
         address = addresses[0]
-        public = self._is_public(address)
+        public = self._public.get(address)
+        if public is None:
+            public = self._public[address] = self._is_public(address)
         if not public:
             if origin_public:
                 raise _Failure(
@@ -716,14 +786,34 @@ class Checker:
             trust_env=False,
         )
 
-    def _client(self, key: _HostKey) -> httpx.AsyncClient:
-        client = self._clients.get(key)
+    def _api_client(self, key: _HostKey) -> httpx.AsyncClient:
+        api_key: _HostKey = ("api", *key[1:])
+        client = self._clients.get(api_key)
         if client is None:
-            client = self._clients[key] = self._new_client()
+            client = self._clients[api_key] = self._new_client()
         return client
 
-    def _api_client(self, key: _HostKey) -> httpx.AsyncClient:
-        return self._client(("api", *key[1:]))
+    def _pool(self, key: _HostKey) -> httpcore.AsyncConnectionPool:
+        """The host's own connection pool, as ``httpx.AsyncHTTPTransport`` would build it.
+
+        Links are sent straight to httpcore: ``AsyncClient.send`` would add
+        auth, redirect, cookie-jar and event-hook machinery that this module
+        does by hand (redirects, per-check cookies) or must not have (a
+        client cookie jar would carry cookies from one check to the next).
+        """
+        pool = self._pools.get(key)
+        if pool is None:
+            per_host = max(1, self._settings.per_host)
+            pool = self._pools[key] = httpcore.AsyncConnectionPool(
+                ssl_context=self._ssl,
+                max_connections=per_host,
+                max_keepalive_connections=per_host,
+                keepalive_expiry=5.0,
+                http1=True,
+                http2=False,
+                retries=0,
+            )
+        return pool
 
     async def _exchange(
         self,
@@ -735,52 +825,62 @@ class Checker:
         cookie: str = "",
     ) -> _Answer:
         """One GET to ``address`` on behalf of ``url``'s host, holding that host's slot."""
+        scheme = url.scheme
         host = url.raw_host.decode("ascii")
-        key: _HostKey = (url.scheme, host, url.port or (443 if url.scheme == "https" else 80))
-        netloc = url.netloc.decode("ascii")
-        headers = {
-            "Host": netloc,
-            "Accept": ACCEPT,
-            "Accept-Encoding": ACCEPT_ENCODING,
-            "Accept-Language": f"{lang}, *;q=0.5" if lang else "*",
-        }
+        key: _HostKey = (scheme, host, url.port or (443 if scheme == "https" else 80))
+        headers = [
+            (b"Host", url.netloc),
+            (b"Accept", ACCEPT_B),
+            (b"Accept-Encoding", ACCEPT_ENCODING_B),
+            (b"Accept-Language", f"{lang}, *;q=0.5".encode() if lang else b"*"),
+            (b"Connection", b"keep-alive"),
+            (b"User-Agent", self._user_agent),
+        ]
+        if url.userinfo:
+            # What httpx does for credentials in the URL: Basic auth (RFC 7617).
+            credentials = f"{url.username}:{url.password}".encode()
+            headers.append((b"Authorization", b"Basic " + base64.b64encode(credentials)))
         if cookie:
-            headers["Cookie"] = cookie
+            headers.append((b"Cookie", cookie.encode("utf-8")))
         if validators is not None:
             if validators.etag:
-                headers["If-None-Match"] = validators.etag
+                headers.append((b"If-None-Match", validators.etag.encode("utf-8")))
             if validators.last_modified:
-                headers["If-Modified-Since"] = validators.last_modified
-        extensions = {"sni_hostname": host} if url.scheme == "https" else {}
+                headers.append((b"If-Modified-Since", validators.last_modified.encode("utf-8")))
+        extensions: dict[str, Any] = {"timeout": self._timeout_ext}
+        if scheme == "https":
+            extensions["sni_hostname"] = host
+        request = httpcore.Request(
+            b"GET",
+            httpcore.URL(
+                scheme=url.raw_scheme,
+                host=address.encode("ascii"),
+                port=url.port,
+                target=url.raw_path,
+            ),
+            headers=headers,
+            extensions=extensions,
+        )
         async with self._gate(key):
-            client = self._client(key)
-            request = client.build_request(
-                "GET",
-                url.copy_with(host=address, fragment=None),
-                headers=headers,
-                extensions=extensions,
-            )
             try:
-                response = await client.send(request, stream=True)
+                response = await self._pool(key).handle_async_request(request)
                 try:
                     return await self._read(response)
                 finally:
                     await response.aclose()
-            except httpx.HTTPError as exc:
-                raise _map_exception(exc) from exc
+            except _HTTPCORE_ERRORS as exc:
+                raise _map_exception(_as_httpx(exc)) from exc
             except (OSError, ssl.SSLError) as exc:
                 raise _map_exception(exc) from exc
 
-    async def _read(self, response: httpx.Response) -> _Answer:
+    async def _read(self, response: httpcore.Response) -> _Answer:
         """Read a bounded prefix of a textual body, decoding it ourselves.
 
         ``bytes_received`` counts the body bytes as they came off the wire
         (after de-chunking, before content decoding), headers not included.
         """
-        names = {k.lower() for k in response.headers}
-        headers = {k: ", ".join(response.headers.get_list(k)) for k in names}
-        cookies = tuple(response.headers.get_list("set-cookie"))
-        status = response.status_code
+        headers, cookies = _decode_headers(response.headers)
+        status = response.status
         if status in REDIRECT_STATUSES:
             cap = REDIRECT_BODY_BYTES
         elif status == 304 or not _TEXTUAL.match(headers.get("content-type", "text/html").lower()):
@@ -792,9 +892,13 @@ class Checker:
             return _Answer(status, headers, b"", False, 0, set_cookies=cookies)
         chunks: list[bytes] = []
         size = 0
+        received = 0
         truncated = False
+        stream = response.stream
+        assert isinstance(stream, AsyncIterable)
         try:
-            async for raw in response.aiter_raw():
+            async for raw in stream:
+                received += len(raw)
                 piece = decoder.decode(raw, cap - size)
                 chunks.append(piece)
                 size += len(piece)
@@ -807,21 +911,14 @@ class Checker:
                 headers,
                 b"".join(chunks),
                 False,
-                response.num_bytes_downloaded,
+                received,
                 set_cookies=cookies,
                 decode_error=(
                     f"the body could not be decoded "
                     f"(Content-Encoding: {headers.get('content-encoding')}): {exc}"
                 ),
             )
-        return _Answer(
-            status,
-            headers,
-            b"".join(chunks),
-            truncated,
-            response.num_bytes_downloaded,
-            set_cookies=cookies,
-        )
+        return _Answer(status, headers, b"".join(chunks), truncated, received, set_cookies=cookies)
 
     # -- soft-404 probe -------------------------------------------------------
 
@@ -853,6 +950,19 @@ class Checker:
                 signature = page_signature(probe.body)
             self._probes[key] = signature
             return signature
+
+
+def _with_fragment(plain: str, fragment: str) -> str:
+    """``plain`` with ``fragment`` (as it stands, percent-encoded, in a parsed URL) appended.
+
+    An encoded fragment goes through httpx once more, to come out
+    normalised exactly as ``URL.copy_with(fragment=...)`` would give it.
+    """
+    if not fragment:
+        return plain
+    if "%" in fragment:
+        return str(httpx.URL(plain).copy_with(fragment=unquote(fragment)))
+    return f"{plain}#{fragment}"
 
 
 def _cookie_pairs(set_cookies: Iterable[str]) -> dict[str, str]:
