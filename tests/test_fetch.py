@@ -26,9 +26,14 @@ from linkwatch.classify import classify, is_network_failure
 from linkwatch.fetch import (
     Checker,
     _BoundedDecoder,
+    _decode_headers,
     _map_exception,
+    _path_is_root,
+    _with_fragment,
     check_links,
     is_public_address,
+    matches_probe,
+    page_signature,
     system_resolver,
 )
 from linkwatch.models import Hop, Link, Observation, Settings, Validators
@@ -64,7 +69,7 @@ def only_lookalike_is_public(ip: str) -> bool:
     return ip == PUBLIC_LOOKALIKE
 
 
-def checker(web: TestWeb, settings: Settings = SETTINGS, **kwargs: object) -> Checker:
+def checker(web: TestWeb, *, settings: Settings = SETTINGS, **kwargs: object) -> Checker:
     options: dict[str, object] = {
         "allow_private": True,
         "resolver": web.resolve,
@@ -75,8 +80,10 @@ def checker(web: TestWeb, settings: Settings = SETTINGS, **kwargs: object) -> Ch
     return Checker(settings, **options)  # type: ignore[arg-type]
 
 
-async def check(web: TestWeb, url: str, **kwargs: object) -> Observation:
-    async with checker(web, **kwargs) as c:
+async def check(
+    web: TestWeb, url: str, *, settings: Settings = SETTINGS, **kwargs: object
+) -> Observation:
+    async with checker(web, settings=settings, **kwargs) as c:
         return await c.check(Link(url=url, title="t"))
 
 
@@ -235,6 +242,33 @@ async def test_permanent_chain_records_hops_and_suggests_final_url(web: TestWeb)
 async def test_fragment_is_carried_through_redirects(web: TestWeb) -> None:
     obs = await check(web, web.url("/perm-308#intro"))
     assert obs.final_url == web.url("/article#intro")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://h.test/a#intro",
+        "http://h.test/a#a%41",
+        "http://h.test/a#caf%C3%A9",
+        "http://h.test/a#",
+    ],
+)
+def test_fragment_is_appended_as_httpx_would(url: str) -> None:
+    parsed = httpx.URL(url)
+    plain, _, fragment = str(parsed).partition("#")
+    assert _with_fragment(plain, fragment) == str(
+        parsed.copy_with(fragment=parsed.fragment or None)
+    )
+
+
+async def test_cookies_live_for_one_check_only(web: TestWeb) -> None:
+    """The cookie-check dance happens again on the next check: no jar outlives a check."""
+    url = web.url(f"/cookie-check?{token()}")
+    async with checker(web) as c:
+        first = await c.check(Link(url=url, title="t"))
+        second = await c.check(Link(url=url, title="t"))
+    assert (first.status_code, len(first.hops)) == (200, 1)
+    assert (second.status_code, len(second.hops)) == (200, 1)
 
 
 async def test_transient_503_is_retried_until_it_clears(web: TestWeb) -> None:
@@ -591,6 +625,67 @@ async def test_github_token_goes_only_to_the_github_api_host(
         github_api_url="https://api.github.test",
     )
     assert adapter.tokens == [expected]
+
+
+# -- cheap helpers that must agree with the costly originals -------------------
+
+
+def _page(title: str, text: str, extra: str = "") -> bytes:
+    return f"<html><head><title>{title}</title>{extra}</head><body>{text}</body></html>".encode()
+
+
+PROBE_PAGE = _page("Not here", "Sorry, that page is not here. " * 20)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        PROBE_PAGE,  # the same page
+        _page("Not here", "Sorry, that page is not here. " * 20 + "!"),  # same title, ~same size
+        _page("Not here", "x"),  # same title, other size
+        _page("Welcome", "Sorry, that page is not here. " * 20),  # other title
+        _page("", "Sorry, that page is not here. " * 20),  # no title
+        _page("Not   here", "Sorry, that page is not here. " * 20),  # title spacing
+        _page("Not &amp; here", "Sorry"),
+        _page("Not here", "", "<script>app()</script>"),  # an app shell
+    ],
+)
+def test_probe_shortcut_agrees_with_the_full_signature(body: bytes) -> None:
+    for probe_body in (PROBE_PAGE, _page("", "Sorry, that page is not here. " * 20)):
+        probe = page_signature(probe_body)
+        assert matches_probe(body, probe) == page_signature(body).looks_like(probe)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://h.test",
+        "http://h.test/",
+        "http://h.test/?q=1",
+        "http://h.test/#top",
+        "http://h.test/a",
+        "http://u:p@h.test:8080/a/?x#y",
+        "https://h.test/%2F",
+        "http://[::1]:80/",
+    ],
+)
+def test_root_path_test_agrees_with_httpx(url: str) -> None:
+    normalised = str(httpx.URL(url))
+    assert _path_is_root(normalised) == (httpx.URL(normalised).path in ("", "/"))
+
+
+def test_headers_are_decoded_like_httpx() -> None:
+    raw = [
+        (b"Content-Type", b"text/html"),
+        (b"Set-Cookie", b"a=1"),
+        (b"set-cookie", b"b=2"),
+        (b"Location", "/caf\u00e9".encode()),
+    ]
+    headers, cookies = _decode_headers(raw)
+    expected = httpx.Headers(raw)
+    assert headers == {k: ", ".join(expected.get_list(k)) for k in expected}
+    assert cookies == ("a=1", "b=2")
+    assert headers["location"] == "/caf\u00e9"
 
 
 # -- the bounded decoder ------------------------------------------------------

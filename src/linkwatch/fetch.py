@@ -6,11 +6,15 @@ exception (httpx, ssl, socket) is mapped at the boundary into
 ``Observation.error`` kinds (design.md §6, "a dead link is data").
 
 Engine (design.md §7, measured): httpx's single shared connection pool is
-quadratic over many hosts, so each host gets its *own* small
-``httpx.AsyncClient`` (``max_connections = settings.per_host``), created
-lazily, all sharing *one* ``ssl.SSLContext`` (building one costs tens of
-milliseconds).  The per-host slot (an ``anyio.Semaphore``) is taken
-*before* a request reaches httpx, so httpx's pool never holds a queue.
+quadratic over many hosts, so each host gets its *own* small httpcore
+connection pool (``max_connections = settings.per_host``; httpcore is what
+``httpx.AsyncHTTPTransport`` wraps), created lazily, all sharing *one*
+``ssl.SSLContext`` (building one costs tens of milliseconds).  Requests go
+straight to that pool: ``httpx.AsyncClient.send`` costs about as much CPU
+as the HTTP exchange itself (auth, redirect, cookie-jar and hook layers this
+module does not use).  The per-host slot (an ``anyio.Semaphore``) is taken
+*before* a request reaches the pool, so the pool never holds a queue.
+Host adapters still get an ``httpx.AsyncClient`` for their API host.
 
 Name resolution is done here, not by the socket layer: a host name is
 resolved once per run through an injectable :data:`Resolver`, the address is
@@ -333,17 +337,45 @@ _TAGS = re.compile(rb"<[^>]*>")
 _SPACE = re.compile(rb"\s+")
 
 
-def page_signature(body: bytes) -> _PageSignature:
-    """Title, size and a hash of the visible text; regexes suffice for a look-alike test."""
+def _title_of(body: bytes) -> str:
     match = _TITLE.search(body)
     title = b" ".join(match.group(1).split()) if match else b""
+    return html.unescape(title.decode("utf-8", "replace"))
+
+
+def page_signature(body: bytes) -> _PageSignature:
+    """Title, size and a hash of the visible text; regexes suffice for a look-alike test."""
     text = _SPACE.sub(b" ", _TAGS.sub(b" ", _SCRIPTS.sub(b" ", body))).strip()
     return _PageSignature(
-        title=html.unescape(title.decode("utf-8", "replace")),
+        title=_title_of(body),
         length=len(body),
         text_hash=hashlib.sha256(text).hexdigest(),
         script_shell=b"<script" in body.lower() and len(text) < SHELL_TEXT_BYTES,
     )
+
+
+def matches_probe(body: bytes, probe: _PageSignature) -> bool:
+    """``page_signature(body).looks_like(probe)``, skipping the costly part when it cannot match.
+
+    On a host that answers 200 to every path, every page of the host is
+    compared with the probe; most differ already by title.  The title is
+    part of the visible text, so pages whose titles differ cannot share the
+    text hash either, and the text (three regex passes and a hash) is only
+    computed when the titles agree.
+    """
+    if probe.script_shell or _title_of(body) != probe.title:
+        return False
+    return page_signature(body).looks_like(probe)
+
+
+def _path_is_root(url: str) -> bool:
+    """Whether a URL as httpx writes it has an empty or ``/`` path, without parsing it again."""
+    rest = url.partition("://")[2]
+    slash = rest.find("/")
+    if slash < 0:
+        return True
+    path = rest[slash:].partition("#")[0].partition("?")[0]
+    return path == "/"
 
 
 def _is_html(headers: Mapping[str, str]) -> bool:
@@ -597,7 +629,7 @@ class Checker:
         obs = await self._follow(link.url, validators, lang=link.lang)
         if self._probe_soft404 and self._wants_probe(obs):
             probe = await self._probe_signature(httpx.URL(obs.final_url or obs.url))
-            if probe is not None and page_signature(obs.body).looks_like(probe):
+            if probe is not None and matches_probe(obs.body, probe):
                 obs = replace(obs, soft404_probe_match=True)
         return obs
 
@@ -926,8 +958,7 @@ class Checker:
     def _wants_probe(obs: Observation) -> bool:
         if obs.error or obs.status_code != 200 or not obs.body or not _is_html(obs.headers):
             return False
-        path = httpx.URL(obs.final_url or obs.url).path
-        return path not in ("", "/")
+        return not _path_is_root(obs.final_url or obs.url)
 
     async def _probe_signature(self, url: httpx.URL) -> _PageSignature | None:
         """What this host serves for a path that cannot exist: once per host per run.
@@ -937,6 +968,8 @@ class Checker:
         most likely a soft 404 too.  Hosts that answer 404 cost one request.
         """
         key: _HostKey = (url.scheme, url.host, url.port or 0)
+        if key in self._probes:
+            return self._probes[key]
         lock = self._probe_locks.setdefault(key, anyio.Lock())
         async with lock:
             if key in self._probes:
