@@ -50,7 +50,7 @@ REPO = HERE.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # run as a script: make ``benchmarks`` importable
 
-from benchmarks.web import LoopbackWeb, Stats, host_address  # noqa: E402
+from benchmarks.web import LINK_PREFIX, LoopbackWeb, Stats, host_address  # noqa: E402
 
 # lychee 0.24's defaults (lychee --help): the per-host limits linkwatch is given too.
 LYCHEE_HOST_CONCURRENCY = 10
@@ -105,7 +105,7 @@ class Limits:
 
 def urls(count: int, hosts: int, port: int) -> list[str]:
     """``count`` distinct URLs, round-robin over ``hosts`` hosts (so each host gets count/hosts)."""
-    return [f"http://{host_address(i % hosts)}:{port}/p/{i}" for i in range(count)]
+    return [f"http://{host_address(i % hosts)}:{port}{LINK_PREFIX}{i}" for i in range(count)]
 
 
 def catalog_toml(links: Sequence[str], limits: Limits) -> str:

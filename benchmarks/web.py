@@ -5,10 +5,13 @@ Every ``127.x.y.z`` address is a separate host on Linux (the whole of
 the same port on N addresses (``127.1.0.1``, ``127.1.0.2``, …) and a crawler
 that keeps one pool per host sees N hosts, exactly as it would on the web.
 
-Every path answers ``200`` with a small HTML page after ``latency_ms``
-(``GET`` and ``HEAD``).  Each page has its own title and text, so a
-soft-404 detector that compares a page with a probe of a random path sees
-two different pages.  Each page carries a strong ``ETag``; a request whose
+Every link path (``/p/<n>``, what :func:`links` hands out) answers ``200``
+with a small HTML page after ``latency_ms`` (``GET`` and ``HEAD``); every
+other path answers ``404`` with a short "not found" page, as real sites
+answer a random path.  So a soft-404 detector that probes a random path on
+each host (linkwatch does, once per host) pays one cheap 404 per host, as
+on the real web, and never finds a look-alike.  Each page has its own title
+and text.  Each page carries a strong ``ETag``; a request whose
 ``If-None-Match`` lists it gets ``304 Not Modified`` without a body
 (RFC 9110 §13.1.2), so the saving of conditional requests can be measured.
 
@@ -43,6 +46,11 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+LINK_PREFIX = "/p/"
+NOT_FOUND = (
+    b"<!doctype html>\n<html><head><title>Not Found</title></head>"
+    b"<body><h1>Not Found</h1></body></html>\n"
+)
 HOSTS_PER_OCTET = 250
 MAX_HOSTS = HOSTS_PER_OCTET * 256
 MAX_HEADER_BYTES = 16_384
@@ -72,6 +80,7 @@ class Stats:
     get: int = 0
     head: int = 0
     ok: int = 0
+    not_found: int = 0
     not_modified: int = 0
     bytes_sent: int = 0
     body_bytes_sent: int = 0
@@ -165,12 +174,25 @@ class _HttpProtocol(asyncio.Protocol):
             return
         stats = self._server.stats
         stats.requests += 1
-        body, etag = self._server.page(self._host, path)
-        status = b"200 OK"
         if method == "HEAD":
             stats.head += 1
         else:
             stats.get += 1
+        if not path.startswith(LINK_PREFIX):
+            stats.not_found += 1
+            body = b"" if method == "HEAD" else NOT_FOUND
+            head = (
+                b"HTTP/1.1 404 Not Found\r\n"
+                b"Content-Type: text/html; charset=utf-8\r\n"
+                b"Content-Length: %d\r\n"
+                % len(NOT_FOUND)
+                + (b"Connection: close\r\n" if close else b"")
+                + b"\r\n"
+            )
+            self._send(transport, head, body, close)
+            return
+        body, etag = self._server.page(self._host, path)
+        status = b"200 OK"
         if if_none_match is not None and _etag_matches(if_none_match, etag):
             status, body = b"304 Not Modified", b""
             stats.not_modified += 1
@@ -185,6 +207,10 @@ class _HttpProtocol(asyncio.Protocol):
             b"Content-Type: text/html; charset=utf-8\r\n" + length + b"ETag: " + etag + b"\r\n"
             b"Cache-Control: no-cache\r\n" + (b"Connection: close\r\n" if close else b"") + b"\r\n"
         )
+        self._send(transport, head, body, close)
+
+    def _send(self, transport: asyncio.Transport, head: bytes, body: bytes, close: bool) -> None:
+        stats = self._server.stats
         transport.write(head + body)
         stats.bytes_sent += len(head) + len(body)
         stats.body_bytes_sent += len(body)
@@ -392,7 +418,7 @@ class LoopbackWeb:
 def links(count: int, hosts: int, port: int) -> Iterator[str]:
     """``count`` distinct URLs spread round-robin over ``hosts`` hosts."""
     for i in range(count):
-        yield f"http://{host_address(i % hosts)}:{port}/p/{i}"
+        yield f"http://{host_address(i % hosts)}:{port}{LINK_PREFIX}{i}"
 
 
 def main(argv: list[str] | None = None) -> int:
