@@ -158,6 +158,24 @@ def test_record_and_load_states_round_trip(store: Store) -> None:
     assert store.load_states() == {full.url: full, bare.url: bare}
 
 
+def test_a_state_without_text_keeps_the_stored_text(store: Store) -> None:
+    store.record_run(summary([result(1)]), {link(1).url: state(1, content_hash="h", text="old")})
+    later = T0 + timedelta(days=1)
+    store.record_run(summary([result(1, at=later)], at=later), {link(1).url: state(1, ok_streak=2)})
+    loaded = store.load_states()[link(1).url]
+    assert (loaded.ok_streak, loaded.text) == (2, "old")
+
+
+def test_states_load_without_text_and_texts_load_by_url(store: Store) -> None:
+    states = {link(i).url: state(i, content_hash="h", text=f"text {i}") for i in (1, 2, 3)}
+    store.record_run(summary([result(i) for i in (1, 2, 3)]), states)
+    assert {s.text for s in store.load_states(with_text=False).values()} == {None}
+    assert store.texts([link(1).url, link(3).url, "https://nowhere.example/"]) == {
+        link(1).url: "text 1",
+        link(3).url: "text 3",
+    }
+
+
 def test_record_run_returns_increasing_ids(store: Store) -> None:
     first = store.record_run(summary([result(1)]), {})
     second = store.record_run(summary([result(1)], T0 + timedelta(days=1)), {})

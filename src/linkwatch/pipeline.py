@@ -73,17 +73,40 @@ def _content_facts(
     return fingerprint_bytes(obs.body), None
 
 
-def observe(link: Link, obs: Observation, checked_at: datetime) -> CheckResult:
-    """Turn one raw observation into a result (health is filled in later by history)."""
+#: A detail is one sentence for a human; what it quotes (a page title, an
+#: exception's text) comes from outside and is kept for every link of a run.
+MAX_DETAIL = 500
+
+
+def _bounded(detail: str) -> str:
+    return detail if len(detail) <= MAX_DETAIL else detail[: MAX_DETAIL - 1] + "…"
+
+
+def observe(
+    link: Link,
+    obs: Observation,
+    checked_at: datetime,
+    *,
+    previous_hash: str | None = None,
+) -> CheckResult:
+    """Turn one raw observation into a result (health is filled in later by history).
+
+    The page's text is only needed to diff a change and to be stored as the
+    new "before"; when its hash equals ``previous_hash`` (the one history
+    holds) it is dropped, so a run over 50,000 unchanged pages does not keep
+    200 MB of text until it is recorded.  The store keeps the old text then.
+    """
     # One parse for both: classify only reads the tree, then extraction takes it.
     shared = SharedBody(obs.body) if obs.body else None
     verdict = classify(obs, link, shared=shared)
     content_hash, text = _content_facts(obs, link, shared)
+    if previous_hash is not None and content_hash == previous_hash:
+        text = None
     return CheckResult(
         link=link,
         verdict=verdict.verdict,
         reason=verdict.reason,
-        detail=verdict.detail,
+        detail=_bounded(verdict.detail),
         checked_at=checked_at,
         status_code=obs.status_code,
         final_url=obs.final_url,
@@ -111,13 +134,22 @@ async def check_catalog(
     validators: Mapping[str, Validators] | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
     clock: Clock = utc_now,
+    prev_states: Mapping[str, LinkState] | None = None,
 ) -> list[CheckResult]:
-    """Check ``links`` and return their results in catalog order (no history)."""
+    """Check ``links`` and return their results in catalog order (no history).
+
+    With ``prev_states``, results whose content is unchanged carry no text
+    (see :func:`observe`).
+    """
     order = {link.url: i for i, link in enumerate(links)}
     results: list[CheckResult] = []
+    states = prev_states or {}
 
     def collect(link: Link, obs: Observation) -> None:
-        result = observe(link, obs, clock())
+        prev = states.get(link.url)
+        result = observe(
+            link, obs, clock(), previous_hash=prev.content_hash if prev is not None else None
+        )
         results.append(result)
         if on_result is not None:
             on_result(result)
@@ -194,6 +226,31 @@ def _saved_bytes(result: CheckResult, prev_states: Mapping[str, LinkState]) -> i
     return prev.body_bytes if prev is not None else 0
 
 
+def _with_old_texts(
+    prev_states: Mapping[str, LinkState], results: Sequence[CheckResult], store: Store
+) -> Mapping[str, LinkState]:
+    """``prev_states`` with the stored text of each link whose content changed.
+
+    States are loaded without text; only a changed page needs its old text
+    (for the diff), so only those few are read back.
+    """
+    changed = [
+        r.link.url
+        for r in results
+        if r.text is not None
+        and (prev := prev_states.get(r.link.url)) is not None
+        and prev.content_hash is not None
+        and prev.content_hash != r.content_hash
+    ]
+    if not changed:
+        return prev_states
+    texts = store.texts(changed)
+    return {
+        **prev_states,
+        **{url: replace(prev_states[url], text=text) for url, text in texts.items()},
+    }
+
+
 async def run_once(
     catalog: Catalog,
     store: Store,
@@ -211,7 +268,7 @@ async def run_once(
     options = options or RunOptions()
     settings = effective_settings(catalog.settings, options)
     chosen = catalog.links if links is None else links
-    prev_states = store.load_states()
+    prev_states: Mapping[str, LinkState] = store.load_states(with_text=False)
     started = clock()
     results = await check_catalog(
         chosen,
@@ -220,7 +277,9 @@ async def run_once(
         validators=store.validators(),
         on_result=on_result,
         clock=clock,
+        prev_states=prev_states,
     )
+    prev_states = _with_old_texts(prev_states, results, store)
     summary, states = conclude(
         catalog, results, prev_states, settings=settings, started=started, finished=clock()
     )

@@ -357,11 +357,36 @@ class Store:
             body_bytes=body_bytes,
         )
 
-    def load_states(self) -> dict[str, LinkState]:
-        """Every link's remembered state, by URL."""
-        sql = f"SELECT {', '.join(_STATE_COLUMNS)} FROM link_state"  # noqa: S608
+    def load_states(self, *, with_text: bool = True) -> dict[str, LinkState]:
+        """Every link's remembered state, by URL.
+
+        ``with_text=False`` leaves ``text`` None: a run only needs the old
+        text of the few links whose content changed (:meth:`texts`), and
+        holding every page's text costs ~4 KB per link.
+        """
+        columns = (
+            _STATE_COLUMNS
+            if with_text
+            else tuple("NULL" if c == "text" else c for c in _STATE_COLUMNS)
+        )
+        sql = f"SELECT {', '.join(columns)} FROM link_state"  # noqa: S608
         rows = self._read(lambda c: c.execute(sql).fetchall())
         return {row[0]: self._state_from(row) for row in rows}
+
+    def texts(self, urls: Iterable[str]) -> dict[str, str]:
+        """The stored text of each of ``urls`` that has one (damaged blobs are skipped)."""
+        sql = (
+            "SELECT url, text FROM link_state "
+            "WHERE text IS NOT NULL AND url IN (SELECT value FROM json_each(?))"
+        )
+        rows = self._read(lambda c: c.execute(sql, (json.dumps(list(urls)),)).fetchall())
+        out: dict[str, str] = {}
+        for url, blob in rows:
+            try:
+                out[url] = decompress_text(blob)
+            except ValueError:
+                continue
+        return out
 
     def validators(self) -> dict[str, Validators]:
         """ETag / Last-Modified per URL for conditional requests (RFC 9110 §13.1).
@@ -439,8 +464,13 @@ class Store:
                 _insert("checks", _CHECK_COLUMNS),
                 (self._check_row(run_id, r) for r in by_url.values()),
             )
+            # A state without text keeps the stored one: runs load states
+            # without their text (see load_states) and history keeps the old
+            # text whenever a result brings none.
             c.executemany(
-                _insert("link_state", _STATE_COLUMNS, upsert_key="url"),
+                _insert("link_state", _STATE_COLUMNS, upsert_key="url").replace(
+                    "text = excluded.text", "text = COALESCE(excluded.text, link_state.text)"
+                ),
                 (self._state_row(s, finished) for s in states.values()),
             )
         return run_id

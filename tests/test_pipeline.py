@@ -1,0 +1,81 @@
+"""Tests for linkwatch.pipeline: what a run keeps per link, without the network.
+
+``check_links`` (the fetch layer) is replaced by a stub that hands the
+pipeline prepared observations, so these tests send no packet at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from linkwatch import pipeline
+from linkwatch.content import extract_text, fingerprint
+from linkwatch.models import Catalog, Link, Observation, RunSummary, Settings
+from linkwatch.store import Store
+
+URL = "https://example.org/guide"
+LINK = Link(url=URL, title="Guide")
+T0 = datetime(2024, 3, 1, 3, 0, tzinfo=UTC)
+HTML = {"content-type": "text/html; charset=utf-8"}
+
+
+def body(sentence: str) -> bytes:
+    return f"<html><body><main><p>Intro words.</p><p>{sentence}</p></main></body></html>".encode()
+
+
+def obs(sentence: str) -> Observation:
+    return Observation(url=URL, final_url=URL, status_code=200, headers=HTML, body=body(sentence))
+
+
+def run(store: Store, sentence: str, monkeypatch: pytest.MonkeyPatch, at: datetime) -> RunSummary:
+    async def fake_check_links(
+        links: Iterable[Link], settings: Settings, *, on_result: Callable[..., None], **_: Any
+    ) -> None:
+        for link in links:
+            on_result(link, obs(sentence))
+
+    monkeypatch.setattr(pipeline, "check_links", fake_check_links)
+    catalog = Catalog(path="catalog.toml", settings=Settings(), links=(LINK,))
+    return asyncio.run(pipeline.run_once(catalog, store, clock=lambda: at))
+
+
+def test_observe_keeps_the_text_of_a_new_or_changed_page() -> None:
+    text = extract_text(body("Old."), "text/html")
+    assert pipeline.observe(LINK, obs("Old."), T0).text == text
+    changed = pipeline.observe(LINK, obs("Old."), T0, previous_hash="other")
+    assert changed.text == text
+
+
+def test_observe_drops_the_text_of_an_unchanged_page() -> None:
+    same = fingerprint(extract_text(body("Old."), "text/html"))
+    result = pipeline.observe(LINK, obs("Old."), T0, previous_hash=same)
+    assert (result.content_hash, result.text) == (same, None)
+
+
+def test_unchanged_run_keeps_the_stored_text_for_the_next_diff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Store.open(tmp_path / "state.db") as store:
+        run(store, "The old sentence.", monkeypatch, T0)
+        second = run(store, "The old sentence.", monkeypatch, T0 + timedelta(days=1))
+        assert second.results[0].text is None
+        third = run(store, "A new sentence.", monkeypatch, T0 + timedelta(days=2))
+    result = third.results[0]
+    assert result.changed
+    assert result.diff == "-The old sentence.\n+A new sentence."
+
+
+def test_a_long_detail_is_clipped() -> None:
+    title = "Page not found " + "x" * 5000
+    page = f"<html><head><title>{title}</title></head><body><p>x</p></body></html>".encode()
+    observation = Observation(url=URL, final_url=URL, status_code=200, headers=HTML, body=page)
+    result = pipeline.observe(LINK, observation, T0)
+    assert result.reason == "soft-404-title"
+    assert len(result.detail) == pipeline.MAX_DETAIL
+    assert result.detail.endswith("…")
