@@ -313,7 +313,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     with Store.open(args.state) as store:
-        states = store.load_states()
+        states = store.load_states(with_text=False)
     rows = []
     for link in catalog.links:
         state = states.get(link.url)
@@ -392,7 +392,7 @@ def _sync_issues(args: argparse.Namespace, catalog: Catalog, *, dry_run: bool) -
     repo, token, api_url = github_env(os.environ, getattr(args, "repo", None))
     with Store.open(args.state) as store:
         summary = store.latest_summary(catalog, per_link=True)
-        states = store.load_states()
+        states = store.load_states(with_text=False)
     if summary is None:
         print(f"{args.state}: no run recorded yet; nothing to sync", file=sys.stderr)
         return EXIT_USAGE
