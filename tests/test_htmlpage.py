@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from linkwatch.htmlpage import SharedBody
+from linkwatch.htmlpage import HOSTILE_PREFIX, MAX_DEPTH, SharedBody, max_depth, parse_html
 
 BODY = "<html><head><title>Café</title></head><body><h1>x</h1></body></html>".encode()
 
@@ -42,3 +42,20 @@ def test_taken_tree_is_not_handed_out_again() -> None:
     fresh = shared.tree(text)
     assert fresh is not taken
     assert fresh.css_first("h1") is not None
+
+
+def test_hostile_nesting_is_parsed_from_a_prefix_in_bounded_time() -> None:
+    # 100,000 nested <div>s: lexbor alone needs ~9 s (quadratic in depth).
+    deep = "<html><body>" + "<div>" * 100_000 + "deep" + "</div>" * 100_000 + "</body></html>"
+    assert max_depth(deep) > MAX_DEPTH
+    tree = parse_html(deep)
+    assert tree.body is not None
+    assert len(tree.html or "") < 2 * HOSTILE_PREFIX + 100_000  # the prefix, closed by the parser
+
+
+def test_ordinary_pages_are_parsed_whole() -> None:
+    rows = "".join(f"<p>row {i}<br>next<img src=x></p>" for i in range(3_000))
+    page = f"<html><body><main>{rows}<h2 id=end>end</h2></main></body></html>"
+    assert page.count("<") > MAX_DEPTH  # many tags, but shallow: void elements do not nest
+    assert max_depth(page) < 10
+    assert parse_html(page).css_first("#end") is not None

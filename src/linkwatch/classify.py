@@ -27,7 +27,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-from linkwatch.htmlpage import SharedBody
+from linkwatch.htmlpage import SharedBody, parse_html
 from linkwatch.models import Classification, Link, Observation, Verdict
 
 # ---------------------------------------------------------------------------
@@ -573,7 +573,7 @@ class _Page:
     def tree(self) -> LexborHTMLParser:
         if self.shared is not None:
             return self.shared.tree(self.text)
-        return LexborHTMLParser(self.text)
+        return parse_html(self.text)
 
     @cached_property
     def title(self) -> str:
