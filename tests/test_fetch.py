@@ -561,6 +561,21 @@ async def test_check_links_pulls_lazily_and_streams(web: TestWeb) -> None:
     assert max(in_flight) <= 3
 
 
+async def test_a_hosts_pool_is_closed_after_its_last_link(web: TestWeb) -> None:
+    first, last = (
+        Link(url=web.url("/article?a"), title="t"),
+        Link(url=web.url("/article?b"), title="t"),
+    )
+    async with checker(web) as c:
+        c.expect([first.url, last.url])
+        await c.check(first)
+        await c.done(first.url)
+        open_after_first = len(c._pools)
+        await c.check(last)
+        await c.done(last.url)
+        assert (open_after_first, len(c._pools)) == (1, 0)
+
+
 async def test_honest_user_agent_and_real_host_header(web: TestWeb) -> None:
     path = f"/article?ua-{token()}"
     await check(web, web.url(path))
