@@ -370,3 +370,14 @@ def test_a_damaged_state_database_is_one_line_and_left_alone(
     assert code == 2
     assert err.count("\n") == 1 and str(bad) in err
     assert bad.read_bytes() == before
+
+
+@pytest.mark.parametrize("probe", [True, False])
+def test_the_soft404_probe_follows_the_setting(web: TestWeb, tmp_path: Path, probe: bool) -> None:
+    host = "127.0.0.1"
+    probes = lambda: sum(n for k, n in web.hits.items() if k.endswith("-linkwatch-probe"))  # noqa: E731
+    before = probes()
+    settings = FAST + f"soft404_probe = {'true' if probe else 'false'}\n"
+    cat = catalog(tmp_path, [("deep", f"{base(web, host)}/article")], settings)
+    assert run_cli(tmp_path, cat) == 0
+    assert (probes() > before) is probe

@@ -328,6 +328,10 @@ class _Validator:
     def _setting(self, key: str, value: object, line: int | None, name: str) -> object:
         hint = _SETTINGS_TYPES[key]
         result: object
+        if hint is bool:
+            if not isinstance(value, bool):
+                raise self.fail(line, name, f"expected true or false, got {_describe(value)}")
+            return value
         if hint is int:
             result = self._int(value, line, name)
         elif hint is float:
@@ -816,6 +820,7 @@ _SETTINGS_HELP: dict[str, str] = {
     "issue_mode": "how GitHub issues are opened",
     "canary": "a URL that must answer, or the run is inconclusive",
     "timezone": "time zone of report timestamps",
+    "soft404_probe": "ask each host for a random path: does it serve soft 404s?",
 }
 
 

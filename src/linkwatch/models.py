@@ -64,6 +64,9 @@ class Settings:
     issue_mode: str = "per-link"
     canary: str | None = None
     timezone: str = "UTC"
+    # One request per host per run to a random path: does the host answer 200
+    # for pages that cannot exist (a soft-404 host)?
+    soft404_probe: bool = True
 
 
 @dataclass(frozen=True)

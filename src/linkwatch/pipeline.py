@@ -159,6 +159,7 @@ async def check_catalog(
         "use_adapters": options.use_adapters,
         "github_token": options.github_token,
         "github_api_url": options.github_api_url,
+        "probe_soft404": settings.soft404_probe,
     }
     if options.resolver is not None:
         kwargs["resolver"] = options.resolver
