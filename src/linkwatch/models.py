@@ -37,7 +37,7 @@ class Health(StrEnum):
     RECOVERED = "recovered"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Run-wide defaults from the catalog's ``[settings]`` table.
 
@@ -69,7 +69,7 @@ class Settings:
     soft404_probe: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Link:
     """One catalog entry; ``line`` is where its ``[[link]]`` header sits."""
 
@@ -97,7 +97,7 @@ class Link:
         return " › ".join(self.section)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Schedule:
     """A cron schedule from ``[[schedule]]`` (used by ``linkwatch schedule``)."""
 
@@ -109,7 +109,7 @@ class Schedule:
     must_read_only: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Catalog:
     """A loaded and validated ``catalog.toml``."""
 
@@ -126,7 +126,7 @@ class Catalog:
         return list(seen)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Hop:
     """One redirect step: the URL that answered and the status it answered with."""
 
@@ -134,7 +134,7 @@ class Hop:
     status: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Validators:
     """What we remember from the last 200 to make a conditional request (RFC 9110 §13)."""
 
@@ -142,7 +142,7 @@ class Validators:
     last_modified: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Observation:
     """The raw facts of fetching one link, before any judgement.
 
@@ -179,7 +179,7 @@ class Observation:
     soft404_probe_match: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Classification:
     """A verdict with its machine reason and the sentence a human reads."""
 
@@ -189,7 +189,7 @@ class Classification:
     suggested_url: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckResult:
     """One link's result in one run: the JSON ``results[]`` row of design.md §4."""
 
@@ -225,7 +225,7 @@ class CheckResult:
         return self.verdict in (Verdict.BROKEN, Verdict.ERROR)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LinkState:
     """What history remembers of one link between runs."""
 
@@ -246,7 +246,7 @@ class LinkState:
     body_bytes: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RunSummary:
     """A whole run: the ``run`` object of design.md §4 plus its results."""
 
