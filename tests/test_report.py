@@ -25,6 +25,7 @@ from linkwatch.report import (
     neutralize_md,
     render,
     report_dict,
+    stream,
     triage,
 )
 from linkwatch.textsafe import safe_http_url
@@ -381,3 +382,16 @@ def test_render_rejects_unknown_format() -> None:
 def test_empty_run_renders(fmt: str, expected: str) -> None:
     text = render(RunSummary(T0, T0, "catalog.toml", ()), fmt, sections=SECTIONS)
     assert expected in text
+
+
+@pytest.mark.parametrize("fmt", ["html", "json", "md", "badge"])
+def test_streamed_report_is_the_rendered_report(fmt: str) -> None:
+    summary, history = sample_summary(), sample_history()
+    whole = render(summary, fmt, history=history, sections=SECTIONS)
+    assert "".join(stream(summary, fmt, history=history, sections=SECTIONS)) == whole
+
+
+def test_json_report_text_is_plain_json_dumps() -> None:
+    summary = sample_summary()
+    expected = json.dumps(report_dict(summary), ensure_ascii=False, indent=2) + "\n"
+    assert render(summary, "json") == expected

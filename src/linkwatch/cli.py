@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TextIO
@@ -35,7 +35,7 @@ from linkwatch.github import WAYBACK_API, github_env, sync_run
 from linkwatch.importer import import_markdown
 from linkwatch.models import Catalog, CheckResult, Link, RunSummary, Schedule, Verdict
 from linkwatch.pipeline import RunOptions, run_once
-from linkwatch.report import needs_human, render, triage
+from linkwatch.report import needs_human, render, stream, triage
 from linkwatch.schedule import run_schedules
 from linkwatch.store import Store
 
@@ -66,8 +66,8 @@ log = logging.getLogger("linkwatch")
 # ---------------------------------------------------------------- files
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers see the old file or the new one, never half.
+def write_atomic(path: Path, text: str | Iterable[str]) -> None:
+    """Write ``text`` (or its pieces) so readers see the old file or the new one, never half.
 
     A temporary file in the same folder is fsynced and then renamed over the
     target (rename is atomic within one filesystem on POSIX).
@@ -76,7 +76,7 @@ def write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+            fh.writelines((text,) if isinstance(text, str) else text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -104,14 +104,12 @@ def write_reports(
 ) -> list[Path]:
     """Render every report and write them atomically; returns the paths written."""
     sections = catalog.sections()
-    rendered = {
-        fmt: render(summary, fmt, history=history, sections=sections) for fmt in REPORT_FILES
-    }
     written = []
     try:
+        # One report at a time, streamed: memory stays flat however long the catalog.
         for fmt, name in REPORT_FILES.items():
             path = folder / name
-            write_atomic(path, rendered[fmt])
+            write_atomic(path, stream(summary, fmt, history=history, sections=sections))
             written.append(path)
     except OSError as exc:
         raise ReportError(f"{folder}: cannot write reports: {exc.strerror or exc}") from exc
@@ -266,7 +264,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         write_reports(reports, summary, catalog, history)
     if args.output:
         fmt = args.format if args.format != "text" else "json"
-        write_atomic(Path(args.output), render(summary, fmt, history=history))
+        write_atomic(Path(args.output), stream(summary, fmt, history=history))
     elif args.format != "text":
         sys.stdout.write(render(summary, args.format, history=history))
     if args.format == "text" or args.output:

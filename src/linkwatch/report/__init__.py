@@ -7,12 +7,12 @@ Only the CLI writes files.  Formats: ``html`` (one self-contained page),
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Final
 
 from linkwatch.models import RunSummary, Verdict
-from linkwatch.report.html import render_html
-from linkwatch.report.machine import badge_dict, render_badge, render_json, report_dict
+from linkwatch.report.html import html_chunks, render_html
+from linkwatch.report.machine import badge_dict, json_chunks, render_badge, render_json, report_dict
 from linkwatch.report.markdown import md_code, md_url, neutralize_md, render_markdown
 from linkwatch.report.triage import Triage, needs_human, triage
 
@@ -28,6 +28,7 @@ __all__ = [
     "neutralize_md",
     "render",
     "report_dict",
+    "stream",
     "triage",
 ]
 
@@ -63,3 +64,19 @@ def render(
     if fmt == "badge":
         return render_badge(summary)
     raise ValueError(f"unknown report format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def stream(
+    summary: RunSummary,
+    fmt: str,
+    *,
+    history: Mapping[str, Sequence[Verdict]] | None = None,
+    sections: Sequence[tuple[str, ...]] | None = None,
+) -> Iterator[str]:
+    """:func:`render` in pieces: what the CLI writes, so a 50,000-link HTML or
+    JSON report never sits in memory whole (the text is the same)."""
+    if fmt == "html":
+        return html_chunks(summary, history=history, sections=sections)
+    if fmt == "json":
+        return json_chunks(summary)
+    return iter((render(summary, fmt, history=history, sections=sections),))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -219,6 +219,16 @@ def render_html(
     history: Mapping[str, Sequence[Verdict]] | None = None,
     sections: Sequence[tuple[str, ...]] | None = None,
 ) -> str:
+    return "".join(html_chunks(summary, history=history, sections=sections))
+
+
+def html_chunks(
+    summary: RunSummary,
+    *,
+    history: Mapping[str, Sequence[Verdict]] | None = None,
+    sections: Sequence[tuple[str, ...]] | None = None,
+) -> Iterator[str]:
+    """The page in pieces, so a 50,000-link report is never one string in memory."""
     history = history or {}
     order = section_order(summary, sections)
     index_of = {section: i for i, section in enumerate(order)}
@@ -279,7 +289,7 @@ def render_html(
     return (
         _environment()
         .get_template("report.html.j2")
-        .render(
+        .generate(
             summary=summary,
             counts=summary.counts(),
             verdict_words=VERDICT_WORDS,

@@ -9,6 +9,7 @@ schema (https://shields.io/badges/endpoint-badge): ``schemaVersion``,
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from linkwatch.models import CheckResult, RunSummary
@@ -44,27 +45,48 @@ def _result_dict(result: CheckResult) -> dict[str, Any]:
 
 
 def report_dict(summary: RunSummary) -> dict[str, Any]:
-    groups = triage(summary)
     return {
-        "run": {
-            "started": iso(summary.started),
-            "finished": iso(summary.finished),
-            "catalog": summary.catalog,
-            "inconclusive": summary.inconclusive,
-            "counts": summary.counts(),
-            "inconclusive_reason": summary.inconclusive_reason,
-            "incidents": list(summary.incidents),
-            "bytes_received": summary.bytes_received,
-            "bytes_saved": summary.bytes_saved,
-            "needs_human": len(groups.all),
-            "needs_human_groups": groups.group_counts(),
-        },
+        "run": _run_dict(summary),
         "results": [_result_dict(r) for r in summary.results],
     }
 
 
+def _run_dict(summary: RunSummary) -> dict[str, Any]:
+    groups = triage(summary)
+    return {
+        "started": iso(summary.started),
+        "finished": iso(summary.finished),
+        "catalog": summary.catalog,
+        "inconclusive": summary.inconclusive,
+        "counts": summary.counts(),
+        "inconclusive_reason": summary.inconclusive_reason,
+        "incidents": list(summary.incidents),
+        "bytes_received": summary.bytes_received,
+        "bytes_saved": summary.bytes_saved,
+        "needs_human": len(groups.all),
+        "needs_human_groups": groups.group_counts(),
+    }
+
+
 def render_json(summary: RunSummary) -> str:
-    return json.dumps(report_dict(summary), ensure_ascii=False, indent=2) + "\n"
+    return "".join(json_chunks(summary))
+
+
+def json_chunks(summary: RunSummary) -> Iterator[str]:
+    """``json.dumps(report_dict(summary), indent=2)``, one result at a time.
+
+    The same text, but never the whole list of result dicts (nor the whole
+    document) in memory at once.
+    """
+    yield '{\n  "run": ' + _nested(_run_dict(summary), 1) + ',\n  "results": ['
+    for i, result in enumerate(summary.results):
+        yield (",\n    " if i else "\n    ") + _nested(_result_dict(result), 2)
+    yield ("\n  ]" if summary.results else "]") + "\n}\n"
+
+
+def _nested(value: object, level: int) -> str:
+    # JSON strings never hold a raw newline, so re-indenting lines is safe.
+    return json.dumps(value, ensure_ascii=False, indent=2).replace("\n", "\n" + "  " * level)
 
 
 def badge_dict(summary: RunSummary) -> dict[str, Any]:
