@@ -79,3 +79,14 @@ def test_a_long_detail_is_clipped() -> None:
     assert result.reason == "soft-404-title"
     assert len(result.detail) == pipeline.MAX_DETAIL
     assert result.detail.endswith("…")
+
+
+def test_a_new_page_waits_packed_and_is_stored_for_the_next_diff(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Store.open(tmp_path / "state.db") as store:
+        first = run(store, "The first sentence.", monkeypatch, T0)
+        assert first.results[0].text is None  # held compressed until recorded
+        assert store.texts([URL]) == {URL: extract_text(body("The first sentence."), "text/html")}
+        second = run(store, "The second sentence.", monkeypatch, T0 + timedelta(days=1))
+    assert second.results[0].diff == "-The first sentence.\n+The second sentence."

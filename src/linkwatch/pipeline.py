@@ -14,7 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from linkwatch.classify import classify, is_network_failure
-from linkwatch.content import diff_summary, extract_text, fingerprint, fingerprint_bytes
+from linkwatch.content import (
+    compress_text,
+    diff_summary,
+    extract_text,
+    fingerprint,
+    fingerprint_bytes,
+)
 from linkwatch.fetch import Resolver, check_links
 from linkwatch.history import apply_run, detect_inconclusive, host_incidents
 from linkwatch.htmlpage import SharedBody
@@ -135,6 +141,7 @@ async def check_catalog(
     on_result: Callable[[CheckResult], None] | None = None,
     clock: Clock = utc_now,
     prev_states: Mapping[str, LinkState] | None = None,
+    packed: dict[str, bytes] | None = None,
 ) -> list[CheckResult]:
     """Check ``links`` and return their results in catalog order (no history).
 
@@ -147,9 +154,13 @@ async def check_catalog(
 
     def collect(link: Link, obs: Observation) -> None:
         prev = states.get(link.url)
-        result = observe(
-            link, obs, clock(), previous_hash=prev.content_hash if prev is not None else None
-        )
+        previous_hash = prev.content_hash if prev is not None else None
+        result = observe(link, obs, clock(), previous_hash=previous_hash)
+        if packed is not None and result.text is not None and previous_hash is None:
+            # A new page: its text is only stored, never diffed, so it waits
+            # compressed (a few hundred bytes instead of a few KiB).
+            packed[link.url] = compress_text(result.text)
+            result = replace(result, text=None)
         results.append(result)
         if on_result is not None:
             on_result(result)
@@ -227,6 +238,26 @@ def _saved_bytes(result: CheckResult, prev_states: Mapping[str, LinkState]) -> i
     return prev.body_bytes if prev is not None else 0
 
 
+def _adopted(
+    packed: Mapping[str, bytes], summary: RunSummary, states: Mapping[str, LinkState]
+) -> dict[str, bytes]:
+    """The packed texts whose hash history adopted as the link's content.
+
+    History decides what counts as content (not a soft-404 page, not an
+    inconclusive run); a text is stored only where its hash became the
+    state's hash.
+    """
+    if summary.inconclusive or not packed:
+        return {}
+    adopted: dict[str, bytes] = {}
+    for result in summary.results:
+        url = result.link.url
+        state = states.get(url)
+        if url in packed and state is not None and state.content_hash == result.content_hash:
+            adopted[url] = packed[url]
+    return adopted
+
+
 def _with_old_texts(
     prev_states: Mapping[str, LinkState], results: Sequence[CheckResult], store: Store
 ) -> Mapping[str, LinkState]:
@@ -271,6 +302,7 @@ async def run_once(
     chosen = catalog.links if links is None else links
     prev_states: Mapping[str, LinkState] = store.load_states(with_text=False)
     started = clock()
+    packed: dict[str, bytes] = {}
     results = await check_catalog(
         chosen,
         settings,
@@ -279,10 +311,11 @@ async def run_once(
         on_result=on_result,
         clock=clock,
         prev_states=prev_states,
+        packed=packed,
     )
     prev_states = _with_old_texts(prev_states, results, store)
     summary, states = conclude(
         catalog, results, prev_states, settings=settings, started=started, finished=clock()
     )
-    run_id = store.record_run(summary, states)
+    run_id = store.record_run(summary, states, texts=_adopted(packed, summary, states))
     return replace(summary, run_id=run_id)

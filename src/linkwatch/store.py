@@ -434,11 +434,21 @@ class Store:
             _ts(r.checked_at),
         )
 
-    def record_run(self, summary: RunSummary, states: Mapping[str, LinkState]) -> int:
+    def record_run(
+        self,
+        summary: RunSummary,
+        states: Mapping[str, LinkState],
+        *,
+        texts: Mapping[str, bytes] | None = None,
+    ) -> int:
         """Write a run, its checks and the new link states in ONE transaction.
 
         Returns the run id.  A URL listed twice in a run is stored once (the
         last result wins), matching history's one-step-per-URL rule.
+        ``texts`` are page texts already packed with ``content.compress_text``
+        (the pipeline packs new pages' texts as they arrive, so a first run
+        over 50,000 pages does not hold them all as strings); they replace
+        the stored text of those links.
         """
         finished = _ts(summary.finished) or ""
         with self._transaction() as c:
@@ -473,6 +483,11 @@ class Store:
                 ),
                 (self._state_row(s, finished) for s in states.values()),
             )
+            if texts:
+                c.executemany(
+                    "UPDATE link_state SET text = ? WHERE url = ?",
+                    ((blob, url) for url, blob in texts.items()),
+                )
         return run_id
 
     def run_ids(self) -> list[int]:
