@@ -381,3 +381,14 @@ def test_the_soft404_probe_follows_the_setting(web: TestWeb, tmp_path: Path, pro
     cat = catalog(tmp_path, [("deep", f"{base(web, host)}/article")], settings)
     assert run_cli(tmp_path, cat) == 0
     assert (probes() > before) is probe
+
+
+def test_a_filter_that_matches_nothing_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cat = catalog(tmp_path, [("x", "http://127.0.0.1:9/x")])
+    code = main(["check", "--catalog", str(cat), "--state", str(tmp_path / "s.db"),
+                 "--section", "nowhere"])  # fmt: skip
+    assert code == 2
+    assert "matches --section nowhere" in capsys.readouterr().err
+    assert not (tmp_path / "s.db").exists()

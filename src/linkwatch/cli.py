@@ -238,6 +238,13 @@ def _progress(
 def cmd_check(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     links = _select_links(catalog, args)
+    filters = [f"--section {v}" for v in args.section or ()] + [
+        f"--tag {v}" for v in args.tag or ()
+    ]
+    filters += ["--must-read"] * bool(args.must_read)
+    if catalog.links and not links and filters:
+        print(f"linkwatch: no link of {catalog.path} matches {' '.join(filters)}", file=sys.stderr)
+        return EXIT_USAGE
     reports = Path(args.reports) if args.reports else None
     if reports is not None and not args.no_reports:
         ensure_writable_dir(reports)
