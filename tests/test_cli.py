@@ -372,15 +372,20 @@ def test_a_damaged_state_database_is_one_line_and_left_alone(
     assert bad.read_bytes() == before
 
 
-@pytest.mark.parametrize("probe", [True, False])
-def test_the_soft404_probe_follows_the_setting(web: TestWeb, tmp_path: Path, probe: bool) -> None:
-    host = "127.0.0.1"
+@pytest.mark.parametrize(
+    ("setting", "flags", "probed"),
+    [("true", (), True), ("false", (), False), ("true", ("--no-soft404-probe",), False)],
+)
+def test_the_soft404_probe_follows_the_setting_and_flag(
+    web: TestWeb, tmp_path: Path, setting: str, flags: tuple[str, ...], probed: bool
+) -> None:
     probes = lambda: sum(n for k, n in web.hits.items() if k.endswith("-linkwatch-probe"))  # noqa: E731
     before = probes()
-    settings = FAST + f"soft404_probe = {'true' if probe else 'false'}\n"
-    cat = catalog(tmp_path, [("deep", f"{base(web, host)}/article")], settings)
-    assert run_cli(tmp_path, cat) == 0
-    assert (probes() > before) is probe
+    cat = catalog(
+        tmp_path, [("deep", f"{base(web)}/article")], FAST + f"soft404_probe = {setting}\n"
+    )
+    assert run_cli(tmp_path, cat, *flags) == 0
+    assert (probes() > before) is probed
 
 
 def test_a_filter_that_matches_nothing_is_a_usage_error(

@@ -257,6 +257,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         github_token=os.environ.get("GITHUB_TOKEN") or None,
         github_api_url=os.environ.get("GITHUB_API_URL") or "https://api.github.com",
         conditional=not args.no_conditional,
+        soft404_probe=False if args.no_soft404_probe else None,
     )
     show_progress = sys.stderr.isatty() and not args.quiet
     with Store.open(args.state) as store:
@@ -593,6 +594,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--no-conditional", action="store_true", help="no If-None-Match/If-Modified-Since"
+    )
+    check.add_argument(
+        "--no-soft404-probe",
+        action="store_true",
+        help="skip the per-host random-path probe (overrides soft404_probe)",
     )
     check.add_argument("-v", "--verbose", action="store_true", help="list every link")
     check.set_defaults(func=cmd_check)

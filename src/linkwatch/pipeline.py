@@ -55,12 +55,15 @@ class RunOptions:
     github_api_url: str = "https://api.github.com"
     resolver: Resolver | None = None
     conditional: bool = True
+    soft404_probe: bool | None = None  # None: as the catalog's settings say
 
 
 def effective_settings(settings: Settings, options: RunOptions) -> Settings:
     """The catalog's settings with command-line overrides applied."""
     if options.concurrency is not None:
-        return replace(settings, concurrency=max(1, options.concurrency))
+        settings = replace(settings, concurrency=max(1, options.concurrency))
+    if options.soft404_probe is not None:
+        settings = replace(settings, soft404_probe=options.soft404_probe)
     return settings
 
 
