@@ -108,6 +108,10 @@ def test_all_hosts_unreachable_is_inconclusive_not_rot(web: TestWeb, tmp_path: P
     assert data["run"]["inconclusive"] is True
     assert "network" in data["run"]["inconclusive_reason"]
     assert {r["health"] for r in data["results"]} == {"healthy"}  # nothing moved toward rot
+    # Not "6 broken": an offline checker's failures are not verdicts on the links.
+    assert data["run"]["counts"]["broken"] == 0
+    assert {(r["verdict"], r["reason"]) for r in data["results"]} == {("error", "checker-offline")}
+    assert all("connect-refused" in r["detail"] for r in data["results"])
 
 
 def test_private_targets_are_refused_without_the_flag(web: TestWeb, tmp_path: Path) -> None:

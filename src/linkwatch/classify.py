@@ -170,6 +170,11 @@ REASONS: Mapping[str, tuple[Verdict, str]] = {
     ),
     # error
     "timeout": (Verdict.ERROR, "Usually transient; if it persists, the site may be down."),
+    "checker-offline": (
+        Verdict.ERROR,
+        "Nothing: the checker itself was offline, so this link was not judged (set by the "
+        "pipeline for the network failures of an inconclusive run).",
+    ),
     "connect-refused": (Verdict.ERROR, "Nothing listens on the server; if it persists, replace."),
     "connect-reset": (Verdict.ERROR, "The connection was cut; usually transient."),
     "connect-unreachable": (

@@ -146,6 +146,13 @@ def print_summary(summary: RunSummary, *, verbose: bool, stream: TextIO) -> None
     counts = summary.counts()
     line = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     elapsed = (summary.finished - summary.started).total_seconds()
+    if summary.inconclusive:
+        unjudged = sum(1 for r in summary.results if r.reason == "checker-offline")
+        line = f"{unjudged} not judged (unreachable from here)" + (
+            f", {len(summary.results) - unjudged} answered"
+            if unjudged < len(summary.results)
+            else ""
+        )
     console.print(
         Text(f"{len(summary.results)} links checked in {elapsed:.1f}s: {line or 'nothing'}")
     )

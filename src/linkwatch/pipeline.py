@@ -33,6 +33,7 @@ from linkwatch.models import (
     RunSummary,
     Settings,
     Validators,
+    Verdict,
 )
 from linkwatch.store import Store
 
@@ -199,6 +200,8 @@ def conclude(
 ) -> tuple[RunSummary, dict[str, LinkState]]:
     """Apply history to a run's results: inconclusive detection, incidents, health."""
     inconclusive, reason = detect_inconclusive(results, canary_url=settings.canary)
+    if inconclusive:
+        results = [_not_judged(r, reason) for r in results]
     incidents = () if inconclusive else tuple(host_incidents(results))
     judged, states = apply_run(
         prev_states,
@@ -231,6 +234,22 @@ def conclude(
         bytes_saved=saved,
     )
     return summary, states
+
+
+def _not_judged(result: CheckResult, why: str) -> CheckResult:
+    """An offline checker's DNS or connection failure says nothing about the link.
+
+    Offline, the resolver answers "no such name" for every host; reporting
+    44 links as ``broken`` (dns-nxdomain) is the false alarm peers raise.
+    """
+    if not result.network_error:
+        return result
+    return replace(
+        result,
+        verdict=Verdict.ERROR,
+        reason="checker-offline",
+        detail=f"Not judged: {why} (here: {result.reason}: {result.detail})",
+    )
 
 
 def _saved_bytes(result: CheckResult, prev_states: Mapping[str, LinkState]) -> int:
