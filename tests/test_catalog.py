@@ -415,3 +415,23 @@ def test_docs_examples_are_valid_catalogs() -> None:
     for block in blocks:
         text = parent + block if "parent =" in block else block
         parse_catalog(text, "docs/catalog.md")
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://a.example/x", None),
+        ("http://a.example:8080/", None),
+        ("", "empty link"),
+        ("#top", "in-page anchor"),
+        ("docs/a.md", "relative link"),
+        ("mailto:a@b.example", "mailto: link, not http(s)"),
+        ("https:///x", "no host"),
+        ("https://a.example/a b", "contains whitespace or control characters"),
+        ("http://a.example:port/", "unparsable: Port could not be cast to integer value as 'port'"),
+    ],
+)
+def test_url_problem_is_shared_by_loader_and_importer(url: str, problem: str | None) -> None:
+    from linkwatch.urls import url_problem
+
+    assert url_problem(url) == problem

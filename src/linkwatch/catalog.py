@@ -25,10 +25,10 @@ import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from linkwatch.errors import CatalogError
 from linkwatch.models import Catalog, Link, Schedule, Settings
+from linkwatch.urls import url_key, url_problem
 
 __all__ = [
     "KINDS",
@@ -362,7 +362,7 @@ class _Validator:
             )
         lines = self._array_lines("link", len(array))
         links = [self.link(table, line) for table, line in zip(array, lines, strict=True)]
-        keys = [_url_key(link.url) for link in links]
+        keys = [url_key(link.url) for link in links]
         self._check_unique(links, keys)
         self._check_parents(links, keys)
         return tuple(links)
@@ -456,9 +456,9 @@ class _Validator:
         for link, key in children:
             assert link.parent is not None
             line = self._key_line(link.line, "parent")
-            if _url_key(link.parent) == key:
+            if url_key(link.parent) == key:
                 raise self.fail(line, "link.parent", "a link cannot be its own parent")
-            if _url_key(link.parent) not in by_key:
+            if url_key(link.parent) not in by_key:
                 raise self.fail(
                     line, "link.parent", f"{link.parent!r} is not a URL in this catalog"
                 )
@@ -466,7 +466,7 @@ class _Validator:
             seen = {key}
             current = link
             while current.parent is not None:
-                current = by_key[_url_key(current.parent)]
+                current = by_key[url_key(current.parent)]
                 if key_of[current.url] in seen:
                     raise self.fail(
                         self._key_line(link.line, "parent"),
@@ -653,36 +653,6 @@ def _describe(value: object) -> str:
 
 
 # --------------------------------------------------------------------------- public helpers
-
-
-_BAD_URL_CHAR = re.compile(r"[\s\x00-\x1f\x7f]")
-
-
-def url_problem(url: str) -> str | None:
-    """Why ``url`` is not a checkable absolute http(s) URL (RFC 3986 §3), or None."""
-    if not url or _BAD_URL_CHAR.search(url):
-        return "empty or contains whitespace/control characters"
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-        host = parts.hostname
-    except ValueError as exc:
-        return str(exc)
-    del port
-    if parts.scheme.lower() not in ("http", "https"):
-        return "scheme must be http or https"
-    if not host:
-        return "no host"
-    return None
-
-
-def _url_key(url: str) -> str:
-    """Identity for duplicates: scheme and host are case-insensitive (RFC 3986 §6.2.2.1)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    return parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
 
 
 def cron_problem(cron: str) -> str | None:

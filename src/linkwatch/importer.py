@@ -41,6 +41,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from linkwatch.models import Link
+from linkwatch.urls import url_key, url_problem
 
 __all__ = ["ImportResult", "guess_kind", "guess_lang", "import_markdown"]
 
@@ -266,7 +267,7 @@ def _build(found: list[_Found], path: str, notes: list[str]) -> tuple[Link, ...]
     """Turn raw finds into links: filter schemes, merge repeats, attach parents."""
     usable: list[_Found] = []
     for entry in found:
-        problem = _url_problem(entry.url)
+        problem = url_problem(entry.url)
         if problem:
             notes.append(f"{path}:{entry.line}: {entry.url!r} skipped ({problem})")
             continue
@@ -276,7 +277,7 @@ def _build(found: list[_Found], path: str, notes: list[str]) -> tuple[Link, ...]
     first_line: dict[str, int] = {}
     links: list[Link] = []
     for entry in usable:
-        key = _url_key(entry.url)
+        key = url_key(entry.url)
         if key in first_line:
             notes.append(
                 f"{path}:{entry.line}: {entry.url} repeats line {first_line[key]};"
@@ -290,7 +291,7 @@ def _build(found: list[_Found], path: str, notes: list[str]) -> tuple[Link, ...]
 
 def _link(entry: _Found) -> Link:
     parent = _parent_url(entry)
-    if parent is not None and _url_key(parent) == _url_key(entry.url):
+    if parent is not None and url_key(parent) == url_key(entry.url):
         parent = None
     title, lang = _title_and_lang(entry)
     first_in_item = entry.item is None or entry.item.links[0] is entry
@@ -432,34 +433,3 @@ def _host(url: str) -> str:
     except ValueError:
         return url
     return host.removeprefix("www.")
-
-
-def _url_problem(url: str) -> str | None:
-    """Mirror of catalog.url_problem (same layer, so not imported): only http(s) with a host."""
-    if not url:
-        return "empty link"
-    if url.startswith("#"):
-        return "in-page anchor"
-    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
-        return "contains whitespace or control characters"
-    try:
-        parts = urlsplit(url)
-        _ = parts.port
-        host = parts.hostname
-    except ValueError as exc:
-        return f"unparsable: {exc}"
-    if not parts.scheme:
-        return "relative link"
-    if parts.scheme.lower() not in ("http", "https"):
-        return f"{parts.scheme}: link, not http(s)"
-    if not host:
-        return "no host"
-    return None
-
-
-def _url_key(url: str) -> str:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    return parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
