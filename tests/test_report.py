@@ -361,7 +361,7 @@ def test_html_marks_must_read() -> None:
 
 def test_html_inconclusive_banner() -> None:
     page = render(sample_summary(inconclusive=True), "html")
-    assert "Inconclusive run." in page
+    assert "Inconclusive run:" in page
     assert 'id="needs-human"' not in page
 
 
