@@ -28,7 +28,7 @@ from typing import TextIO
 import anyio
 
 from linkwatch import __version__
-from linkwatch.catalog import filter_links, load_catalog, render_catalog
+from linkwatch.catalog import filter_links, load_catalog, render_catalog, split_by_host
 from linkwatch.errors import CatalogError, LinkwatchError, ReportError
 from linkwatch.fixer import fix_catalog, fix_markdown, unified_diff
 from linkwatch.github import WAYBACK_API, github_env, sync_run
@@ -206,15 +206,8 @@ def parse_shard(value: str) -> tuple[int, int]:
 
 def shard_links(links: Sequence[Link], shard: tuple[int, int]) -> tuple[Link, ...]:
     """Split by host, so every host's links land in one shard and politeness holds."""
-    import zlib
-    from urllib.parse import urlsplit
-
     k, n = shard
-    return tuple(
-        link
-        for link in links
-        if zlib.crc32((urlsplit(link.url).hostname or "").encode()) % n == k - 1
-    )
+    return split_by_host(links, n)[k - 1]
 
 
 def _progress(
