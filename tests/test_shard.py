@@ -176,7 +176,9 @@ def test_every_host_lands_in_exactly_one_shard(sharded: list[Path]) -> None:
 
 def test_jobs_2_gives_the_verdicts_of_jobs_1(catalog: Path, work: Path) -> None:
     """Through a child CLI process: the workers are spawned far from this test's server threads."""
-    assert all(split_by_host(load_catalog(catalog).links, 2))  # two workers really run
+    assert all(
+        split_by_host(load_catalog(catalog).links, 2)
+    )  # this process and one worker each check
     folders = {}
     for jobs in ("1", "2"):
         folder = work / f"jobs-{jobs}"

@@ -25,6 +25,7 @@ from linkwatch.content import (
     fingerprint,
     fingerprint_bytes,
 )
+from linkwatch.errors import LinkwatchError
 from linkwatch.fetch import Resolver, check_links
 from linkwatch.history import apply_run, detect_inconclusive, host_incidents
 from linkwatch.htmlpage import SharedBody
@@ -273,7 +274,8 @@ async def check_in_workers(
 
     When the web answers fast a run is CPU-bound on one core (HTTP parsing,
     HTML parsing, fingerprints: ~1 ms of Python per link), so each worker
-    runs the whole engine and :func:`observe` for its hosts.  A host lives
+    runs the whole engine and :func:`observe` for its hosts; this process
+    is one of them.  A host lives
     in exactly one worker (:func:`~linkwatch.catalog.split_by_host`), so the
     per-host limits hold as in one process; the global concurrency is shared
     out.  Only results and packed texts come back; history, the store and
@@ -297,7 +299,7 @@ async def check_in_workers(
     results: list[CheckResult] = []
 
     def on_data(k: int, batch: list[_Sent]) -> None:
-        part = parts[k]
+        part = parts[k + 1]
         for i, values, text in batch:
             link = part[i]
             result = CheckResult(link=link, **dict(zip(_SENT_FIELDS, values, strict=True)))
@@ -307,7 +309,31 @@ async def check_in_workers(
             if on_result is not None:
                 on_result(result)
 
-    await run_workers(_check_part, work, on_data)
+    failed: list[LinkwatchError] = []
+    # This process checks the first part itself: one interpreter (~50 MB) and
+    # one start-up fewer than N workers, and it works while they start.
+    async with anyio.create_task_group() as group:
+
+        async def remote() -> None:
+            try:
+                await run_workers(_check_part, work[1:], on_data)
+            except LinkwatchError as exc:
+                failed.append(exc)
+                group.cancel_scope.cancel()
+
+        group.start_soon(remote)
+        here = work[0]
+        results += await check_catalog(
+            here.links,
+            here.settings,
+            options=here.options,
+            validators=here.validators,
+            on_result=on_result,
+            prev_states=here.prev_states,
+            packed=packed,
+        )
+    if failed:
+        raise failed[0]
     order = {link.url: i for i, link in enumerate(links)}
     results.sort(key=lambda r: order.get(r.link.url, len(order)))
     return results
