@@ -8,7 +8,12 @@ same URLs for lychee, runs both as child processes and measures for each:
 
 - wall time (from spawn to exit, start-up included),
 - CPU time, user + system, of the child (``os.wait4``'s rusage),
-- peak resident memory (``ru_maxrss`` from the same call),
+- peak resident memory (``ru_maxrss`` from the same call): the peak of the
+  largest single process of the tree, not of the tree,
+- peak resident memory of the whole process tree (the child and its
+  descendants, e.g. ``--jobs`` workers), RSS summed over the tree every
+  50 ms with psutil (shared pages counted once per process, so an upper
+  bound),
 - what the server sent (bytes, requests, connections, 304s).
 
 Both tools get the same limits, chosen to be lychee's defaults so that
@@ -39,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -75,6 +81,7 @@ class Measurement:
     connections: int
     not_modified: int
     server_cpu_s: float
+    tree_rss_mb: float | None = None
 
     @property
     def cpu_s(self) -> float:
@@ -205,6 +212,57 @@ def child_env() -> dict[str, str]:
     return env
 
 
+class TreeMemory:
+    """Peak of the summed RSS of a process and all its descendants, sampled every 50 ms.
+
+    ``ru_maxrss`` of a child is the peak of one process (the largest), so it
+    cannot see a parent plus N workers.  Sampling misses peaks shorter than
+    the interval; each sample costs ~1 ms of this process's CPU.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        import psutil  # type: ignore[import-untyped, unused-ignore]
+
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return 0
+        total = 0
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                total += proc.memory_info().rss
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, self._sample())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def psutil_available() -> bool:
+    try:
+        import psutil  # type: ignore[import-untyped, unused-ignore]  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def measure(
     tool: str,
     command: Sequence[str],
@@ -220,6 +278,11 @@ def measure(
     with log.open("wb") as out:
         started = time.perf_counter()
         proc = subprocess.Popen(command, cwd=cwd, env=child_env(), stdout=out, stderr=out)
+        tree = TreeMemory(proc.pid) if psutil_available() else None
+        with tree or contextlib.nullcontext():
+            # The sampler stops before wait4 reaps the child (its pid stays valid until then).
+            while not _exited(proc.pid):
+                time.sleep(0.01)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -242,7 +305,14 @@ def measure(
         connections=stats.connections,
         not_modified=stats.not_modified,
         server_cpu_s=stats.server_cpu_s,
+        tree_rss_mb=round(tree.peak_bytes / 1_048_576, 1) if tree else None,
     )
+
+
+def _exited(pid: int) -> bool:
+    """True once ``pid`` has exited (a zombie), without reaping it (waitid WNOWAIT)."""
+    info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    return info is not None
 
 
 def lychee_ok(output: Path) -> Callable[[], int | None]:
@@ -369,6 +439,11 @@ def median_of(runs: Sequence[Measurement]) -> Measurement:
         connections=int(med("connections")),
         not_modified=int(med("not_modified")),
         server_cpu_s=med("server_cpu_s"),
+        tree_rss_mb=(
+            statistics.median(r.tree_rss_mb for r in runs if r.tree_rss_mb is not None)
+            if all(r.tree_rss_mb is not None for r in runs)
+            else None
+        ),
     )
 
 
@@ -412,6 +487,7 @@ def comparison_table(lw: Measurement, ly: Measurement | None) -> str:
         ("CPU s (user+sys)", lambda m: m.cpu_s, "{:.2f}"),
         ("CPU ms / link", lambda m: m.cpu_ms_per_link, "{:.3f}"),
         ("peak RSS MB", lambda m: m.rss_mb, "{:.1f}"),
+        ("peak tree RSS MB", lambda m: m.tree_rss_mb or 0.0, "{:.1f}"),
         ("bytes sent by web", lambda m: m.bytes_sent, "{:,.0f}"),
         ("requests", lambda m: m.requests, "{:,.0f}"),
         ("connections", lambda m: m.connections, "{:,.0f}"),
@@ -584,6 +660,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "wall": round(lw.wall_s / ly.wall_s, 3),
                     "cpu": round(lw.cpu_s / ly.cpu_s, 3) if ly.cpu_s else None,
                     "rss": round(lw.rss_mb / ly.rss_mb, 3),
+                    "tree_rss": round(lw.tree_rss_mb / ly.tree_rss_mb, 3)
+                    if lw.tree_rss_mb and ly.tree_rss_mb
+                    else None,
                 }
             if lw:
                 say("")

@@ -435,3 +435,18 @@ def test_url_problem_is_shared_by_loader_and_importer(url: str, problem: str | N
     from linkwatch.urls import url_problem
 
     assert url_problem(url) == problem
+
+
+def test_split_by_host_keeps_each_host_whole_and_the_shard_rule_stable() -> None:
+    import zlib
+
+    from linkwatch.catalog import split_by_host
+
+    links = [Link(url=f"https://h{i % 7}.example/p{i}", title=str(i)) for i in range(40)]
+    groups = split_by_host(links, 3)
+    assert sorted((link for g in groups for link in g), key=links.index) == links
+    for k, group in enumerate(groups):
+        assert list(group) == [link for link in links if link in group]  # catalog order
+        for link in group:  # the rule --shard has always used, so old shard jobs still agree
+            assert zlib.crc32((link.url.split("/")[2]).encode()) % 3 == k
+    assert sum(1 for g in groups if g) > 1

@@ -15,10 +15,13 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from fake_github import FakeGitHub
+from linkwatch.catalog import split_by_host
 from linkwatch.cli import main
+from linkwatch.models import Link
 from web import TestWeb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -228,7 +231,7 @@ def test_issues_open_through_the_cli_and_token_stays_home(
 # ------------------------------------------------------------ killed runs
 
 
-def _spawn(tmp_path: Path, cat: Path) -> subprocess.Popen[bytes]:
+def _spawn(tmp_path: Path, cat: Path, *extra: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [
@@ -245,6 +248,7 @@ def _spawn(tmp_path: Path, cat: Path) -> subprocess.Popen[bytes]:
             "--allow-private",
             "--no-adapters",
             "-q",
+            *extra,
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -256,8 +260,34 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
-def test_a_killed_run_loses_nothing(web: TestWeb, tmp_path: Path, sig: signal.Signals) -> None:
+def _workers(pid: int, expected: int, timeout: float = 10.0) -> list[psutil.Process]:
+    """The ``--jobs`` worker processes of ``pid`` (not multiprocessing's resource tracker)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [
+            child
+            for child in psutil.Process(pid).children()
+            if "spawn_main" in " ".join(child.cmdline())
+        ]
+        if len(found) >= expected or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def _gone(proc: psutil.Process, timeout: float = 10.0) -> bool:
+    try:
+        proc.wait(timeout)
+    except psutil.TimeoutExpired:
+        return False
+    except psutil.NoSuchProcess:
+        pass
+    return True
+
+
+def _hanging_run(
+    web: TestWeb, tmp_path: Path, *extra: str
+) -> tuple[subprocess.Popen[bytes], dict[str, bytes]]:
+    """A first run recorded, then a second run started and stuck on a hanging link."""
     b = base(web)
     good = catalog(tmp_path, [("ok", f"{b}/article"), ("gone", f"{b}/gone-404")])
     assert run_cli(tmp_path, good) == 1
@@ -265,23 +295,23 @@ def test_a_killed_run_loses_nothing(web: TestWeb, tmp_path: Path, sig: signal.Si
     hanging = FAST.replace("link_timeout = 3.0", "link_timeout = 30.0").replace(
         "read_timeout = 1.0", "read_timeout = 30.0"
     )
+    elsewhere = f"http://127.0.0.2:{web.public_port}/article"  # a second host
     slow = catalog(
-        tmp_path, [("ok", f"{b}/article"), ("hang", f"{b}/hang"), ("gone", f"{b}/gone-404")],
+        tmp_path,
+        [("ok", f"{b}/article"), ("hang", f"{b}/hang"), ("gone", f"{b}/gone-404"),
+         ("elsewhere", elsewhere)],
         hanging,
     )  # fmt: skip
     hung_before = web.hits.get("127.0.0.1/hang", 0)  # the web lives for the whole session
-    proc = _spawn(tmp_path, slow)
+    proc = _spawn(tmp_path, slow, *extra)
     deadline = time.monotonic() + 10
     while web.hits.get("127.0.0.1/hang", 0) == hung_before and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.3)
-    proc.send_signal(sig)
-    _out, err = proc.communicate(timeout=20)
-    if sig is signal.SIGKILL:
-        assert proc.returncode == -signal.SIGKILL
-    else:
-        assert proc.returncode == 130, err
-        assert b"interrupted" in err
+    return proc, reports
+
+
+def _history_untouched(tmp_path: Path, reports: dict[str, bytes]) -> None:
     assert _snapshot(tmp_path / "reports") == reports
     conn = sqlite3.connect(tmp_path / "state.db")
     try:
@@ -289,6 +319,46 @@ def test_a_killed_run_loses_nothing(web: TestWeb, tmp_path: Path, sig: signal.Si
         assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
     finally:
         conn.close()
+
+
+#: With --jobs 3, 127.0.0.2 falls in the first part (checked by the CLI process
+#: itself) and 127.0.0.1, with the hanging link, in a worker's; the third is empty.
+JOBS = 3
+
+
+def test_the_kill_tests_split_as_they_assume() -> None:
+    links = [Link(url=f"http://{h}:1/", title=h) for h in ("127.0.0.2", "127.0.0.1")]
+    assert [len(part) for part in split_by_host(links, JOBS)] == [1, 0, 1]
+
+
+@pytest.mark.parametrize("jobs", [1, JOBS])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+def test_a_killed_run_loses_nothing(
+    web: TestWeb, tmp_path: Path, sig: signal.Signals, jobs: int
+) -> None:
+    proc, reports = _hanging_run(web, tmp_path, "--jobs", str(jobs))
+    workers = _workers(proc.pid, expected=1) if jobs > 1 else []
+    assert len(workers) == (jobs > 1)
+    proc.send_signal(sig)
+    _out, err = proc.communicate(timeout=20)
+    if sig is signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        assert proc.returncode == 130, err
+        assert b"interrupted" in err
+    assert all(_gone(w) for w in workers)  # no orphan keeps crawling, even after SIGKILL
+    _history_untouched(tmp_path, reports)
+
+
+def test_a_dead_worker_fails_the_run_in_one_line(web: TestWeb, tmp_path: Path) -> None:
+    proc, reports = _hanging_run(web, tmp_path, "--jobs", str(JOBS))
+    (worker,) = _workers(proc.pid, expected=1)
+    worker.kill()
+    _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 2, err
+    assert err.decode().count("\n") == 1
+    assert b"was killed by SIGKILL before it finished" in err
+    _history_untouched(tmp_path, reports)
 
 
 def test_second_run_is_answered_with_304_and_counts_bytes_saved(

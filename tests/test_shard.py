@@ -1,4 +1,5 @@
-"""Sharding end to end: ``check --shard k/4`` ×4 then ``merge`` equals one unsharded run.
+"""Sharding end to end: ``check --shard k/4`` ×4 then ``merge`` equals one unsharded run,
+and ``check --jobs 2`` (the same split, in worker processes) equals ``--jobs 1``.
 
 The catalog spreads 60 links over 12 loopback hosts (``127.3.0.1`` …
 ``127.3.0.12``: every 127.x address is its own host on Linux, and the shard
@@ -12,6 +13,8 @@ in-process, as a CI matrix would run the commands.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -22,6 +25,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from linkwatch.catalog import load_catalog, split_by_host
 from linkwatch.cli import main
 
 HOSTS = [f"127.3.0.{i}" for i in range(1, 13)]
@@ -168,3 +172,25 @@ def test_every_host_lands_in_exactly_one_shard(sharded: list[Path]) -> None:
     assert set(shards_of_host) == set(HOSTS)
     assert all(len(ks) == 1 for ks in shards_of_host.values()), dict(shards_of_host)
     assert len({k for ks in shards_of_host.values() for k in ks}) > 1  # really split
+
+
+def test_jobs_2_gives_the_verdicts_of_jobs_1(catalog: Path, work: Path) -> None:
+    """Through a child CLI process: the workers are spawned far from this test's server threads."""
+    assert all(
+        split_by_host(load_catalog(catalog).links, 2)
+    )  # this process and one worker each check
+    folders = {}
+    for jobs in ("1", "2"):
+        folder = work / f"jobs-{jobs}"
+        done = subprocess.run(
+            [sys.executable, "-m", "linkwatch", "check", "--catalog", str(catalog),
+             "--state", str(folder / "state.db"), "--reports", str(folder / "reports"),
+             "--allow-private", "--no-adapters", "-q", "--jobs", jobs],
+            capture_output=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 1, done.stderr  # the 404s need a human
+        folders[jobs] = folder
+    expected = _verdicts(folders["1"] / "reports")
+    assert len(expected) == len(HOSTS) * len(KINDS)
+    assert {v for v, _ in expected.values()} == {"ok", "broken", "moved"}
+    assert _verdicts(folders["2"] / "reports") == expected

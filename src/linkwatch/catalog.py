@@ -21,10 +21,12 @@ import os
 import re
 import tomllib
 import typing
+import zlib
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from linkwatch.errors import CatalogError
 from linkwatch.models import Catalog, Link, Schedule, Settings
@@ -716,6 +718,22 @@ def filter_links(
             continue
         chosen.append(link)
     return tuple(chosen)
+
+
+def split_by_host(links: Iterable[Link], parts: int) -> list[tuple[Link, ...]]:
+    """``links`` in ``parts`` groups (catalog order kept), every host in exactly one.
+
+    Politeness limits are per host, so a host must never be checked from two
+    places at once: ``check --shard K/N`` (one CI job per group) and
+    ``check --jobs N`` (one process per group) both split with this rule.
+    The key is the CRC-32 of the host name: stable across runs, machines and
+    Python versions (``hash()`` is salted per process).
+    """
+    groups: list[list[Link]] = [[] for _ in range(max(1, parts))]
+    for link in links:
+        host = urlsplit(link.url).hostname or ""
+        groups[zlib.crc32(host.encode()) % len(groups)].append(link)
+    return [tuple(group) for group in groups]
 
 
 def _link_labels(link: Link) -> set[str]:

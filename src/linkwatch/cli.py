@@ -28,7 +28,7 @@ from typing import TextIO
 import anyio
 
 from linkwatch import __version__
-from linkwatch.catalog import filter_links, load_catalog, render_catalog
+from linkwatch.catalog import filter_links, load_catalog, render_catalog, split_by_host
 from linkwatch.errors import CatalogError, LinkwatchError, ReportError
 from linkwatch.fixer import fix_catalog, fix_markdown, unified_diff
 from linkwatch.github import WAYBACK_API, github_env, sync_run
@@ -204,17 +204,21 @@ def parse_shard(value: str) -> tuple[int, int]:
     return k, n
 
 
+def parse_jobs(value: str) -> int:
+    """A positive process count, for ``--jobs``."""
+    try:
+        jobs = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--jobs wants a number, not {value!r}") from None
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"--jobs {value}: at least 1")
+    return jobs
+
+
 def shard_links(links: Sequence[Link], shard: tuple[int, int]) -> tuple[Link, ...]:
     """Split by host, so every host's links land in one shard and politeness holds."""
-    import zlib
-    from urllib.parse import urlsplit
-
     k, n = shard
-    return tuple(
-        link
-        for link in links
-        if zlib.crc32((urlsplit(link.url).hostname or "").encode()) % n == k - 1
-    )
+    return split_by_host(links, n)[k - 1]
 
 
 def _progress(
@@ -265,6 +269,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         github_api_url=os.environ.get("GITHUB_API_URL") or "https://api.github.com",
         conditional=not args.no_conditional,
         soft404_probe=False if args.no_soft404_probe else None,
+        jobs=args.jobs,
     )
     show_progress = sys.stderr.isatty() and not args.quiet
     with Store.open(args.state) as store:
@@ -595,6 +600,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--section", action="append", help="only links in this section (repeat)")
     check.add_argument("--tag", action="append", help="only links with this tag, kind or lang")
     check.add_argument("--must-read", action="store_true", help="only must-read links")
+    check.add_argument(
+        "--jobs",
+        type=parse_jobs,
+        default=1,
+        help="check in N worker processes, split by host (default: 1, this process)",
+    )
     check.add_argument("--shard", type=parse_shard, help="check only shard K of N (by host)")
     check.add_argument(
         "--no-adapters", action="store_true", help="no GitHub/YouTube/bilibili API checks"

@@ -8,11 +8,15 @@ number of links in flight, not by the size of the catalog.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
+
+from linkwatch.catalog import split_by_host
 from linkwatch.classify import classify, is_network_failure
 from linkwatch.content import (
     compress_text,
@@ -21,6 +25,7 @@ from linkwatch.content import (
     fingerprint,
     fingerprint_bytes,
 )
+from linkwatch.errors import LinkwatchError
 from linkwatch.fetch import Resolver, check_links
 from linkwatch.history import apply_run, detect_inconclusive, host_incidents
 from linkwatch.htmlpage import SharedBody
@@ -36,6 +41,7 @@ from linkwatch.models import (
     Verdict,
 )
 from linkwatch.store import Store
+from linkwatch.workers import run_workers
 
 Clock = Callable[[], datetime]
 
@@ -57,6 +63,8 @@ class RunOptions:
     resolver: Resolver | None = None
     conditional: bool = True
     soft404_probe: bool | None = None  # None: as the catalog's settings say
+    # Worker processes, split by host (see check_in_workers); 1 checks in this process.
+    jobs: int = 1
 
 
 def effective_settings(settings: Settings, options: RunOptions) -> Settings:
@@ -146,11 +154,13 @@ async def check_catalog(
     clock: Clock = utc_now,
     prev_states: Mapping[str, LinkState] | None = None,
     packed: dict[str, bytes] | None = None,
+    keep: bool = True,
 ) -> list[CheckResult]:
     """Check ``links`` and return their results in catalog order (no history).
 
     With ``prev_states``, results whose content is unchanged carry no text
-    (see :func:`observe`).
+    (see :func:`observe`).  ``keep=False`` returns nothing: a worker process
+    streams its results to ``on_result`` and need not hold them too.
     """
     order = {link.url: i for i, link in enumerate(links)}
     results: list[CheckResult] = []
@@ -165,7 +175,8 @@ async def check_catalog(
             # compressed (a few hundred bytes instead of a few KiB).
             packed[link.url] = compress_text(result.text)
             result = replace(result, text=None)
-        results.append(result)
+        if keep:
+            results.append(result)
         if on_result is not None:
             on_result(result)
 
@@ -185,6 +196,145 @@ async def check_catalog(
         validators=validators if options.conditional else None,
         **kwargs,
     )
+    results.sort(key=lambda r: order.get(r.link.url, len(order)))
+    return results
+
+
+#: CheckResult's fields as a worker sends them: all but ``link``, which the
+#: parent already holds (sending it back would copy every Link into the parent).
+_SENT_FIELDS = tuple(f.name for f in fields(CheckResult) if f.name != "link")
+#: A worker sends its results in batches: per-message pickling and wake-ups
+#: stay small, and the parent's progress lags by at most a tenth of a second.
+_BATCH_SIZE = 64
+_BATCH_SECONDS = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """What one worker process needs: its hosts' links and their remembered facts."""
+
+    links: tuple[Link, ...]
+    settings: Settings
+    options: RunOptions
+    validators: dict[str, Validators]
+    prev_states: dict[str, LinkState]
+
+
+_Sent = tuple[int, tuple[Any, ...], bytes | None]  # (index in the part, fields, packed text)
+
+
+def _check_part(send: Callable[[object], None], part: _Part) -> None:
+    """A worker's body: check one part with the ordinary engine, stream batches back."""
+    index = {link.url: i for i, link in enumerate(part.links)}
+    packed: dict[str, bytes] = {}
+    batch: list[_Sent] = []
+    flushed = time.monotonic()
+
+    def flush() -> None:
+        nonlocal flushed
+        if batch:
+            send(list(batch))
+            batch.clear()
+        flushed = time.monotonic()
+
+    def on_result(result: CheckResult) -> None:
+        url = result.link.url
+        values = tuple(getattr(result, name) for name in _SENT_FIELDS)
+        batch.append((index[url], values, packed.pop(url, None)))
+        if len(batch) >= _BATCH_SIZE or time.monotonic() - flushed >= _BATCH_SECONDS:
+            flush()
+
+    async def main() -> None:
+        await check_catalog(
+            part.links,
+            part.settings,
+            options=part.options,
+            validators=part.validators,
+            on_result=on_result,
+            prev_states=part.prev_states,
+            packed=packed,
+            keep=False,
+        )
+
+    anyio.run(main)
+    flush()
+
+
+async def check_in_workers(
+    links: Sequence[Link],
+    settings: Settings,
+    *,
+    options: RunOptions,
+    validators: Mapping[str, Validators] | None = None,
+    on_result: Callable[[CheckResult], None] | None = None,
+    prev_states: Mapping[str, LinkState] | None = None,
+    packed: dict[str, bytes] | None = None,
+) -> list[CheckResult]:
+    """:func:`check_catalog` in ``options.jobs`` worker processes, split by host.
+
+    When the web answers fast a run is CPU-bound on one core (HTTP parsing,
+    HTML parsing, fingerprints: ~1 ms of Python per link), so each worker
+    runs the whole engine and :func:`observe` for its hosts; this process
+    is one of them.  A host lives
+    in exactly one worker (:func:`~linkwatch.catalog.split_by_host`), so the
+    per-host limits hold as in one process; the global concurrency is shared
+    out.  Only results and packed texts come back; history, the store and
+    reports stay in the parent, unchanged.  ``checked_at`` comes from each
+    worker's own UTC clock, and ``options.resolver`` must be picklable.
+    """
+    parts = [part for part in split_by_host(links, options.jobs) if part]
+    states = prev_states or {}
+    known = validators or {}
+    share, extra = divmod(settings.concurrency, max(1, len(parts)))
+    work = [
+        _Part(
+            links=part,
+            settings=replace(settings, concurrency=max(1, share + (k < extra))),
+            options=replace(options, jobs=1),
+            validators={link.url: known[link.url] for link in part if link.url in known},
+            prev_states={link.url: states[link.url] for link in part if link.url in states},
+        )
+        for k, part in enumerate(parts)
+    ]
+    results: list[CheckResult] = []
+
+    def on_data(k: int, batch: list[_Sent]) -> None:
+        part = parts[k + 1]
+        for i, values, text in batch:
+            link = part[i]
+            result = CheckResult(link=link, **dict(zip(_SENT_FIELDS, values, strict=True)))
+            if text is not None and packed is not None:
+                packed[link.url] = text
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+
+    failed: list[LinkwatchError] = []
+    # This process checks the first part itself: one interpreter (~50 MB) and
+    # one start-up fewer than N workers, and it works while they start.
+    async with anyio.create_task_group() as group:
+
+        async def remote() -> None:
+            try:
+                await run_workers(_check_part, work[1:], on_data)
+            except LinkwatchError as exc:
+                failed.append(exc)
+                group.cancel_scope.cancel()
+
+        group.start_soon(remote)
+        here = work[0]
+        results += await check_catalog(
+            here.links,
+            here.settings,
+            options=here.options,
+            validators=here.validators,
+            on_result=on_result,
+            prev_states=here.prev_states,
+            packed=packed,
+        )
+    if failed:
+        raise failed[0]
+    order = {link.url: i for i, link in enumerate(links)}
     results.sort(key=lambda r: order.get(r.link.url, len(order)))
     return results
 
@@ -325,16 +475,27 @@ async def run_once(
     prev_states: Mapping[str, LinkState] = store.load_states(with_text=False)
     started = clock()
     packed: dict[str, bytes] = {}
-    results = await check_catalog(
-        chosen,
-        settings,
-        options=options,
-        validators=store.validators(),
-        on_result=on_result,
-        clock=clock,
-        prev_states=prev_states,
-        packed=packed,
-    )
+    if options.jobs > 1:
+        results = await check_in_workers(
+            chosen,
+            settings,
+            options=options,
+            validators=store.validators(),
+            on_result=on_result,
+            prev_states=prev_states,
+            packed=packed,
+        )
+    else:
+        results = await check_catalog(
+            chosen,
+            settings,
+            options=options,
+            validators=store.validators(),
+            on_result=on_result,
+            clock=clock,
+            prev_states=prev_states,
+            packed=packed,
+        )
     prev_states = _with_old_texts(prev_states, results, store)
     summary, states = conclude(
         catalog, results, prev_states, settings=settings, started=started, finished=clock()
