@@ -8,6 +8,7 @@ number of links in flight, not by the size of the catalog.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
@@ -475,27 +476,16 @@ async def run_once(
     prev_states: Mapping[str, LinkState] = store.load_states(with_text=False)
     started = clock()
     packed: dict[str, bytes] = {}
-    if options.jobs > 1:
-        results = await check_in_workers(
-            chosen,
-            settings,
-            options=options,
-            validators=store.validators(),
-            on_result=on_result,
-            prev_states=prev_states,
-            packed=packed,
-        )
-    else:
-        results = await check_catalog(
-            chosen,
-            settings,
-            options=options,
-            validators=store.validators(),
-            on_result=on_result,
-            clock=clock,
-            prev_states=prev_states,
-            packed=packed,
-        )
+    check = check_in_workers if options.jobs > 1 else functools.partial(check_catalog, clock=clock)
+    results = await check(
+        chosen,
+        settings,
+        options=options,
+        validators=store.validators(),
+        on_result=on_result,
+        prev_states=prev_states,
+        packed=packed,
+    )
     prev_states = _with_old_texts(prev_states, results, store)
     summary, states = conclude(
         catalog, results, prev_states, settings=settings, started=started, finished=clock()
