@@ -51,22 +51,25 @@ def base(web: TestWeb, host: str = "127.0.0.1") -> str:
     return f"http://{host}:{web.port}"
 
 
+def check_args(tmp_path: Path, cat: Path, *extra: str) -> list[str]:
+    """``check`` over ``cat`` with its state and reports in ``tmp_path``."""
+    return [
+        "check",
+        "--catalog",
+        str(cat),
+        "--state",
+        str(tmp_path / "state.db"),
+        "--reports",
+        str(tmp_path / "reports"),
+        "--allow-private",
+        "--no-adapters",
+        "-q",
+        *extra,
+    ]
+
+
 def run_cli(tmp_path: Path, cat: Path, *extra: str) -> int:
-    return main(
-        [
-            "check",
-            "--catalog",
-            str(cat),
-            "--state",
-            str(tmp_path / "state.db"),
-            "--reports",
-            str(tmp_path / "reports"),
-            "--allow-private",
-            "--no-adapters",
-            "-q",
-            *extra,
-        ]
-    )
+    return main(check_args(tmp_path, cat, *extra))
 
 
 def test_check_writes_the_json_contract_and_every_report(web: TestWeb, tmp_path: Path) -> None:
@@ -234,22 +237,7 @@ def test_issues_open_through_the_cli_and_token_stays_home(
 def _spawn(tmp_path: Path, cat: Path, *extra: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "linkwatch",
-            "check",
-            "--catalog",
-            str(cat),
-            "--state",
-            str(tmp_path / "state.db"),
-            "--reports",
-            str(tmp_path / "reports"),
-            "--allow-private",
-            "--no-adapters",
-            "-q",
-            *extra,
-        ],
+        [sys.executable, "-m", "linkwatch", *check_args(tmp_path, cat, *extra)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
