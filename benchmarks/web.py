@@ -44,7 +44,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, cast
 
 LINK_PREFIX = "/p/"
 NOT_FOUND = (
@@ -127,8 +127,8 @@ class _HttpProtocol(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses; same API.
+        self._transport = cast(asyncio.Transport, transport)
         self._host = str(transport.get_extra_info("sockname")[0])
         self._server.stats.connections += 1
 
