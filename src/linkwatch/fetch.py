@@ -6,15 +6,17 @@ exception (httpx, ssl, socket) is mapped at the boundary into
 ``Observation.error`` kinds (design.md §6, "a dead link is data").
 
 Engine (design.md §7, measured): httpx's single shared connection pool is
-quadratic over many hosts, so each host gets its *own* small httpcore
-connection pool (``max_connections = settings.per_host``; httpcore is what
-``httpx.AsyncHTTPTransport`` wraps), created lazily, all sharing *one*
+quadratic over many hosts, so each host gets its *own* few keep-alive
+connections (:class:`linkwatch.connections.HostPool`: httpcore's
+``AsyncHTTP11Connection``, the HTTP/1.1 code ``httpx.AsyncHTTPTransport``
+runs, over a lean asyncio transport), created lazily, all sharing *one*
 ``ssl.SSLContext`` (building one costs tens of milliseconds).  Requests go
-straight to that pool: ``httpx.AsyncClient.send`` costs about as much CPU
-as the HTTP exchange itself (auth, redirect, cookie-jar and hook layers this
-module does not use).  The per-host slot (an ``anyio.Semaphore``) is taken
-*before* a request reaches the pool, so the pool never holds a queue.
-Host adapters still get an ``httpx.AsyncClient`` for their API host.
+straight to those connections: ``httpx.AsyncClient.send`` costs about as
+much CPU as the HTTP exchange itself (auth, redirect, cookie-jar and hook
+layers this module does not use).  The per-host slot (an
+``anyio.Semaphore``) is taken *before* a connection is asked for, so no
+request ever queues inside the pool.  Host adapters still get an
+``httpx.AsyncClient`` for their API host.
 
 Name resolution is done here, not by the socket layer: a host name is
 resolved once per run through an injectable :data:`Resolver`, the address is
@@ -61,6 +63,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_random_exponential
 
 from linkwatch import adapters, classify
+from linkwatch.connections import HostPool
 from linkwatch.models import Hop, Link, Observation, Settings, Validators
 
 Resolver = Callable[[str], Awaitable[list[str]]]
@@ -533,7 +536,7 @@ class Checker:
         self._user_agent = settings.user_agent.encode("utf-8")
         self._global = anyio.Semaphore(max(1, settings.concurrency), fast_acquire=True)
         self._clients: dict[_HostKey, httpx.AsyncClient] = {}
-        self._pools: dict[_HostKey, httpcore.AsyncConnectionPool] = {}
+        self._pools: dict[_HostKey, HostPool] = {}
         self._left: dict[_HostKey, int] = {}  # links still to check, per origin host
         self._busy: dict[_HostKey, int] = {}  # exchanges in flight, per host
         self._public: dict[str, bool] = {}
@@ -865,25 +868,19 @@ class Checker:
             client = self._clients[api_key] = self._new_client()
         return client
 
-    def _pool(self, key: _HostKey) -> httpcore.AsyncConnectionPool:
-        """The host's own connection pool, as ``httpx.AsyncHTTPTransport`` would build it.
+    def _pool(self, key: _HostKey) -> HostPool:
+        """The host's own keep-alive connections (``connections`` says why not httpcore's pool).
 
-        Links are sent straight to httpcore: ``AsyncClient.send`` would add
-        auth, redirect, cookie-jar and event-hook machinery that this module
-        does by hand (redirects, per-check cookies) or must not have (a
-        client cookie jar would carry cookies from one check to the next).
+        Links are sent straight to httpcore's HTTP/1.1 connection:
+        ``AsyncClient.send`` would add auth, redirect, cookie-jar and
+        event-hook machinery that this module does by hand (redirects,
+        per-check cookies) or must not have (a client cookie jar would carry
+        cookies from one check to the next).
         """
         pool = self._pools.get(key)
         if pool is None:
-            per_host = max(1, self._settings.per_host)
-            pool = self._pools[key] = httpcore.AsyncConnectionPool(
-                ssl_context=self._ssl,
-                max_connections=per_host,
-                max_keepalive_connections=per_host,
-                keepalive_expiry=5.0,
-                http1=True,
-                http2=False,
-                retries=0,
+            pool = self._pools[key] = HostPool(
+                self._ssl, max_idle=max(1, self._settings.per_host), keepalive_expiry=5.0
             )
         return pool
 
@@ -936,11 +933,12 @@ class Checker:
         async with self._gate(key):
             self._busy[key] = self._busy.get(key, 0) + 1
             try:
-                response = await self._pool(key).handle_async_request(request)
+                pool = self._pool(key)
+                response, connection = await pool.send(request)
                 try:
                     return await self._read(response)
                 finally:
-                    await response.aclose()
+                    await pool.release(response, connection)
             except _HTTPCORE_ERRORS as exc:
                 raise _map_exception(_as_httpx(exc)) from exc
             except (OSError, ssl.SSLError) as exc:
