@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from linkwatch import content
 from linkwatch.classify import classify
 from linkwatch.content import (
     compress_text,
@@ -313,3 +318,52 @@ def test_extract_after_classify_read_the_shared_tree_gives_the_same_text() -> No
 def test_extract_ignores_a_shared_memo_of_another_body() -> None:
     shared = SharedBody(b"<p>other</p>")
     assert extract_text(b"<p>mine</p>", "text/html", shared=shared) == "mine"
+
+
+# Fingerprints are compared with the ones stored by earlier runs: if a release
+# computed different hashes for the same text, every page would turn "changed"
+# on upgrade.  These are the hashes of linkwatch before the speed work of
+# 2026-11-29 (per-line digit scan, counter-word lookahead, cached media
+# types); a rule change that moves them must be deliberate.
+PINNED_FINGERPRINTS = [
+    (
+        "Updated March 5, 2024 · 1.2k views · 12,345 次播放\n播放量 3.4万 STARS: 120 ſtars 5\n"
+        "Copyright © 2019–2024 Example\nThe model card — 3 minutes ago, 刚刚 / 昨天\n"
+        "令牌 a1B2c3D4e5F6g7H8i9 and 0123456789abcdef0123",
+        "63d91fe01d8dc9578bdfea59dfd932e39d0b446e589af107629ad59409fe937c",
+    ),
+    (
+        "Ｆｕｌｌｗｉｄｔｈ　ＴＥＸＴ１２３\r\n\r\n  spaced   out\tline  \n\x0bvt\x1cfs\u2028ls "
+        "12:34 PM 下午3:05 ٣٤٥ views",
+        "74fb31b65b716096de871c8f9bf0efbfe5a2ff5c03be99f86f83ac8b544008f6",
+    ),
+    (
+        "plain prose with no digits at all, today is a good day and just now too (c) yesterday",
+        "457d6bf000755069924974ebb20513f642fffe8a1067ac67b78e00059a7f1bda",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "digest"), PINNED_FINGERPRINTS)
+def test_fingerprints_do_not_move_between_releases(text: str, digest: str) -> None:
+    assert fingerprint(text) == digest
+
+
+_NOISY_ALPHABET = "aAbcſsStVvwK0123456789٣ ,.:：-/万k©()次播放量观看\n"
+
+
+@given(st.text(alphabet=_NOISY_ALPHABET, max_size=60) | st.text(max_size=40))
+def test_fast_counter_rule_matches_exactly_what_the_plain_rule_matches(text: str) -> None:
+    number = r"\d[\d,.]*\s*(?:[kKmMbBwW]|万|亿|千)?\+?"  # the rule as first written
+    plain = re.compile(
+        rf"(?i:{number}\s*{content._COUNTER_WORDS}|{content._COUNTER_WORDS}\s*[:：]?\s*{number})"
+    )
+    fast = re.compile(content.BUILTIN_NOISE[-1][1])
+    assert fast.sub("#", text) == plain.sub("#", text)
+
+
+@given(st.text(alphabet=_NOISY_ALPHABET, max_size=60) | st.text(max_size=40))
+def test_line_prefilter_agrees_with_the_unicode_digit_class(text: str) -> None:
+    lowered = text.lower()
+    expected = bool(re.search(r"\d", text)) or any(w in lowered for w in content._DIGITLESS_NOISE)
+    assert content._may_hold_noise(text) == expected

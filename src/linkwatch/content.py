@@ -65,6 +65,9 @@ _DROP_SELECTORS = (
     '[role="search"]',
     '[role="dialog"]',
 )
+# Two selector lists, two walks over the tree (one per selector is 2x slower;
+# lexbor is slower still with tag and attribute selectors in one list).
+_DROP = (",".join(_DROP_TAGS), ",".join(_DROP_SELECTORS))
 # Elements whose end is a line break in rendered text, so the diff can work
 # line by line instead of on one giant line.
 _BLOCK_TAGS = frozenset(
@@ -130,8 +133,13 @@ def fingerprint_bytes(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+@functools.lru_cache(maxsize=256)
 def _media_type(content_type: str | None) -> tuple[str | None, str | None]:
-    """``(media type, charset)`` parsed as RFC 9110 §8.3 describes."""
+    """``(media type, charset)`` parsed as RFC 9110 §8.3 describes.
+
+    Cached: a run sees a handful of distinct values, and ``email``'s parser
+    costs more than the rest of text extraction for a small page.
+    """
     if not content_type:
         return None, None
     msg = Message()
@@ -247,7 +255,7 @@ def _render(nodes: Iterable[LexborNode]) -> str:
 def _html_text(html: str, select: str | None, shared: SharedBody | None) -> str:
     # The tree is changed below (chrome removed), so it is taken, not shared.
     tree = shared.take_tree(html) if shared is not None else parse_html(html)
-    for selector in (",".join(_DROP_TAGS), *_DROP_SELECTORS):
+    for selector in _DROP:
         for node in tree.css(selector):
             node.decompose()
     if select:
@@ -309,12 +317,24 @@ _MONTHS = (
     r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
 )
 _UNITS_EN = r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?)"
-_COUNTER_WORDS = (
-    r"(?:views?|likes?|stars?|forks?|watching|watchers?|comments?|downloads?|plays?"
-    r"|subscribers?|followers?|reads?|reactions?|shares?|clones?"
-    r"|次播放|次观看|播放量?|观看|点赞|收藏|评论|弹幕|阅读量?|关注|粉丝|人看过|人观看|投币|转发|赞)"
-)
-_NUMBER = r"\d[\d,.]*\s*(?:[kKmMbBwW]|万|亿|千)?\+?"
+_COUNTER_WORD_LIST = (
+    "views?", "likes?", "stars?", "forks?", "watching", "watchers?", "comments?", "downloads?",
+    "plays?", "subscribers?", "followers?", "reads?", "reactions?", "shares?", "clones?",
+    "次播放", "次观看", "播放量?", "观看", "点赞", "收藏", "评论", "弹幕", "阅读量?", "关注",
+    "粉丝", "人看过", "人观看", "投币", "转发", "赞",
+)  # fmt: skip
+_COUNTER_WORDS = "(?:" + "|".join(_COUNTER_WORD_LIST) + ")"
+# The first letters of the counter words, as a lookahead in front of the
+# alternation: Python's regex engine tries all 31 words at every position
+# of a line (and again at every backtracking step of a number before them),
+# and this one character test rejects almost all of them first.  It matches
+# exactly the same text (it only restates a necessary condition) and made
+# the built-in rules 3x faster on a line of prose.
+_COUNTER_START = "(?=[" + "".join(sorted({word[0] for word in _COUNTER_WORD_LIST})) + "])"
+# Possessive (``*+``, Python 3.11): what follows a number never starts with a
+# digit, comma, dot or space, so giving those back cannot make a match; without
+# it every digit of "127.0.0.1" retried the 31 counter words at each step back.
+_NUMBER = r"\d[\d,.]*+\s*+(?:[kKmMbBwW]|万|亿|千)?\+?"
 
 # Each rule: (why it is noise, pattern).  Order matters only for overlap:
 # longer constructs (ISO timestamps) go before their parts (clock times).
@@ -365,7 +385,8 @@ BUILTIN_NOISE: tuple[tuple[str, str], ...] = (
     (
         "Counters ('1.2k views', '12,345 次播放', '播放量 3.4万'): they grow while the "
         "content stays the same.",
-        rf"(?i:{_NUMBER}\s*{_COUNTER_WORDS}|{_COUNTER_WORDS}\s*[:：]?\s*{_NUMBER})",
+        rf"(?i:{_NUMBER}\s*{_COUNTER_START}{_COUNTER_WORDS}"
+        rf"|{_COUNTER_START}{_COUNTER_WORDS}\s*[:：]?\s*{_NUMBER})",
     ),
 )
 
@@ -400,7 +421,12 @@ def _strip_builtin(text: str) -> str:
 
 
 def _may_hold_noise(line: str) -> bool:
-    if _DIGIT.search(line):
+    # ``\d`` looks up every character's Unicode category (18 µs on 4 KiB of
+    # prose); on ASCII text it means 0-9, and ten substring scans take 0.5 µs.
+    if line.isascii():
+        if any(digit in line for digit in "0123456789"):
+            return True
+    elif _DIGIT.search(line):
         return True
     lowered = line.lower()
     return any(word in lowered for word in _DIGITLESS_NOISE)
