@@ -459,3 +459,26 @@ def test_a_filter_that_matches_nothing_is_a_usage_error(
     assert code == 2
     assert "matches --section nowhere" in capsys.readouterr().err
     assert not (tmp_path / "s.db").exists()
+
+
+def test_collector_is_tuned_only_when_the_process_is_ours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console script tunes the cycle collector; a caller's ``main([...])`` keeps its own."""
+    calls: list[str] = []
+    monkeypatch.setattr("linkwatch.cli.tune_gc", lambda: calls.append("tuned"))
+    path = catalog(tmp_path, [("example", "https://example.test/")])
+    assert main(["validate", "--catalog", str(path)]) == 0
+    assert calls == []
+    monkeypatch.setattr(sys, "argv", ["linkwatch", "validate", "--catalog", str(path)])
+    assert main() == 0
+    assert calls == ["tuned"]
+
+
+def test_tune_gc_freezes_what_is_alive_and_raises_the_thresholds() -> None:
+    code = (
+        "import gc; from linkwatch.workers import tune_gc; tune_gc(); "
+        "print(gc.get_freeze_count() > 1000, gc.get_threshold())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split(" ", 1) == ["True", "(10000, 20, 100)\n"]

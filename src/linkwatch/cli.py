@@ -38,6 +38,7 @@ from linkwatch.pipeline import RunOptions, run_once
 from linkwatch.report import needs_human, render, stream, triage
 from linkwatch.schedule import run_schedules
 from linkwatch.store import Store
+from linkwatch.workers import tune_gc
 
 EXIT_OK = 0
 EXIT_NEEDS_HUMAN = 1
@@ -693,6 +694,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    if argv is None:  # the process is ours (console script), not a caller's
+        tune_gc()
     logging.basicConfig(
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(asctime)s %(levelname)s %(message)s",

@@ -24,6 +24,7 @@ How a run ends, and why it never hangs:
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import signal
@@ -44,6 +45,22 @@ Job = Callable[[Send, Any], None]
 _DATA, _DONE, _FAILED = "data", "done", "failed"
 
 
+def tune_gc() -> None:
+    """Make Python's cycle collector cheap for a batch run; call once, after imports.
+
+    A run allocates millions of short-lived objects while thousands of
+    long-lived ones (modules, the catalog, results) sit in the old
+    generations; the default thresholds (700, 10, 10) rescan those again and
+    again.  ``freeze`` moves everything alive now (mostly imported modules)
+    out of the collector's sight for good, and the higher thresholds collect
+    less often.  Reference counting still frees almost everything at once;
+    only cycles wait longer.  Measured on the 5,000-link benchmark: 9% less
+    CPU, the same peak memory (benchmarks/README.md).
+    """
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 100)
+
+
 def _exit_with_parent(conn: Connection) -> None:
     """The parent never writes to the pipe, so ``recv`` returns only when it is gone."""
     with contextlib.suppress(EOFError, OSError):
@@ -53,6 +70,7 @@ def _exit_with_parent(conn: Connection) -> None:
 
 def _child(job: Job, conn: Connection, task: object) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tune_gc()
     threading.Thread(target=_exit_with_parent, args=(conn,), daemon=True).start()
 
     def send(payload: object) -> None:
