@@ -19,7 +19,7 @@ from linkwatch.content import (
     fingerprint_bytes,
     strip_noise,
 )
-from linkwatch.htmlpage import SharedBody
+from linkwatch.htmlpage import SharedBody, parse_html
 from linkwatch.models import Link, Observation
 
 ARTICLE = (
@@ -367,3 +367,30 @@ def test_line_prefilter_agrees_with_the_unicode_digit_class(text: str) -> None:
     lowered = text.lower()
     expected = bool(re.search(r"\d", text)) or any(w in lowered for w in content._DIGITLESS_NOISE)
     assert content._may_hold_noise(text) == expected
+
+
+_HTML_PARTS = (
+    "<main>", "</main>", "<article>", "</article>", "<nav>", "</nav>", "<p>", "</p>",
+    "<div role=main>", "<DIV ROLE='MAIN'>", "<div hidden>", "</div>", "<title>tt</title>",
+    "<h1>hh</h1>", "<script>s</script>", "<svg><title>st</title></svg>", "text ", "<template>",
+    "</template>", "<aside>", "</aside>", '<span aria-hidden="true">x</span>', "<form>",
+    "</form>", '<div role="dialog">d</div>', "<section>", "</section>", "<br>",
+)  # fmt: skip
+
+
+def _text_the_css_way(html: str) -> str:
+    """The extraction as first written, every step a CSS query (the slow, obvious way)."""
+    tree = parse_html(html)
+    for selector in (",".join(content._DROP_TAGS), *content._DROP_SELECTORS):
+        for node in tree.css(selector):
+            node.decompose()
+    nodes = tree.css("main, [role=main]") or tree.css("article")
+    if not nodes:
+        nodes = [tree.body] if tree.body is not None else []
+    chosen = [n for n in nodes if not any(content._contains(o, n) for o in nodes if o is not n)]
+    return content.normalise(content._render(chosen))
+
+
+@given(st.lists(st.sampled_from(_HTML_PARTS), max_size=16).map("".join))
+def test_extraction_without_css_engine_matches_the_css_way(html: str) -> None:
+    assert content.normalise(content._html_text(html, None, None)) == _text_the_css_way(html)

@@ -580,15 +580,19 @@ class _Page:
             return self.shared.tree(self.text)
         return parse_html(self.text)
 
+    # ``tags`` rather than ``css_first``: a document's first CSS query sets up
+    # lexbor's selector engine (~30 µs, more than parsing a small page), and
+    # a plain tag name does not need it.
+
     @cached_property
     def title(self) -> str:
-        node = self.tree.css_first("title")
-        return _squash(node.text()) if node is not None else ""
+        nodes = self.tree.tags("title")
+        return _squash(nodes[0].text()) if nodes else ""
 
     @cached_property
     def h1(self) -> str:
-        node = self.tree.css_first("h1")
-        return _squash(node.text()) if node is not None else ""
+        nodes = self.tree.tags("h1")
+        return _squash(nodes[0].text()) if nodes else ""
 
     @cached_property
     def visible_text(self) -> str:

@@ -65,9 +65,11 @@ _DROP_SELECTORS = (
     '[role="search"]',
     '[role="dialog"]',
 )
-# Two selector lists, two walks over the tree (one per selector is 2x slower;
-# lexbor is slower still with tag and attribute selectors in one list).
-_DROP = (",".join(_DROP_TAGS), ",".join(_DROP_SELECTORS))
+# Attribute selectors need lexbor's CSS engine, whose set-up costs more than
+# parsing a small page; an attribute whose name is nowhere in the markup
+# cannot match, so most pages skip it (tag names are found without CSS).
+_DROP_ATTRS = ",".join(_DROP_SELECTORS)
+_DROP_ATTR_NAMES = ("hidden", "role")  # every _DROP_SELECTORS attribute holds one
 # Elements whose end is a line break in rendered text, so the diff can work
 # line by line instead of on one giant line.
 _BLOCK_TAGS = frozenset(
@@ -255,13 +257,20 @@ def _render(nodes: Iterable[LexborNode]) -> str:
 def _html_text(html: str, select: str | None, shared: SharedBody | None) -> str:
     # The tree is changed below (chrome removed), so it is taken, not shared.
     tree = shared.take_tree(html) if shared is not None else parse_html(html)
-    for selector in _DROP:
-        for node in tree.css(selector):
+    for name in _DROP_TAGS:
+        for node in tree.tags(name):
+            node.decompose()
+    lowered = html.lower()
+    has_role = "role" in lowered
+    if has_role or any(name in lowered for name in _DROP_ATTR_NAMES):
+        for node in tree.css(_DROP_ATTRS):
             node.decompose()
     if select:
         nodes = tree.css(select)
     else:
-        nodes = tree.css("main, [role=main]") or tree.css("article")
+        nodes = (tree.css("main, [role=main]") if has_role else tree.tags("main")) or tree.tags(
+            "article"
+        )
         if not nodes:
             nodes = [tree.body] if tree.body is not None else []
     # A <main> nested in another selected node would be rendered twice.
