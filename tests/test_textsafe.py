@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from linkwatch import textsafe
 from linkwatch.textsafe import neutralize, plain_title
 
 
@@ -44,3 +45,13 @@ def test_neutralize_empty() -> None:
 
 def test_plain_title_is_one_line_without_mentions() -> None:
     assert plain_title("Hello\n@team  world") == "Hello @\u200dteam world"
+
+
+def test_unsafe_url_characters_are_whitespace_link_syntax_and_controls() -> None:
+    """The regex is exactly "str.isspace, <>\"`|\\, C0 controls, DEL" over all of Unicode."""
+    text = "".join(map(chr, range(0x110000)))
+    matched = set(textsafe._UNSAFE_URL_CHAR.findall(text))
+    expected = {
+        c for c in text if c.isspace() or c in '<>"`|\\' or ord(c) < 0x20 or ord(c) == 0x7F
+    }
+    assert matched == expected

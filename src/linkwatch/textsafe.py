@@ -105,6 +105,11 @@ def md_url(url: str) -> str:
     return f"<{safe}>" if safe else md_code(url)
 
 
+# Whitespace (``\s`` is ``str.isspace``), the characters that end or escape a
+# Markdown/HTML link, and C0 controls and DEL.
+_UNSAFE_URL_CHAR = re.compile(r'[\s<>"`|\\\x00-\x1f\x7f]')
+
+
 def safe_http_url(url: str | None) -> str | None:
     """The URL if it is a plain absolute http(s) URL that is safe to put in a link.
 
@@ -113,7 +118,7 @@ def safe_http_url(url: str | None) -> str | None:
     """
     if not url:
         return None
-    if any(c.isspace() or c in '<>"`|\\' or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+    if _UNSAFE_URL_CHAR.search(url):
         return None
     try:
         parts = urlsplit(url)
