@@ -24,6 +24,7 @@ import pytest
 
 from linkwatch.classify import classify, is_network_failure
 from linkwatch.fetch import (
+    PROBE_SUFFIX,
     Checker,
     _BoundedDecoder,
     _decode_headers,
@@ -740,3 +741,14 @@ async def test_literal_address_needs_no_resolver(web: TestWeb) -> None:
 
 async def test_system_resolver_passes_numeric_addresses_through() -> None:
     assert await system_resolver("127.0.0.1") == ["127.0.0.1"]
+
+
+async def test_soft404_probe_is_sent_once_per_host(web: TestWeb) -> None:
+    """Concurrent links of one host share one probe; each is judged against it."""
+    links = [Link(url=web.url(f"/blog/post-{n}", "soft.test"), title="t") for n in range(6)]
+    before = len(web.requests)
+    verdicts: list[str] = []
+    await _run_all(web, links, lambda link, obs: verdicts.append(classify(obs, link).reason))
+    probes = [r for r in web.requests[before:] if r.path.endswith(PROBE_SUFFIX)]
+    assert len(probes) == 1
+    assert verdicts == ["soft-404-probe"] * len(links)

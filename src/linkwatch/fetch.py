@@ -671,7 +671,7 @@ class Checker:
                 return adapted
         obs = await self._follow(link.url, validators, lang=link.lang)
         if self._probe_soft404 and self._wants_probe(obs):
-            probe = await self._probe_signature(httpx.URL(obs.final_url or obs.url))
+            probe = await self._probe_signature(obs.final_url or obs.url)
             if probe is not None and matches_probe(obs.body, probe):
                 obs = replace(obs, soft404_probe_match=True)
         return obs
@@ -1003,14 +1003,18 @@ class Checker:
             return False
         return not _path_is_root(obs.final_url or obs.url)
 
-    async def _probe_signature(self, url: httpx.URL) -> _PageSignature | None:
+    async def _probe_signature(self, page_url: str) -> _PageSignature | None:
         """What this host serves for a path that cannot exist: once per host per run.
 
         A host that answers 200 to ``/<random>-linkwatch-probe`` serves soft
         404s; if a link's page looks the same as that answer, the link is
         most likely a soft 404 too.  Hosts that answer 404 cost one request.
+        The cache key comes from a cheap split of ``page_url``; the URL is
+        parsed in full only for the one probe per host.
         """
-        key: _HostKey = (url.scheme, url.host, url.port or 0)
+        key = _origin_key(page_url)
+        if key is None:
+            return None
         if key in self._probes:
             return self._probes[key]
         lock = self._probe_locks.setdefault(key, anyio.Lock())
@@ -1018,9 +1022,8 @@ class Checker:
             if key in self._probes:
                 return self._probes[key]
             path = f"/{secrets.token_hex(8)}{PROBE_SUFFIX}"
-            probe = await self._follow(
-                str(url.copy_with(path=path, query=None, fragment=None)), None
-            )
+            url = httpx.URL(page_url).copy_with(path=path, query=None, fragment=None)
+            probe = await self._follow(str(url), None)
             signature = None
             if probe.error is None and probe.status_code == 200 and _is_html(probe.headers):
                 signature = page_signature(probe.body)
