@@ -51,7 +51,5 @@ def test_unsafe_url_characters_are_whitespace_link_syntax_and_controls() -> None
     """The regex is exactly "str.isspace, <>\"`|\\, C0 controls, DEL" over all of Unicode."""
     text = "".join(map(chr, range(0x110000)))
     matched = set(textsafe._UNSAFE_URL_CHAR.findall(text))
-    expected = {
-        c for c in text if c.isspace() or c in '<>"`|\\' or ord(c) < 0x20 or ord(c) == 0x7F
-    }
+    expected = {c for c in text if c.isspace() or c in '<>"`|\\' or ord(c) < 0x20 or ord(c) == 0x7F}
     assert matched == expected
