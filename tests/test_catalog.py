@@ -7,9 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from linkwatch.catalog import (
     SETTINGS_KEYS,
+    balance_by_host,
     cron_problem,
     filter_links,
     load_catalog,
@@ -450,3 +453,29 @@ def test_split_by_host_keeps_each_host_whole_and_the_shard_rule_stable() -> None
         for link in group:  # the rule --shard has always used, so old shard jobs still agree
             assert zlib.crc32((link.url.split("/")[2]).encode()) % 3 == k
     assert sum(1 for g in groups if g) > 1
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=30),
+    st.integers(min_value=1, max_value=4),
+)
+def test_balance_by_host_keeps_hosts_whole_and_groups_within_one_host_of_even(
+    sizes: list[int], parts: int
+) -> None:
+    # Interleaved like a real catalog: host h has sizes[h] links.
+    links = [
+        Link(url=f"https://h{h}.example/p{n}", title="t")
+        for n in range(max(sizes))
+        for h, size in enumerate(sizes)
+        if n < size
+    ]
+    groups = balance_by_host(links, [1.0] * parts)
+    assert len(groups) == parts
+    assert sorted((link for g in groups for link in g), key=links.index) == links
+    owner = {}
+    for k, group in enumerate(groups):
+        assert list(group) == sorted(group, key=links.index)  # catalog order
+        for link in group:
+            assert owner.setdefault(link.url.split("/")[2], k) == k  # a host in one group
+    # Greedy largest-first: no group exceeds the even share by more than the biggest host.
+    assert max(len(g) for g in groups) <= len(links) / parts + max(sizes)

@@ -19,9 +19,9 @@ import psutil
 import pytest
 
 from fake_github import FakeGitHub
-from linkwatch.catalog import split_by_host
 from linkwatch.cli import main
 from linkwatch.models import Link
+from linkwatch.pipeline import job_parts
 from web import TestWeb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -309,14 +309,19 @@ def _history_untouched(tmp_path: Path, reports: dict[str, bytes]) -> None:
         conn.close()
 
 
-#: With --jobs 3, 127.0.0.2 falls in the first part (checked by the CLI process
-#: itself) and 127.0.0.1, with the hanging link, in a worker's; the third is empty.
+#: With --jobs 3, 127.0.0.2 (one link) is the smallest part, checked by the CLI
+#: process itself, and 127.0.0.1 (three, one hanging) a worker's; no third part.
 JOBS = 3
 
 
 def test_the_kill_tests_split_as_they_assume() -> None:
-    links = [Link(url=f"http://{h}:1/", title=h) for h in ("127.0.0.2", "127.0.0.1")]
-    assert [len(part) for part in split_by_host(links, JOBS)] == [1, 0, 1]
+    hosts = ("127.0.0.1", "127.0.0.1", "127.0.0.1", "127.0.0.2")
+    links = [Link(url=f"http://{h}:1/{n}", title=h) for n, h in enumerate(hosts)]
+    parts = job_parts(links, JOBS)
+    assert [{link.url.split("/")[2] for link in part} for part in parts] == [
+        {"127.0.0.2:1"},
+        {"127.0.0.1:1"},
+    ]
 
 
 @pytest.mark.parametrize("jobs", [1, JOBS])

@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 
-from linkwatch.catalog import split_by_host
+from linkwatch.catalog import balance_by_host
 from linkwatch.classify import classify, is_network_failure
 from linkwatch.content import (
     compress_text,
@@ -261,6 +261,15 @@ def _check_part(send: Callable[[object], None], part: _Part) -> None:
     flush()
 
 
+def job_parts(links: Sequence[Link], jobs: int) -> list[tuple[Link, ...]]:
+    """The non-empty, balanced host groups of ``--jobs``, smallest first.
+
+    The first is checked by this process, which also receives every
+    worker's results and starts work before they do: the smallest share.
+    """
+    return sorted((part for part in balance_by_host(links, [1.0] * jobs) if part), key=len)
+
+
 async def check_in_workers(
     links: Sequence[Link],
     settings: Settings,
@@ -276,14 +285,14 @@ async def check_in_workers(
     When the web answers fast a run is CPU-bound on one core (HTTP parsing,
     HTML parsing, fingerprints: ~1 ms of Python per link), so each worker
     runs the whole engine and :func:`observe` for its hosts; this process
-    is one of them.  A host lives
-    in exactly one worker (:func:`~linkwatch.catalog.split_by_host`), so the
+    is one of them.  A host lives in exactly one worker, and the workers get
+    about as many links each (:func:`~linkwatch.catalog.balance_by_host`), so the
     per-host limits hold as in one process; the global concurrency is shared
     out.  Only results and packed texts come back; history, the store and
     reports stay in the parent, unchanged.  ``checked_at`` comes from each
     worker's own UTC clock, and ``options.resolver`` must be picklable.
     """
-    parts = [part for part in split_by_host(links, options.jobs) if part]
+    parts = job_parts(links, options.jobs)
     states = prev_states or {}
     known = validators or {}
     share, extra = divmod(settings.concurrency, max(1, len(parts)))
