@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 import httpcore
 import pytest
 
-from linkwatch.connections import _HIGH_WATER, HostPool
+from linkwatch.connections import _HIGH_WATER, Connection, HostPool
 
 pytestmark = pytest.mark.anyio
 
@@ -51,26 +51,35 @@ async def read_request(reader: asyncio.StreamReader) -> bytes:
     return await reader.readuntil(b"\r\n\r\n")
 
 
-def get(port: int, *, read_timeout: float = 2.0) -> httpcore.Request:
-    return httpcore.Request(
-        b"GET",
-        httpcore.URL(scheme=b"http", host=b"127.0.0.1", port=port, target=b"/"),
-        headers=[(b"Host", b"example.test")],
-        extensions={"timeout": {"connect": 2.0, "read": read_timeout, "write": 2.0}},
-    )
-
-
 def new_pool() -> HostPool:
     return HostPool(ssl.create_default_context(), max_idle=2, keepalive_expiry=5.0)
 
 
-async def fetch(pool: HostPool, request: httpcore.Request) -> tuple[int, bytes]:
-    response, connection = await pool.send(request)
+async def start(pool: HostPool, port: int, *, read_timeout: float = 2.0) -> tuple[Connection, int]:
+    connection = await pool.acquire("127.0.0.1", port, server_hostname=None, connect_timeout=2.0)
     try:
-        body = b"".join([chunk async for chunk in response.aiter_stream()])
+        status, _headers = await connection.send(
+            b"GET",
+            b"/",
+            [(b"Host", b"example.test")],
+            read_timeout=read_timeout,
+            write_timeout=2.0,
+        )
+    except BaseException:
+        pool.release(connection)
+        raise
+    return connection, status
+
+
+async def fetch(pool: HostPool, port: int, *, read_timeout: float = 2.0) -> tuple[int, bytes]:
+    connection, status = await start(pool, port, read_timeout=read_timeout)
+    body = b""
+    try:
+        while chunk := await connection.read(read_timeout):
+            body += chunk
     finally:
-        await pool.release(response, connection)
-    return response.status, body
+        pool.release(connection)
+    return status, body
 
 
 async def test_keep_alive_connection_is_reused() -> None:
@@ -82,8 +91,8 @@ async def test_keep_alive_connection_is_reused() -> None:
 
     async with server(handler) as (port, connections):
         pool = new_pool()
-        results = [await fetch(pool, get(port)) for _ in range(3)]
-        await pool.aclose()
+        results = [await fetch(pool, port) for _ in range(3)]
+        pool.close()
     assert results == [(200, b"ok")] * 3
     assert connections == [0]
 
@@ -99,10 +108,10 @@ async def test_idle_connection_the_server_closed_is_not_reused() -> None:
 
     async with server(handler) as (port, connections):
         pool = new_pool()
-        first = await fetch(pool, get(port))
+        first = await fetch(pool, port)
         await asyncio.sleep(0.1)  # the FIN arrives while the connection is idle
-        second = await fetch(pool, get(port))
-        await pool.aclose()
+        second = await fetch(pool, port)
+        pool.close()
     assert (first, second) == ((200, b"ok"), (200, b"ok"))
     assert connections == [0, 1]
 
@@ -116,9 +125,9 @@ async def test_connection_close_is_not_kept() -> None:
 
     async with server(handler) as (port, connections):
         pool = new_pool()
-        await fetch(pool, get(port))
-        await fetch(pool, get(port))
-        await pool.aclose()
+        await fetch(pool, port)
+        await fetch(pool, port)
+        pool.close()
     assert connections == [0, 1]
 
 
@@ -138,21 +147,18 @@ async def test_unread_endless_body_is_not_buffered_without_bound() -> None:
 
     async with server(handler) as (port, _):
         pool = new_pool()
-        response, connection = await pool.send(get(port))
-        stream = connection._network_stream
+        connection, _status = await start(pool, port)
         await asyncio.sleep(0.5)  # the server keeps sending; nobody reads
-        buffered = stream._protocol.buffered  # type: ignore[attr-defined]
+        buffered = connection._protocol.buffered
         received = 0
-        async for chunk in response.aiter_stream():
-            received += len(chunk)
-            if received > 4 * 1024 * 1024:
-                break
-        await pool.release(response, connection)
-        await pool.aclose()
+        while received <= 4 * 1024 * 1024:
+            received += len(await connection.read(2.0))
+        pool.release(connection)
+        pool.close()
     # Bounded by the high-water mark plus what one socket read brings.
     assert 0 < buffered <= _HIGH_WATER + 256 * 1024
     assert received > 4 * 1024 * 1024
-    assert connection.is_closed()  # a response not read to its end is never reused
+    assert connection.closed  # a response not read to its end is never reused
 
 
 async def test_server_that_never_answers_is_a_read_timeout() -> None:
@@ -163,8 +169,8 @@ async def test_server_that_never_answers_is_a_read_timeout() -> None:
     async with server(handler) as (port, _):
         pool = new_pool()
         with pytest.raises(httpcore.ReadTimeout):
-            await fetch(pool, get(port, read_timeout=0.2))
-        await pool.aclose()
+            await fetch(pool, port, read_timeout=0.2)
+        pool.close()
 
 
 async def test_reset_mid_body_is_a_read_error_from_the_socket_error() -> None:
@@ -180,8 +186,8 @@ async def test_reset_mid_body_is_a_read_error_from_the_socket_error() -> None:
     async with server(handler) as (port, _):
         pool = new_pool()
         with pytest.raises((httpcore.ReadError, httpcore.RemoteProtocolError)):
-            await fetch(pool, get(port))
-        await pool.aclose()
+            await fetch(pool, port)
+        pool.close()
 
 
 async def test_refused_connection_is_a_connect_error_from_the_oserror() -> None:
@@ -190,7 +196,7 @@ async def test_refused_connection_is_a_connect_error_from_the_oserror() -> None:
         port = probe.getsockname()[1]  # bound, never listening: refused
         pool = new_pool()
         with pytest.raises(httpcore.ConnectError) as caught:
-            await fetch(pool, get(port))
+            await fetch(pool, port)
     assert isinstance(caught.value.__cause__, ConnectionRefusedError)
 
 
@@ -203,8 +209,87 @@ async def test_closed_pool_keeps_no_connection() -> None:
 
     async with server(handler) as (port, _):
         pool = new_pool()
-        response, connection = await pool.send(get(port))
-        await pool.aclose()  # closed while a response is still being read
-        await response.aread()
-        await pool.release(response, connection)
-    assert connection.is_closed()
+        connection, _status = await start(pool, port)
+        pool.close()  # closed while a response is still being read
+        while await connection.read(2.0):
+            pass
+        pool.release(connection)
+    assert connection.closed
+
+
+async def test_empty_304_body_keeps_the_connection_for_the_next_request() -> None:
+    """A second run is mostly 304s: each must leave its connection reusable."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n')
+            await writer.drain()
+
+    async with server(handler) as (port, connections):
+        pool = new_pool()
+        results = [await fetch(pool, port) for _ in range(3)]
+        pool.close()
+    assert results == [(304, b"")] * 3
+    assert connections == [0]
+
+
+async def test_informational_responses_are_skipped() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n" + OK)
+        await writer.drain()
+
+    async with server(handler) as (port, _):
+        pool = new_pool()
+        assert await fetch(pool, port) == (200, b"ok")
+        pool.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 abc\r\n\r\n",  # no status code
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n",  # bad chunk size
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\nx",  # conflicting lengths
+        b"HTTP/1.1 200 OK\r\n" + b"X-Big: " + b"a" * (200 * 1024) + b"\r\n\r\n",  # huge head
+    ],
+    ids=["no-status", "bad-chunk", "bad-length", "huge-head"],
+)
+async def test_malformed_responses_are_protocol_errors(answer: bytes) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer)
+        await writer.drain()
+        await asyncio.sleep(1)
+
+    async with server(handler) as (port, _):
+        pool = new_pool()
+        with pytest.raises(httpcore.RemoteProtocolError):
+            await fetch(pool, port)
+        pool.close()
+
+
+async def test_server_closing_before_answering_is_a_disconnect() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)  # ...and close without a word
+
+    async with server(handler) as (port, _):
+        pool = new_pool()
+        with pytest.raises(httpcore.RemoteProtocolError, match="disconnected"):
+            await fetch(pool, port)
+        pool.close()
+
+
+async def test_close_delimited_body_is_read_to_the_end() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nno length, ends at close")
+        await writer.drain()
+
+    async with server(handler) as (port, connections):
+        pool = new_pool()
+        assert await fetch(pool, port) == (200, b"no length, ends at close")
+        assert await fetch(pool, port) == (200, b"no length, ends at close")
+        pool.close()
+    assert connections == [0, 1]

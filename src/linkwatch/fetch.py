@@ -7,10 +7,10 @@ exception (httpx, ssl, socket) is mapped at the boundary into
 
 Engine (design.md §7, measured): httpx's single shared connection pool is
 quadratic over many hosts, so each host gets its *own* few keep-alive
-connections (:class:`linkwatch.connections.HostPool`: httpcore's
-``AsyncHTTP11Connection``, the HTTP/1.1 code ``httpx.AsyncHTTPTransport``
-runs, over a lean asyncio transport), created lazily, all sharing *one*
-``ssl.SSLContext`` (building one costs tens of milliseconds).  Requests go
+connections (:class:`linkwatch.connections.HostPool`: h11, the HTTP/1.1
+state machine under httpx, over a lean asyncio transport), created lazily,
+all sharing *one* ``ssl.SSLContext`` (building one costs tens of
+milliseconds).  Requests go
 straight to those connections: ``httpx.AsyncClient.send`` costs about as
 much CPU as the HTTP exchange itself (auth, redirect, cookie-jar and hook
 layers this module does not use).  The per-host slot (an
@@ -22,9 +22,9 @@ Name resolution is done here, not by the socket layer: a host name is
 resolved once per run through an injectable :data:`Resolver`, the address is
 checked against the private-address policy, and the connection goes to that
 very address (``Host`` header and TLS SNI/verification still use the real
-name, via httpcore's ``sni_hostname`` extension).  Checking the address we
-actually connect to is what defeats DNS-rebinding SSRF: a public link cannot
-redirect the checker to ``127.0.0.1`` or ``169.254.169.254``.
+name).  Checking the address we actually connect to is what defeats
+DNS-rebinding SSRF: a public link cannot redirect the checker to
+``127.0.0.1`` or ``169.254.169.254``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ import ssl
 import time
 import zlib
 from collections.abc import (
-    AsyncIterable,
     Awaitable,
     Callable,
     Iterable,
@@ -63,7 +62,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_random_exponential
 
 from linkwatch import adapters, classify
-from linkwatch.connections import HostPool
+from linkwatch.connections import Connection, HostPool
 from linkwatch.models import Hop, Link, Observation, Settings, Validators
 
 Resolver = Callable[[str], Awaitable[list[str]]]
@@ -532,7 +531,6 @@ class Checker:
             write=settings.read_timeout,
             pool=settings.link_timeout,
         )
-        self._timeout_ext = self._timeout.as_dict()
         self._user_agent = settings.user_agent.encode("utf-8")
         self._global = anyio.Semaphore(max(1, settings.concurrency), fast_acquire=True)
         self._clients: dict[_HostKey, httpx.AsyncClient] = {}
@@ -560,11 +558,11 @@ class Checker:
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
         with anyio.CancelScope(shield=True):
             for client in clients:
                 await client.aclose()
-            for pool in pools:
-                await pool.aclose()
 
     def expect(self, urls: Iterable[str]) -> None:
         """Announce the links to come, so each host's pool is closed after its last one.
@@ -588,13 +586,12 @@ class Checker:
             return
         self._left[key] = max(0, left - 1)
         if left <= 1 and not self._busy.get(key):
-            await self._close_pool(key)
+            self._close_pool(key)
 
-    async def _close_pool(self, key: _HostKey) -> None:
+    def _close_pool(self, key: _HostKey) -> None:
         pool = self._pools.pop(key, None)
         if pool is not None:
-            with anyio.CancelScope(shield=True):
-                await pool.aclose()
+            pool.close()
 
     # -- one link -------------------------------------------------------------
 
@@ -871,9 +868,8 @@ class Checker:
     def _pool(self, key: _HostKey) -> HostPool:
         """The host's own keep-alive connections (``connections`` says why not httpcore's pool).
 
-        Links are sent straight to httpcore's HTTP/1.1 connection:
-        ``AsyncClient.send`` would add auth, redirect, cookie-jar and
-        event-hook machinery that this module does by hand (redirects,
+        Links are sent straight over h11: ``AsyncClient.send`` would add auth,
+        redirect, cookie-jar and event-hook machinery that this module does by hand (redirects,
         per-check cookies) or must not have (a client cookie jar would carry
         cookies from one check to the next).
         """
@@ -916,29 +912,28 @@ class Checker:
                 headers.append((b"If-None-Match", validators.etag.encode("utf-8")))
             if validators.last_modified:
                 headers.append((b"If-Modified-Since", validators.last_modified.encode("utf-8")))
-        extensions: dict[str, Any] = {"timeout": self._timeout_ext}
-        if scheme == "https":
-            extensions["sni_hostname"] = host
-        request = httpcore.Request(
-            b"GET",
-            httpcore.URL(
-                scheme=url.raw_scheme,
-                host=address.encode("ascii"),
-                port=url.port,
-                target=url.raw_path,
-            ),
-            headers=headers,
-            extensions=extensions,
-        )
+        settings = self._settings
         async with self._gate(key):
             self._busy[key] = self._busy.get(key, 0) + 1
             try:
                 pool = self._pool(key)
-                response, connection = await pool.send(request)
+                connection = await pool.acquire(
+                    address,
+                    key[2],
+                    server_hostname=host if scheme == "https" else None,
+                    connect_timeout=settings.connect_timeout,
+                )
                 try:
-                    return await self._read(response)
+                    status, raw_headers = await connection.send(
+                        b"GET",
+                        url.raw_path,
+                        headers,
+                        read_timeout=settings.read_timeout,
+                        write_timeout=settings.read_timeout,
+                    )
+                    return await self._read(status, raw_headers, connection)
                 finally:
-                    await pool.release(response, connection)
+                    pool.release(connection)
             except _HTTPCORE_ERRORS as exc:
                 raise _map_exception(_as_httpx(exc)) from exc
             except (OSError, ssl.SSLError) as exc:
@@ -946,16 +941,18 @@ class Checker:
             finally:
                 busy = self._busy[key] = self._busy[key] - 1
                 if busy == 0 and self._left.get(key) == 0:
-                    await self._close_pool(key)
+                    self._close_pool(key)
 
-    async def _read(self, response: httpcore.Response) -> _Answer:
+    async def _read(
+        self, status: int, raw_headers: list[tuple[bytes, bytes]], connection: Connection
+    ) -> _Answer:
         """Read a bounded prefix of a textual body, decoding it ourselves.
 
         ``bytes_received`` counts the body bytes as they came off the wire
         (after de-chunking, before content decoding), headers not included.
         """
-        headers, cookies = _decode_headers(response.headers)
-        status = response.status
+        headers, cookies = _decode_headers(raw_headers)
+        read_timeout = self._settings.read_timeout
         if status in REDIRECT_STATUSES:
             cap = REDIRECT_BODY_BYTES
         elif status == 304 or not _TEXTUAL.match(headers.get("content-type", "text/html").lower()):
@@ -964,15 +961,17 @@ class Checker:
             cap = max(0, self._settings.max_body_bytes)
         decoder = _BoundedDecoder(headers.get("content-encoding", ""))
         if not decoder.supported or cap == 0:
+            if status == 304 or headers.get("content-length") == "0":
+                # Nothing to read: take the end of the message, so the
+                # connection can carry the next request (second runs are 304s).
+                await connection.read(read_timeout)
             return _Answer(status, headers, b"", False, 0, set_cookies=cookies)
         chunks: list[bytes] = []
         size = 0
         received = 0
         truncated = False
-        stream = response.stream
-        assert isinstance(stream, AsyncIterable)
         try:
-            async for raw in stream:
+            while raw := await connection.read(read_timeout):
                 received += len(raw)
                 piece = decoder.decode(raw, cap - size)
                 chunks.append(piece)
