@@ -394,3 +394,17 @@ def _text_the_css_way(html: str) -> str:
 @given(st.lists(st.sampled_from(_HTML_PARTS), max_size=16).map("".join))
 def test_extraction_without_css_engine_matches_the_css_way(html: str) -> None:
     assert content.normalise(content._html_text(html, None, None)) == _text_the_css_way(html)
+
+
+_MESSY_PIECES = (
+    *"aAbK0123456789٣ ,.:-/\n\r\t\x0b\x1c\u2028\u3000ｆ１",
+    "\u0301", "\u0327", "\u1100", "\u1161", "é", "views", "次播放", "3 minutes ago",
+    "2024-01-05", "©", "today", "刚刚",
+)  # fmt: skip
+_MESSY_TEXT = st.lists(st.sampled_from(_MESSY_PIECES), max_size=40).map("".join) | st.text()
+
+
+@given(_MESSY_TEXT)
+def test_fast_noise_path_for_normalised_text_gives_the_same_text(raw: str) -> None:
+    text = content.normalise(raw)
+    assert strip_noise(text, normalised=True) == strip_noise(text)

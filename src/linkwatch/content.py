@@ -441,12 +441,37 @@ def _may_hold_noise(line: str) -> bool:
     return any(word in lowered for word in _DIGITLESS_NOISE)
 
 
-def strip_noise(text: str, ignore_patterns: Sequence[str] = ()) -> str:
+def _strip_builtin_normalised(text: str) -> str:
+    """``normalise(_strip_builtin(text))`` for ``text`` that :func:`normalise` made.
+
+    Only a line the rules changed can need squashing again; the others are
+    kept as they are, which spares a second pass over the whole text.  The
+    result is the same: a substitution puts a space where the noise was, and
+    a space (a starter that composes with nothing) cannot make NFKC text
+    un-normalised.  A test checks the equality on arbitrary text.
+    """
+    lines = []
+    for line in text.split("\n"):
+        kept = line
+        if _may_hold_noise(line):
+            stripped = _BUILTIN.sub(" ", line)
+            if stripped != line:
+                kept = " ".join(stripped.split())
+        if kept:
+            lines.append(kept)
+    return "\n".join(lines)
+
+
+def strip_noise(text: str, ignore_patterns: Sequence[str] = (), *, normalised: bool = False) -> str:
     """``text`` without the user's ignore regexes and the built-in noise.
 
-    Raises ``ValueError`` naming the pattern when a user regex is invalid
-    (the catalog loader should have caught it first).
+    ``normalised``: ``text`` is :func:`normalise`'s output (as
+    :func:`extract_text` returns it), which allows a faster path with the
+    same result.  Raises ``ValueError`` naming the pattern when a user regex
+    is invalid (the catalog loader should have caught it first).
     """
+    if normalised and not ignore_patterns:
+        return _strip_builtin_normalised(text)
     for pattern in ignore_patterns:
         try:
             compiled = _compile((pattern,))
@@ -456,9 +481,13 @@ def strip_noise(text: str, ignore_patterns: Sequence[str] = ()) -> str:
     return normalise(_strip_builtin(text))
 
 
-def fingerprint(text: str, ignore_patterns: Sequence[str] = ()) -> str:
-    """sha256 (hex) of the text with noise removed; equal text → equal hash."""
-    return hashlib.sha256(strip_noise(text, ignore_patterns).encode("utf-8")).hexdigest()
+def fingerprint(text: str, ignore_patterns: Sequence[str] = (), *, normalised: bool = False) -> str:
+    """sha256 (hex) of the text with noise removed; equal text → equal hash.
+
+    ``normalised`` as in :func:`strip_noise`.
+    """
+    stripped = strip_noise(text, ignore_patterns, normalised=normalised)
+    return hashlib.sha256(stripped.encode("utf-8")).hexdigest()
 
 
 # --- diff ------------------------------------------------------------------

@@ -88,7 +88,7 @@ def _content_facts(
     content_type = obs.headers.get("content-type")
     text = extract_text(obs.body, content_type, link.select, shared=shared)
     if text:
-        return fingerprint(text, link.ignore_patterns), text
+        return fingerprint(text, link.ignore_patterns, normalised=True), text
     return fingerprint_bytes(obs.body), None
 
 
