@@ -537,7 +537,9 @@ def compress_text(text: str, max_bytes: int = 64_000) -> bytes:
     raw = text.encode("utf-8")
     if len(raw) > max_bytes:
         raw = raw[:max_bytes].decode("utf-8", errors="ignore").encode("utf-8")
-    return zlib.compress(raw, 6)
+    # Level 1: on 18 KB of prose 4x faster than level 6 for an 11% larger
+    # blob; every new page of a run pays this, the database barely notices.
+    return zlib.compress(raw, 1)
 
 
 def decompress_text(blob: bytes) -> str:
