@@ -404,3 +404,14 @@ def outage(host: str, n: int, **kw: Any) -> list[CheckResult]:
 )
 def test_host_incidents(results: list[CheckResult], expected: list[str]) -> None:
     assert host_incidents(results) == expected
+
+
+def test_full_body_size_is_remembered_and_a_304_keeps_it() -> None:
+    """The size a later 304 saves: from the last full answer, whatever its verdict."""
+    first = next_state(None, res(ok, bytes_received=4096, content_hash="h"), SETTINGS, T0)
+    later = T0 + timedelta(days=1)
+    not_modified = res(ok, at=later, bytes_received=0, not_modified=True)
+    second = next_state(first, not_modified, SETTINGS, later)
+    blocked_page = res(blocked, at=later, bytes_received=900)
+    third = next_state(second, blocked_page, SETTINGS, later)
+    assert (first.body_bytes, second.body_bytes, third.body_bytes) == (4096, 4096, 900)

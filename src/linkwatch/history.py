@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from itertools import pairwise
-from typing import assert_never
+from typing import Any, assert_never
 from urllib.parse import urlsplit
 
 from linkwatch.models import CheckResult, Health, LinkState, Settings, Verdict
@@ -96,8 +96,8 @@ def _aware(when: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _with_content(base: LinkState, result: CheckResult, now: datetime) -> LinkState:
-    """``base`` with the content fields this result brings.
+def _content_changes(base: LinkState, result: CheckResult, now: datetime) -> dict[str, Any]:
+    """The content fields of ``base`` that this result replaces.
 
     Content is only taken from answering results (ok/moved) that carry a
     hash: a soft-404 page or an error body is not the page's content, and a
@@ -107,10 +107,14 @@ def _with_content(base: LinkState, result: CheckResult, now: datetime) -> LinkSt
     when known (so a page untouched since 2019 is stale on first sight),
     else at ``now``.  A new 200 replaces the validators even with none, as
     validators of an older representation would make the next conditional
-    request wrong (RFC 9110 §13.1).
+    request wrong (RFC 9110 §13.1).  A full body's size is remembered, so a
+    later 304 can count what it saved.
     """
+    changes: dict[str, Any] = {}
+    if result.bytes_received and not result.not_modified:
+        changes["body_bytes"] = result.bytes_received
     if result.not_modified or result.verdict not in _OK or result.content_hash is None:
-        return base
+        return changes
     if base.content_hash is not None:
         changed = base.content_hash != result.content_hash
         last_changed = now if changed else (base.last_changed or now)
@@ -119,14 +123,14 @@ def _with_content(base: LinkState, result: CheckResult, now: datetime) -> LinkSt
             w for w in (_parse_when(result.last_modified), _parse_when(result.pushed_at)) if w
         ]
         last_changed = min(max(evidence), now) if evidence else now
-    return dataclasses.replace(
-        base,
+    changes.update(
         content_hash=result.content_hash,
         text=result.text if result.text is not None else base.text,
         last_changed=last_changed,
         etag=result.etag,
         last_modified=result.last_modified,
     )
+    return changes
 
 
 def content_changed(prev: LinkState | None, new: LinkState) -> bool:
@@ -137,7 +141,7 @@ def content_changed(prev: LinkState | None, new: LinkState) -> bool:
 
 
 def _health_after_fail(
-    state: LinkState,
+    recent: Sequence[Verdict],
     fail_streak: int,
     first_failure_at: datetime,
     settings: Settings,
@@ -146,7 +150,7 @@ def _health_after_fail(
     span = now - first_failure_at
     if fail_streak >= settings.rot_after_runs and span >= timedelta(hours=settings.rot_after_hours):
         return Health.ROTTEN
-    if is_flaky(state.recent):
+    if is_flaky(recent):
         return Health.FLAKY
     return Health.FAILING
 
@@ -168,14 +172,15 @@ def next_state(
     """
     now = _aware(now)
     base = prev or LinkState(url=result.link.url)
-    recent = (*base.recent, result.verdict)[-RECENT_LEN:]
-    state = _with_content(
-        dataclasses.replace(base, recent=recent, last_verdict=result.verdict), result, now
-    )
     verdict = result.verdict
+    recent = (*base.recent, verdict)[-RECENT_LEN:]
+    # One copy of the state at the end: each ``replace`` of this slotted
+    # dataclass costs a few µs, and a run steps every link.
+    changes = _content_changes(base, result, now)
+    changes.update(recent=recent, last_verdict=verdict)
     if verdict is Verdict.BLOCKED:
-        return state
-    if verdict is Verdict.OK or verdict is Verdict.MOVED:
+        pass
+    elif verdict is Verdict.OK or verdict is Verdict.MOVED:
         ok_streak = base.ok_streak + 1
         if is_flaky(recent):
             health = Health.FLAKY
@@ -183,15 +188,14 @@ def next_state(
             health = Health.HEALTHY
         else:
             health = Health.RECOVERED
-        return dataclasses.replace(
-            state,
+        changes.update(
             health=health,
             ok_streak=ok_streak,
             fail_streak=0,
             first_failure_at=None,
             last_ok_at=now,
         )
-    if verdict is Verdict.BROKEN or verdict is Verdict.ERROR:
+    elif verdict is Verdict.BROKEN or verdict is Verdict.ERROR:
         first = base.first_failure_at if base.fail_streak > 0 else None
         first_failure_at = _aware(first) if first else now
         if incident:
@@ -199,15 +203,16 @@ def next_state(
             health = Health.ROTTEN if base.health is Health.ROTTEN else Health.FAILING
         else:
             fail_streak = base.fail_streak + 1
-            health = _health_after_fail(state, fail_streak, first_failure_at, settings, now)
-        return dataclasses.replace(
-            state,
+            health = _health_after_fail(recent, fail_streak, first_failure_at, settings, now)
+        changes.update(
             health=health,
             fail_streak=fail_streak,
             ok_streak=0,
             first_failure_at=first_failure_at,
         )
-    assert_never(verdict)
+    else:
+        assert_never(verdict)
+    return dataclasses.replace(base, **changes)
 
 
 def is_stale(result: CheckResult, state: LinkState, now: datetime) -> bool:
@@ -279,9 +284,8 @@ def apply_run(
                 new_states[url] = prev
             continue
         if url not in new_states:
-            new_states[url] = next_state(
-                prev, result, settings, now, incident=host_of(url) in hosts
-            )
+            incident = bool(hosts) and host_of(url) in hosts
+            new_states[url] = next_state(prev, result, settings, now, incident=incident)
         state = new_states[url]
         changed = content_changed(prev, state)
         diff = None

@@ -372,14 +372,6 @@ def conclude(
         incident_hosts=incidents,
         differ=diff_summary,
     )
-    if not inconclusive:  # remember full-body sizes, so a later 304 can count its saving
-        sizes = {
-            r.link.url: r.bytes_received for r in judged if r.bytes_received and not r.not_modified
-        }
-        states = {
-            url: replace(state, body_bytes=sizes[url]) if url in sizes else state
-            for url, state in states.items()
-        }
     received = sum(r.bytes_received for r in judged)
     saved = sum(_saved_bytes(r, prev_states) for r in judged)
     summary = RunSummary(
