@@ -370,6 +370,18 @@ class _Validator:
         return tuple(links)
 
     def link(self, table: Mapping[str, Any], line: int | None) -> Link:
+        """One ``[[link]]`` table, validated.
+
+        Finding the line of each key costs a scan of the table's lines, so it
+        is only done once a link is known to be invalid: then the same checks
+        run again with lines, and fail the same way, now with the key's line.
+        """
+        try:
+            return self._link(table, line, locate=False)
+        except CatalogError:
+            return self._link(table, line, locate=True)
+
+    def _link(self, table: Mapping[str, Any], line: int | None, *, locate: bool) -> Link:
         for key in table:
             if key not in LINK_KEYS:
                 raise self.fail(
@@ -382,7 +394,7 @@ class _Validator:
                 )
 
         def at(key: str) -> int | None:
-            return self._key_line(line, key)
+            return self._key_line(line, key) if locate else line
 
         def opt_str(key: str) -> str | None:
             if key not in table:
