@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from fake_github import FakeGitHub
-from linkwatch.cli import main
+from linkwatch.cli import main, write_atomic
 from linkwatch.models import Link
 from linkwatch.pipeline import job_parts
 from web import TestWeb
@@ -487,3 +487,20 @@ def test_tune_gc_freezes_what_is_alive_and_raises_the_thresholds() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split(" ", 1) == ["True", "(10000, 20, 100)\n"]
+
+
+def test_written_files_get_the_usual_mode_and_keep_an_existing_one(tmp_path: Path) -> None:
+    """Reports must be readable by the web server that serves them; fix keeps a catalog's mode."""
+    old_mask = os.umask(0o022)
+    try:
+        report = tmp_path / "reports" / "index.html"
+        write_atomic(report, "<p>new</p>")
+        catalog_file = tmp_path / "catalog.toml"
+        catalog_file.write_text("x = 1\n", encoding="utf-8")
+        catalog_file.chmod(0o640)
+        write_atomic(catalog_file, "x = 2\n")
+    finally:
+        os.umask(old_mask)
+    assert report.stat().st_mode & 0o777 == 0o644
+    assert catalog_file.stat().st_mode & 0o777 == 0o640
+    assert catalog_file.read_text(encoding="utf-8") == "x = 2\n"

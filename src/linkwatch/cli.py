@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import signal
+import stat
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -71,11 +72,20 @@ def write_atomic(path: Path, text: str | Iterable[str]) -> None:
     """Write ``text`` (or its pieces) so readers see the old file or the new one, never half.
 
     A temporary file in the same folder is fsynced and then renamed over the
-    target (rename is atomic within one filesystem on POSIX).
+    target (rename is atomic within one filesystem on POSIX).  The file gets
+    the mode it had, or a new file's usual mode (0666 less the umask), not
+    the private 0600 of a temporary file: reports are served by web servers
+    and Pages, and ``fix`` must not change who can read a catalog.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):  # POSIX (Windows has no modes to keep)
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.writelines((text,) if isinstance(text, str) else text)
             fh.flush()
@@ -84,6 +94,13 @@ def write_atomic(path: Path, text: str | Iterable[str]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process umask (POSIX can only read it by setting it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def ensure_writable_dir(folder: Path) -> None:
