@@ -536,6 +536,7 @@ class Checker:
         self._clients: dict[_HostKey, httpx.AsyncClient] = {}
         self._pools: dict[_HostKey, HostPool] = {}
         self._left: dict[_HostKey, int] = {}  # links still to check, per origin host
+        self._announced: dict[str, _HostKey | None] = {}  # expect()'s split, until done()
         self._busy: dict[_HostKey, int] = {}  # exchanges in flight, per host
         self._public: dict[str, bool] = {}
         self._gates: dict[_HostKey, _HostGate] = {}
@@ -573,14 +574,17 @@ class Checker:
         links are checked and no exchange is using it.  A later redirect to
         that host simply opens a new pool.
         """
+        interned: dict[_HostKey, _HostKey] = {}  # one key object per host, not per link
         for url in urls:
             key = _origin_key(url)
             if key is not None:
+                key = interned.setdefault(key, key)
                 self._left[key] = self._left.get(key, 0) + 1
+            self._announced[url] = key
 
     async def done(self, url: str) -> None:
         """One announced link is checked; close its host's pool if it was the last."""
-        key = _origin_key(url)
+        key = self._announced.pop(url) if url in self._announced else _origin_key(url)
         left = self._left.get(key) if key is not None else None
         if key is None or left is None:
             return
@@ -1011,7 +1015,7 @@ class Checker:
         The cache key comes from a cheap split of ``page_url``; the URL is
         parsed in full only for the one probe per host.
         """
-        key = _origin_key(page_url)
+        key = self._announced[page_url] if page_url in self._announced else _origin_key(page_url)
         if key is None:
             return None
         if key in self._probes:
