@@ -23,7 +23,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -117,8 +117,7 @@ class Row:
     last_changed: str | None
     diff_lines: tuple[tuple[str, str], ...]
     diff_truncated: bool
-    spark: tuple[SparkBar, ...]
-    spark_label: str
+    spark: Markup
 
 
 @dataclass(frozen=True)
@@ -141,6 +140,26 @@ def _spark(verdicts: Sequence[Verdict]) -> tuple[tuple[SparkBar, ...], str]:
     return bars, label
 
 
+@lru_cache(maxsize=4096)
+def _spark_svg(verdicts: tuple[Verdict, ...]) -> Markup:
+    """The row's history sparkline as markup, made once per distinct history.
+
+    Histories repeat (most links: N runs ok), and a template loop over the
+    bars cost four escapes per bar per row.  Everything in it is ours:
+    numbers, verdict names and a label, each escaped by ``Markup.format``.
+    """
+    bars, label = _spark(verdicts)
+    rect = Markup(
+        '<rect class="s-{}" x="{}" y="{}" width="4" height="{}" rx="1"></rect>'
+    )  # Markup.format escapes every argument
+    rects = Markup("").join(rect.format(bar.verdict, bar.x, bar.y, bar.height) for bar in bars)
+    svg = Markup(
+        '<svg class="spark" width="150" height="14" viewBox="0 0 150 14" role="img" '
+        'aria-label="{0}"><title>{0}</title>{1}</svg>'
+    )
+    return svg.format(label, rects)
+
+
 def _diff_lines(diff: str | None) -> tuple[tuple[tuple[str, str], ...], bool]:
     if not diff:
         return (), False
@@ -153,7 +172,7 @@ def _diff_lines(diff: str | None) -> tuple[tuple[tuple[str, str], ...], bool]:
 
 
 def _row(result: CheckResult, section_index: int, history: Sequence[Verdict] | None) -> Row:
-    spark, spark_label = _spark(history if history else [result.verdict])
+    spark = _spark_svg(tuple(history[-MAX_SPARK:]) if history else (result.verdict,))
     diff_lines, diff_truncated = _diff_lines(result.diff)
     final = (
         Hyperlink.of(result.final_url)
@@ -176,7 +195,6 @@ def _row(result: CheckResult, section_index: int, history: Sequence[Verdict] | N
         diff_lines=diff_lines,
         diff_truncated=diff_truncated,
         spark=spark,
-        spark_label=spark_label,
     )
 
 
