@@ -771,8 +771,10 @@ def soft_404_phrase(text: str) -> str | None:
 _PARKED_HINTS = ("domain", "park", "sedo", "bodis", "dan.com", "afternic", "域名")
 
 
-def parked_marker(text: str) -> str | None:
-    lowered = text.lower()
+def parked_marker(text: str, lowered: str | None = None) -> str | None:
+    """The parked-domain phrase ``text`` holds, or None (``lowered``: its ``lower()``, if known)."""
+    if lowered is None:
+        lowered = text.lower()
     if not any(hint in lowered for hint in _PARKED_HINTS):
         return None
     for pattern in PARKED_MARKERS:
@@ -986,7 +988,7 @@ def _classify_page(
             return _result("parked-domain", f"Redirects to a domain marketplace ({final_host}).")
 
     if page.is_html or not page.content_type:
-        marker = parked_marker(page.text) if page.body else None
+        marker = parked_marker(page.text, page.lower) if page.body else None
         if marker is not None:
             return _result("parked-domain", f"The domain is parked or for sale ('{marker}').")
 
