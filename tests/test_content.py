@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linkwatch import content
@@ -408,3 +408,22 @@ _MESSY_TEXT = st.lists(st.sampled_from(_MESSY_PIECES), max_size=40).map("".join)
 def test_fast_noise_path_for_normalised_text_gives_the_same_text(raw: str) -> None:
     text = content.normalise(raw)
     assert strip_noise(text, normalised=True) == strip_noise(text)
+
+
+_RULE_PIECES = (
+    *"aAbcCdeEfFjJKmMoOsStTyYſK0123456789٣ ,.:：-/+_=()©\\n",
+    "Jan", "March", "Sept.", "views", "STARS", "次播放", "播放量", "万", "3 minutes ago", "an hour",
+    " ago", "just now", "yesterday", "today", "刚刚", "昨天", "3 分钟前", "上午", "下午", "12:34",
+    "PM", "2024-03-05", "T12:00:00Z", "2024/3/5", "2024年3月5日", "copyright", "(c)", "deadbeef",
+    "0123456789abcdef", "aB3dE5fG7hJ9kL1mN2", "123e4567-e89b-12d3-a456-426614174000", "1.2k",
+    # whole phrases, one per rule, so each rule's match start is exercised
+    "Sept. 5, 2024", "5 Oct 2024", "Dec 31 1999", "© 2019–2024", "12:34:56 a.m.",
+    "one day ago", "2 周前", "12,345 次播放", "Likes: 3.4万", "0123456789ABCDEF0123",
+)  # fmt: skip
+
+
+@settings(max_examples=500)  # a rule's start is a small target: look harder
+@given(st.lists(st.sampled_from(_RULE_PIECES), max_size=30).map("".join) | st.text(max_size=60))
+def test_guarded_noise_rules_match_exactly_what_the_plain_rules_match(text: str) -> None:
+    plain = re.compile("|".join(f"(?:{rule})" for _, rule in content.BUILTIN_NOISE))
+    assert content._BUILTIN.sub("#", text) == plain.sub("#", text)

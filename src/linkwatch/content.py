@@ -339,7 +339,8 @@ _COUNTER_WORDS = "(?:" + "|".join(_COUNTER_WORD_LIST) + ")"
 # and this one character test rejects almost all of them first.  It matches
 # exactly the same text (it only restates a necessary condition) and made
 # the built-in rules 3x faster on a line of prose.
-_COUNTER_START = "(?=[" + "".join(sorted({word[0] for word in _COUNTER_WORD_LIST})) + "])"
+_COUNTER_FIRST = "".join(sorted({word[0] for word in _COUNTER_WORD_LIST}))
+_COUNTER_START = f"(?=[{_COUNTER_FIRST}])"
 # Possessive (``*+``, Python 3.11): what follows a number never starts with a
 # digit, comma, dot or space, so giving those back cannot make a match; without
 # it every digit of "127.0.0.1" retried the 31 counter words at each step back.
@@ -405,9 +406,50 @@ def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{p})" for p in patterns))
 
 
+# What each rule's match must start with, as a lookahead put in front of it
+# (after the rule's own leading boundary, which is cheaper to fail).  Python's
+# regex engine tries every rule at every position of a line; a rule whose
+# first character cannot be there now fails on one class test instead of
+# walking into its groups and lookarounds, and the whole alternation is
+# skipped at spaces and punctuation that start no rule.  Each guard only
+# restates what its rule requires, in the rule's own case mode, so the
+# matches are exactly those of the plain rules (a hypothesis test checks).
+# Measured on a 4 KiB line of prose with dates and counters: 975 -> 770 µs.
+_GUARDS: tuple[tuple[str, str], ...] = (
+    ("", "(?i:(?=[©(c]))"),  # copyright
+    ("", r"(?=\d)"),  # ISO timestamps
+    ("", r"(?=\d)"),  # slashed and CJK dates
+    ("", r"(?i:(?=[\djfmasond]))"),  # spelled-out dates: a month or a day number
+    ("", r"(?=[上下\d])"),  # clock times
+    ("", r"(?i:(?=[\dajoyt]))"),  # relative times: a number, a/an/one, just, yesterday, today
+    ("", r"(?=[\d刚昨前今])"),  # Chinese relative times
+    ("", ""),  # UUIDs: \b and a hex class are already cheap
+    (r"\b", r"(?=[0-9a-fA-F]{16})"),  # long hex runs
+    ("(?<![A-Za-z0-9+/_-])", "(?=[A-Za-z0-9+/_-]{16})"),  # tokens: most words are shorter
+    ("", rf"(?i:(?=[\d{_COUNTER_FIRST}]))"),  # counters: a number or a counter word
+)
+# Every rule starts with a word character or one of these.
+_ANY_START = r"(?=[\w©(+/\-])"
+
+
+def _guarded(boundary: str, guard: str, rule: str) -> str:
+    if boundary:
+        if not rule.startswith(boundary):
+            raise AssertionError(f"rule does not start with {boundary!r}: {rule!r}")
+        return boundary + guard + rule[len(boundary) :]
+    return guard + rule
+
+
 # Case-insensitive per rule (``(?i:…)``), not globally: the token rule relies
 # on telling upper from lower case.
-_BUILTIN = _compile(tuple(p for _, p in BUILTIN_NOISE))
+_BUILTIN = re.compile(
+    _ANY_START
+    + "(?:"
+    + "|".join(
+        f"(?:{_guarded(b, g, p)})" for (b, g), (_, p) in zip(_GUARDS, BUILTIN_NOISE, strict=True)
+    )
+    + ")"
+)
 
 
 # Every built-in rule needs a digit, except these words; a line with neither
