@@ -440,14 +440,28 @@ def _guarded(boundary: str, guard: str, rule: str) -> str:
     return guard + rule
 
 
+# The rules that can start right after an ASCII letter, digit or "_": every
+# other rule begins with ``\b`` (false between two word characters), the
+# token rule's lookbehind, or the clock rule's ``\b`` before its digits.
+# Inside a word, which is most positions of prose, only these are tried.
+_MID_WORD_RULES = frozenset({0, 2, 6, 10})  # copyright, CJK dates, Chinese relative, counters
+
+
+def _alternation(indices: Iterable[int]) -> str:
+    guarded = [
+        _guarded(*_GUARDS[i], BUILTIN_NOISE[i][1]) for i in indices
+    ]  # rule order kept: the first rule that matches at a position wins
+    return "(?:" + "|".join(f"(?:{rule})" for rule in guarded) + ")"
+
+
 # Case-insensitive per rule (``(?i:…)``), not globally: the token rule relies
 # on telling upper from lower case.
 _BUILTIN = re.compile(
     _ANY_START
-    + "(?:"
-    + "|".join(
-        f"(?:{_guarded(b, g, p)})" for (b, g), (_, p) in zip(_GUARDS, BUILTIN_NOISE, strict=True)
-    )
+    + "(?:(?<=[A-Za-z0-9_])"
+    + _alternation(sorted(_MID_WORD_RULES))
+    + "|(?<![A-Za-z0-9_])"
+    + _alternation(range(len(BUILTIN_NOISE)))
     + ")"
 )
 
