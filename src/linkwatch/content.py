@@ -368,7 +368,7 @@ BUILTIN_NOISE: tuple[tuple[str, str], ...] = (
     ),
     (
         "Clock times (12:34, 12:34:56 PM, 下午3:05) tick on every request.",
-        r"(?:上午|下午)?\b\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp]\.?[Mm]\.?)?\b",
+        r"(?:(?:上午|下午)\s*|\b)\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp]\.?[Mm]\.?)?\b",
     ),
     (
         "Relative times ('3 minutes ago', 'just now', 'yesterday') move by themselves.",
@@ -441,10 +441,10 @@ def _guarded(boundary: str, guard: str, rule: str) -> str:
 
 
 # The rules that can start right after an ASCII letter, digit or "_": every
-# other rule begins with ``\b`` (false between two word characters), the
-# token rule's lookbehind, or the clock rule's ``\b`` before its digits.
-# Inside a word, which is most positions of prose, only these are tried.
-_MID_WORD_RULES = frozenset({0, 2, 6, 10})  # copyright, CJK dates, Chinese relative, counters
+# other rule begins with ``\b`` (false between two word characters) or the
+# token rule's lookbehind.  Inside a word, which is most positions of prose,
+# only these are tried.
+_MID_WORD_RULES = frozenset({0, 2, 4, 6, 10})  # ©, CJK dates, 下午 clocks, 分钟前, counters
 
 
 def _alternation(indices: Iterable[int]) -> str:
