@@ -380,7 +380,7 @@ def test_second_run_is_answered_with_304_and_counts_bytes_saved(
 def test_schedule_runs_each_schedule_over_its_subset_and_writes_reports(
     web: TestWeb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import linkwatch.cli as cli
+    import linkwatch.schedule as schedule_module
     from linkwatch.models import Schedule
 
     seen: list[tuple[str, int, int]] = []
@@ -391,7 +391,7 @@ def test_schedule_runs_each_schedule_over_its_subset_and_writes_reports(
             report = json.loads((tmp_path / "reports" / "results.json").read_text("utf-8"))
             seen.append((schedule.name, len(summary.results), len(report["results"])))
 
-    monkeypatch.setattr(cli, "run_schedules", run_each_once)
+    monkeypatch.setattr(schedule_module, "run_schedules", run_each_once)  # cli imports it late
     b = base(web)
     text = (
         FAST
