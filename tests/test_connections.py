@@ -14,6 +14,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import anyio
 import httpcore
 import pytest
 
@@ -293,3 +294,20 @@ async def test_close_delimited_body_is_read_to_the_end() -> None:
         assert await fetch(pool, port) == (200, b"no length, ends at close")
         pool.close()
     assert connections == [0, 1]
+
+
+async def test_reading_past_the_end_keeps_saying_the_end() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(OK)
+        await writer.drain()
+        await asyncio.sleep(1)
+
+    async with server(handler) as (port, _):
+        pool = new_pool()
+        connection, status = await start(pool, port)
+        with anyio.fail_after(2):
+            chunks = [await connection.read(1.0) for _ in range(4)]
+        pool.release(connection)
+        pool.close()
+    assert (status, chunks) == (200, [b"ok", b"", b"", b""])

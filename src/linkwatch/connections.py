@@ -217,13 +217,13 @@ class Connection:
                 raise httpcore.RemoteProtocolError(f"unexpected {type(event).__name__}")
 
     async def read(self, timeout: float | None) -> bytes:  # noqa: ASYNC109
-        """The next piece of the body, or ``b""`` at its end."""
-        while True:
-            event = await self._next_event(timeout)
-            if isinstance(event, h11.Data):
-                return bytes(event.data)
-            if isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                return b""
+        """The next piece of the body, or ``b""`` at its end (and on any later call)."""
+        if self._h11.their_state is not h11.SEND_BODY:
+            return b""  # the body already ended: h11 would wait for a next response
+        event = await self._next_event(timeout)
+        if isinstance(event, h11.Data):
+            return bytes(event.data)
+        return b""  # EndOfMessage (or ConnectionClosed): a body yields nothing else
 
     def finish(self) -> None:
         """After an exchange: ready for the next request if both sides completed it, else closed."""
