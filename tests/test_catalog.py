@@ -469,7 +469,7 @@ def test_balance_by_host_keeps_hosts_whole_and_groups_within_one_host_of_even(
         for h, size in enumerate(sizes)
         if n < size
     ]
-    groups = balance_by_host(links, [1.0] * parts)
+    groups = balance_by_host(links, parts)
     assert len(groups) == parts
     assert sorted((link for g in groups for link in g), key=links.index) == links
     owner = {}

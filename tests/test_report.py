@@ -15,8 +15,6 @@ from html import unescape
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from linkwatch.models import Health, RunSummary, Verdict
 from linkwatch.report import (
@@ -30,7 +28,6 @@ from linkwatch.report import (
     stream,
     triage,
 )
-from linkwatch.report.machine import _nested
 from linkwatch.textsafe import safe_http_url
 from report_data import (
     EVIL_HTML_TITLE,
@@ -398,22 +395,3 @@ def test_json_report_text_is_plain_json_dumps() -> None:
     summary = sample_summary()
     expected = json.dumps(report_dict(summary), ensure_ascii=False, indent=2) + "\n"
     assert render(summary, "json") == expected
-
-
-_JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats()  # NaN and infinities included: json writes NaN/Infinity
-    | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=20,
-)
-
-
-@given(_JSON_VALUES, st.integers(min_value=0, max_value=3))
-def test_fast_json_layout_is_json_dumps_indent_2(value: object, level: int) -> None:
-    expected = json.dumps(value, ensure_ascii=False, indent=2).replace("\n", "\n" + "  " * level)
-    assert _nested(value, level) == expected

@@ -748,31 +748,23 @@ def split_by_host(links: Iterable[Link], parts: int) -> list[tuple[Link, ...]]:
     return [tuple(group) for group in groups]
 
 
-def balance_by_host(links: Iterable[Link], weights: Sequence[float]) -> list[tuple[Link, ...]]:
-    """``links`` in ``len(weights)`` groups sized in proportion to ``weights``, every host in one.
+def balance_by_host(links: Iterable[Link], parts: int) -> list[tuple[Link, ...]]:
+    """``links`` in ``parts`` groups of about equal size, every host in exactly one.
 
     For ``check --jobs``: unlike :func:`split_by_host` (a hash, so that shards
     on different machines agree without talking), the groups are balanced:
-    the largest hosts first, each to the group furthest below its share
-    (greedy; within one host's link count of the target).  Catalog order is
-    kept inside each group.
+    the largest hosts first, each to the smallest group so far (greedy;
+    within one host's link count of even).  Catalog order is kept inside
+    each group.
     """
     items = list(links)
     by_host: dict[str, list[int]] = {}
     for i, link in enumerate(items):
         by_host.setdefault(urlsplit(link.url).hostname or "", []).append(i)
-    load = [0] * len(weights)
-    groups: list[list[int]] = [[] for _ in weights]
+    groups: list[list[int]] = [[] for _ in range(max(1, parts))]
     for members in sorted(by_host.values(), key=len, reverse=True):
-        k = _emptiest(load, weights, len(members))
-        load[k] += len(members)
-        groups[k].extend(members)
+        min(groups, key=len).extend(members)
     return [tuple(items[i] for i in sorted(group)) for group in groups]
-
-
-def _emptiest(load: Sequence[int], weights: Sequence[float], size: int) -> int:
-    """The group whose share would be least filled after taking ``size`` more links."""
-    return min(range(len(weights)), key=lambda i: (load[i] + size) / weights[i])
 
 
 def _link_labels(link: Link) -> set[str]:

@@ -337,8 +337,8 @@ _COUNTER_WORDS = "(?:" + "|".join(_COUNTER_WORD_LIST) + ")"
 # alternation: Python's regex engine tries all 31 words at every position
 # of a line (and again at every backtracking step of a number before them),
 # and this one character test rejects almost all of them first.  It matches
-# exactly the same text (it only restates a necessary condition) and made
-# the built-in rules 3x faster on a line of prose.
+# exactly the same text (it only restates a necessary condition); with the
+# possessive number below, the counter rule on a short line went 13 -> 5 µs.
 _COUNTER_FIRST = "".join(sorted({word[0] for word in _COUNTER_WORD_LIST}))
 _COUNTER_START = f"(?=[{_COUNTER_FIRST}])"
 # Possessive (``*+``, Python 3.11): what follows a number never starts with a

@@ -10,12 +10,11 @@ quadratic over many hosts, so each host gets its *own* few keep-alive
 connections (:class:`linkwatch.connections.HostPool`: h11, the HTTP/1.1
 state machine under httpx, over a lean asyncio transport), created lazily,
 all sharing *one* ``ssl.SSLContext`` (building one costs tens of
-milliseconds).  Requests go
-straight to those connections: ``httpx.AsyncClient.send`` costs about as
-much CPU as the HTTP exchange itself (auth, redirect, cookie-jar and hook
-layers this module does not use).  The per-host slot (an
-``anyio.Semaphore``) is taken *before* a connection is asked for, so no
-request ever queues inside the pool.  Host adapters still get an
+milliseconds).  Requests go straight to those connections:
+``httpx.AsyncClient.send`` costs about as much CPU as the HTTP exchange
+itself (auth, redirect, cookie-jar and hook layers this module does not
+use).  The per-host slot (an ``anyio.Semaphore``) is taken *before* a
+connection is asked for, so no request ever queues inside the pool.  Host adapters still get an
 ``httpx.AsyncClient`` for their API host.
 
 Name resolution is done here, not by the socket layer: a host name is
@@ -584,13 +583,18 @@ class Checker:
 
     async def done(self, url: str) -> None:
         """One announced link is checked; close its host's pool if it was the last."""
-        key = self._announced.pop(url) if url in self._announced else _origin_key(url)
+        key = self._host_key(url)
+        self._announced.pop(url, None)
         left = self._left.get(key) if key is not None else None
         if key is None or left is None:
             return
         self._left[key] = max(0, left - 1)
         if left <= 1 and not self._busy.get(key):
             self._close_pool(key)
+
+    def _host_key(self, url: str) -> _HostKey | None:
+        """``url``'s pool key: from :meth:`expect`'s split when announced, else split now."""
+        return self._announced[url] if url in self._announced else _origin_key(url)
 
     def _close_pool(self, key: _HostKey) -> None:
         pool = self._pools.pop(key, None)
@@ -872,10 +876,10 @@ class Checker:
     def _pool(self, key: _HostKey) -> HostPool:
         """The host's own keep-alive connections (``connections`` says why not httpcore's pool).
 
-        Links are sent straight over h11: ``AsyncClient.send`` would add auth,
-        redirect, cookie-jar and event-hook machinery that this module does by hand (redirects,
-        per-check cookies) or must not have (a client cookie jar would carry
-        cookies from one check to the next).
+        Links are sent straight over h11: ``AsyncClient.send`` would add
+        auth, redirect, cookie-jar and event-hook machinery that this module
+        does by hand (redirects, per-check cookies) or must not have (a client
+        cookie jar would carry cookies from one check to the next).
         """
         pool = self._pools.get(key)
         if pool is None:
@@ -1015,7 +1019,7 @@ class Checker:
         The cache key comes from a cheap split of ``page_url``; the URL is
         parsed in full only for the one probe per host.
         """
-        key = self._announced[page_url] if page_url in self._announced else _origin_key(page_url)
+        key = self._host_key(page_url)
         if key is None:
             return None
         if key in self._probes:

@@ -267,7 +267,7 @@ def job_parts(links: Sequence[Link], jobs: int) -> list[tuple[Link, ...]]:
     The first is checked by this process, which also receives every
     worker's results and starts work before they do: the smallest share.
     """
-    return sorted((part for part in balance_by_host(links, [1.0] * jobs) if part), key=len)
+    return sorted((part for part in balance_by_host(links, jobs) if part), key=len)
 
 
 async def check_in_workers(
