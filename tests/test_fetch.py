@@ -28,6 +28,7 @@ from linkwatch.fetch import (
     Checker,
     _BoundedDecoder,
     _decode_headers,
+    _handoff_limit,
     _map_exception,
     _path_is_root,
     _with_fragment,
@@ -534,21 +535,21 @@ async def test_min_interval_spaces_request_starts_to_one_host(web: TestWeb) -> N
 
 
 async def test_check_links_pulls_lazily_and_streams(web: TestWeb) -> None:
-    """Workers pull links as they go: never more than ``concurrency`` in flight."""
+    """Workers pull links as they go: a bounded few ahead, never the whole catalog."""
     pulled = 0
     done = 0
-    in_flight: list[int] = []
+    ahead: list[int] = []
 
     def links() -> object:
         nonlocal pulled
-        for n in range(20):
+        for n in range(100):
             pulled += 1
             yield Link(url=web.url(f"/article?stream={n}"), title="t")
 
     def on_result(link: Link, obs: Observation) -> None:
         nonlocal done
         done += 1
-        in_flight.append(pulled - done)
+        ahead.append(pulled - done)
 
     settings = replace(SETTINGS, concurrency=3)
     await check_links(
@@ -558,8 +559,35 @@ async def test_check_links_pulls_lazily_and_streams(web: TestWeb) -> None:
         allow_private=True,
         resolver=web.resolve,
     )
-    assert done == 20
-    assert max(in_flight) <= 3
+    assert done == 100
+    # In hand: one link per worker plus the answers waiting for on_result.
+    assert max(ahead) <= 3 + _handoff_limit(3) == 11
+
+
+async def test_global_limit_is_never_exceeded(web: TestWeb) -> None:
+    """``concurrency`` bounds the requests in flight, counted by the servers."""
+    run = token()
+    hosts = [f"busy-global-{run}-{i}.test" for i in range(8)]
+    links = [Link(url=web.url(f"/p{n}", h), title="t") for n in range(3) for h in hosts]
+    settings = replace(SETTINGS, per_host=3, concurrency=3)
+    seen: list[int] = []
+    await check_links(
+        links,
+        settings,
+        on_result=lambda link, obs: seen.append(obs.status_code or 0),
+        allow_private=True,
+        resolver=web.resolve,
+        probe_soft404=False,
+    )
+    assert seen == [200] * len(links)
+    edges = sorted(
+        (t, +1 if k == 0 else -1)
+        for h in hosts
+        for span in web.stats[h].spans
+        for k, t in enumerate(span)
+    )
+    active = list(itertools.accumulate(step for _, step in edges))
+    assert max(active) == 3
 
 
 async def test_a_hosts_pool_is_closed_after_its_last_link(web: TestWeb) -> None:

@@ -91,6 +91,7 @@ class HostStats:
     active: int = 0
     max_active: int = 0
     starts: list[float] = field(default_factory=list)
+    spans: list[tuple[float, float]] = field(default_factory=list)  # (start, end) per request
 
 
 def gzip_bomb(decoded_mib: int) -> bytes:
@@ -240,7 +241,8 @@ class TestWeb:
         stats = self.stats[request.host]
         stats.active += 1
         stats.max_active = max(stats.max_active, stats.active)
-        stats.starts.append(time.monotonic())
+        started = time.monotonic()
+        stats.starts.append(started)
         self.hits[f"{request.host}{request.path}"] += 1
         self.requests.append(request)
         try:
@@ -271,6 +273,7 @@ class TestWeb:
             return await handler(request, conn)
         finally:
             stats.active -= 1
+            stats.spans.append((started, time.monotonic()))
 
     def _prefixed(self, path: str) -> Handler | None:
         for prefix, handler in self._routes.items():
