@@ -254,8 +254,12 @@ async def test_informational_responses_are_skipped() -> None:
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n",  # bad chunk size
         b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\nx",  # conflicting lengths
         b"HTTP/1.1 200 OK\r\n" + b"X-Big: " + b"a" * (200 * 1024) + b"\r\n\r\n",  # huge head
+        # Two equal lengths: h11 read it, llhttp (so Node.js, and we) does not.
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx",
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",  # not HTTP after
+        b"HTTP/2 200 OK\r\n\r\n",
     ],
-    ids=["no-status", "bad-chunk", "bad-length", "huge-head"],
+    ids=["no-status", "bad-chunk", "bad-length", "huge-head", "twice-length", "upgrade", "http2"],
 )
 async def test_malformed_responses_are_protocol_errors(answer: bytes) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -311,3 +315,92 @@ async def test_reading_past_the_end_keeps_saying_the_end() -> None:
         pool.release(connection)
         pool.close()
     assert (status, chunks) == (200, [b"ok", b"", b"", b""])
+
+
+@pytest.mark.parametrize(
+    ("answer", "reused"),
+    [
+        (b"HTTP/1.1 200 OK\nContent-Length: 2\n\nok", True),  # bare LF line ends
+        (b"HTTP/1.1 200 OK\r\nX-A: a\r\n  b\r\nContent-Length: 2\r\n\r\nok", True),  # folded
+        (b"HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 2\r\n\r\nok", True),  # a control
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2 \r\n\r\nok", True),  # trailing space
+        (b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok", True),  # no reason phrase
+        # Chunked wins over a length (RFC 9112 6.3); such framing is not trusted for reuse.
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"2 \r\nok\r\n0\r\n\r\n",
+            False,
+        ),
+    ],
+    ids=["bare-lf", "folded", "control", "space", "no-reason", "length-and-chunked"],
+)
+async def test_quirks_browsers_read_are_read(answer: bytes, reused: bool) -> None:
+    """What h11 and browsers accept is a page, not a protocol error (no false alarm)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(answer)
+            await writer.drain()
+
+    async with server(handler) as (port, connections):
+        pool = new_pool()
+        results = [await fetch(pool, port), await fetch(pool, port)]
+        pool.close()
+    assert results == [(200, b"ok")] * 2
+    assert connections == ([0] if reused else [0, 1])
+
+
+async def test_trailers_are_not_headers_and_junk_after_an_answer_is_not_reused() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Head: 1\r\n\r\n"
+                b"2\r\nok\r\n0\r\nX-Trailer: 2\r\n\r\nHTTP/1.1 junk"
+            )
+            await writer.drain()
+
+    async with server(handler) as (port, connections):
+        pool = new_pool()
+        connection, status = await start(pool, port)
+        body = await connection.read(2.0)
+        assert await connection.read(2.0) == b""
+        pool.release(connection)
+        second = await fetch(pool, port)
+        pool.close()
+    names = [name for name, _ in connection._headers]
+    assert (status, body, second) == (200, b"ok", (200, b"ok"))
+    assert names == [b"Transfer-Encoding", b"X-Head"]
+    assert connections == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("target", "header"),
+    [
+        (b"/", (b"Accept-Language", b"en\r\nX-Injected: 1")),
+        (b"/", (b"Cookie", b"a=b\nHost: evil.test")),
+        (b"/", (b"Bad Name", b"v")),
+        (b"/ HTTP/1.1\r\nX-Injected: 1\r\n", (b"Host", b"example.test")),
+    ],
+    ids=["crlf-in-value", "lf-in-cookie", "space-in-name", "crlf-in-target"],
+)
+async def test_nothing_is_sent_that_would_smuggle_a_header(
+    target: bytes, header: tuple[bytes, bytes]
+) -> None:
+    received: list[bytes] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(await reader.read(4096))
+
+    async with server(handler) as (port, _):
+        pool = new_pool()
+        connection = await pool.acquire(
+            "127.0.0.1", port, server_hostname=None, connect_timeout=2.0
+        )
+        with pytest.raises(httpcore.LocalProtocolError):
+            await connection.send(b"GET", target, [header], read_timeout=1.0, write_timeout=1.0)
+        pool.release(connection)
+        pool.close()
+        await asyncio.sleep(0.05)
+    assert received in ([], [b""])

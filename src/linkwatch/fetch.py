@@ -7,8 +7,8 @@ exception (httpx, ssl, socket) is mapped at the boundary into
 
 Engine (design.md §7, measured): httpx's single shared connection pool is
 quadratic over many hosts, so each host gets its *own* few keep-alive
-connections (:class:`linkwatch.connections.HostPool`: h11, the HTTP/1.1
-state machine under httpx, over a lean asyncio transport), created lazily,
+connections (:class:`linkwatch.connections.HostPool`: llhttp, Node.js's
+HTTP/1.1 parser, over a lean asyncio transport), created lazily,
 all sharing *one* ``ssl.SSLContext`` (building one costs tens of
 milliseconds).  Requests go straight to those connections:
 ``httpx.AsyncClient.send`` costs about as much CPU as the HTTP exchange
@@ -878,7 +878,7 @@ class Checker:
     def _pool(self, key: _HostKey) -> HostPool:
         """The host's own keep-alive connections (``connections`` says why not httpcore's pool).
 
-        Links are sent straight over h11: ``AsyncClient.send`` would add
+        Links are sent straight over a connection: ``AsyncClient.send`` would add
         auth, redirect, cookie-jar and event-hook machinery that this module
         does by hand (redirects, per-check cookies) or must not have (a client
         cookie jar would carry cookies from one check to the next).
