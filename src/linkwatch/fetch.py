@@ -400,32 +400,33 @@ class _HostGate:
     Used as ``async with gate:``.  The slot is an ``anyio.Semaphore`` with
     ``fast_acquire``: a free slot is taken without a trip through the event
     loop (a ``CapacityLimiter`` checkpoints twice and tracks its borrowers,
-    which nothing here needs).  The spacing lock exists only when spacing is
-    asked for (``min_interval_ms > 0``).
+    which nothing here needs).  Spacing needs no lock: each request books
+    the next free start time in one step (no ``await`` between reading and
+    writing it), so starts are handed out in arrival order, ``interval``
+    apart, and a request only sleeps until its own.
     """
 
-    __slots__ = ("_interval", "_lock", "_next_start", "_slots")
+    __slots__ = ("_interval", "_next_start", "_slots")
 
     def __init__(self, per_host: int, min_interval: float) -> None:
         self._slots = anyio.Semaphore(max(1, per_host), fast_acquire=True)
         self._interval = min_interval
-        self._lock = anyio.Lock(fast_acquire=True) if min_interval > 0 else None
         self._next_start = 0.0
 
     async def __aenter__(self) -> None:
         await self._slots.acquire()
-        if self._lock is None:
+        if self._interval <= 0:
             return
-        try:
-            # Real time on purpose: politeness is owed in wall-clock seconds.
-            async with self._lock:
-                delay = self._next_start - time.monotonic()
-                if delay > 0:
-                    await anyio.sleep(delay)
-                self._next_start = time.monotonic() + self._interval
-        except BaseException:
-            self._slots.release()
-            raise
+        # Real time on purpose: politeness is owed in wall-clock seconds.
+        now = time.monotonic()
+        start = max(now, self._next_start)
+        self._next_start = start + self._interval
+        if start > now:
+            try:
+                await anyio.sleep(start - now)
+            except BaseException:
+                self._slots.release()
+                raise
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._slots.release()
