@@ -930,3 +930,15 @@ def test_sharing_the_body_never_changes_the_verdict(text: str, ctype: str) -> No
         obs = replace(obs, headers={"content-type": ctype})
     lnk = link(FRAG_URL, expect_text="x")
     assert classify(obs, lnk, shared=SharedBody(obs.body)) == classify(obs, lnk)
+
+
+_SEGMENT_WORDS = st.sampled_from(
+    ["404", "error", "not found", "page", "oops", "sorry", "找不到", "页面", "見つかりません",
+     "nicht gefunden", "fehler", "ошибка", "non trovata", " ", "-", "the", "错误", "video"]
+)  # fmt: skip
+
+
+@given(st.lists(_SEGMENT_WORDS, max_size=6).map("".join))
+def test_one_segment_pattern_matches_exactly_what_the_list_matches(text: str) -> None:
+    combined = classify_module._ANY_SOFT_404_SEGMENT.fullmatch(text) is not None
+    assert combined == any(p.fullmatch(text) for p in classify_module.SOFT_404_SEGMENTS)

@@ -395,6 +395,10 @@ SOFT_404_SEGMENTS: tuple[re.Pattern[str], ...] = tuple(
     )
 )
 
+# All of them in one pattern: a title's segment is matched once, not twelve times.
+_ANY_SOFT_404_SEGMENT = re.compile(
+    "|".join(f"(?:{p.pattern})" for p in SOFT_404_SEGMENTS), re.IGNORECASE
+)
 _SEGMENT_SPLIT = re.compile(r"\s+[-–—|·:»/]\s+|[|·–—»]|：")
 _STRIP_PUNCT = " \t\r\n!！?？.。,，;；:()（）[]【】\"'“”‘’…~"
 
@@ -761,9 +765,8 @@ def soft_404_phrase(text: str) -> str | None:
             return phrase
     for segment in _SEGMENT_SPLIT.split(lower):
         cleaned = segment.strip(_STRIP_PUNCT)
-        for pattern in SOFT_404_SEGMENTS:
-            if cleaned and pattern.fullmatch(cleaned):
-                return cleaned
+        if cleaned and _ANY_SOFT_404_SEGMENT.fullmatch(cleaned):
+            return cleaned
     return None
 
 
