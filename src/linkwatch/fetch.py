@@ -825,11 +825,14 @@ class Checker:
         public link a private address is always refused (SSRF).
         """
         host = url.raw_host.decode("ascii")
-        try:
-            literal = ipaddress.ip_address(host.strip("[]"))
-            addresses = [str(literal)]
-        except ValueError:
-            addresses = await self._resolve(host)
+        known = self._dns.get(host)  # a literal address, or a name resolved before
+        if isinstance(known, list):
+            addresses = known
+        else:
+            try:
+                addresses = self._dns[host] = [str(ipaddress.ip_address(host.strip("[]")))]
+            except ValueError:
+                addresses = await self._resolve(host)
         address = addresses[0]
         public = self._public.get(address)
         if public is None:
