@@ -5,9 +5,10 @@ httptools, the binding uvicorn uses): status line, headers, chunked and
 length-delimited bodies, keep-alive.  It replaced h11 (the pure-Python
 state machine under httpx): writing a request and parsing a 4 KiB answer
 took h11 ~35 µs of CPU, llhttp ~1.5 µs before our callbacks; h11 was a
-tenth of linkwatch's CPU samples on the 5,000-link benchmark.  The leniencies that keep llhttp as
-forgiving as h11 and browsers are in :func:`_new_parser`; the request
-checks h11 made before sending are in :func:`_request_bytes`.
+tenth of linkwatch's CPU samples on the 5,000-link benchmark.  The
+leniencies that keep llhttp as forgiving as h11 and browsers are in
+:func:`_new_parser`; the request checks h11 made before sending are in
+:func:`_request_bytes`.
 
 What is ours is the few lines that move bytes between the parser and a
 socket, because httpx's layers cost more than the checking they serve:
