@@ -325,6 +325,7 @@ async def test_reading_past_the_end_keeps_saying_the_end() -> None:
         (b"HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 2\r\n\r\nok", True),  # a control
         (b"HTTP/1.1 200 OK\r\nContent-Length: 2 \r\n\r\nok", True),  # trailing space
         (b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok", True),  # no reason phrase
+        (b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok", True),  # space before the colon
         # Chunked wins over a length (RFC 9112 6.3); such framing is not trusted for reuse.
         (
             b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -332,7 +333,7 @@ async def test_reading_past_the_end_keeps_saying_the_end() -> None:
             False,
         ),
     ],
-    ids=["bare-lf", "folded", "control", "space", "no-reason", "length-and-chunked"],
+    ids=["bare-lf", "folded", "control", "space", "no-reason", "space-colon", "length-and-chunked"],
 )
 async def test_quirks_browsers_read_are_read(answer: bytes, reused: bool) -> None:
     """What h11 and browsers accept is a page, not a protocol error (no false alarm)."""
@@ -404,3 +405,24 @@ async def test_nothing_is_sent_that_would_smuggle_a_header(
         pool.close()
         await asyncio.sleep(0.05)
     assert received in ([], [b""])
+
+
+async def test_header_names_and_values_come_trimmed() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length : 2\r\nETag:  "x" \t\r\n\r\nok')
+        await writer.drain()
+        await asyncio.sleep(1)
+
+    async with server(handler) as (port, _):
+        pool = new_pool()
+        connection = await pool.acquire(
+            "127.0.0.1", port, server_hostname=None, connect_timeout=2.0
+        )
+        status, headers = await connection.send(
+            b"GET", b"/", [(b"Host", b"example.test")], read_timeout=2.0, write_timeout=2.0
+        )
+        body = await connection.read(2.0)
+        pool.release(connection)
+        pool.close()
+    assert (status, headers, body) == (200, [(b"Content-Length", b"2"), (b"ETag", b'"x"')], b"ok")

@@ -227,7 +227,8 @@ class Connection:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self._headers_done:  # after the head: a chunked body's trailers, ignored
-            self._headers.append((name, value.strip(b" \t")))
+            # llhttp (lenient) frames by "Content-Length : 5" as by "Content-Length: 5".
+            self._headers.append((name.rstrip(b" \t"), value.strip(b" \t")))
 
     def on_headers_complete(self) -> None:
         if self._message_done:
