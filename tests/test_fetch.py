@@ -780,3 +780,25 @@ async def test_soft404_probe_is_sent_once_per_host(web: TestWeb) -> None:
     probes = [r for r in web.requests[before:] if r.path.endswith(PROBE_SUFFIX)]
     assert len(probes) == 1
     assert verdicts == ["soft-404-probe"] * len(links)
+
+
+async def test_a_failing_on_result_stops_the_crawl_at_once(web: TestWeb) -> None:
+    """An error in on_result (the pipeline's own bug) ends the run; it must not hang it."""
+    links = [Link(url=web.url(f"/article?fail-{n}"), title="t") for n in range(40)]
+    seen: list[str] = []
+
+    def on_result(link: Link, obs: Observation) -> None:
+        seen.append(link.url)
+        if len(seen) == 3:
+            raise ValueError("observe broke")
+
+    with anyio.fail_after(10), pytest.raises(ExceptionGroup) as caught:
+        await check_links(
+            links,
+            replace(SETTINGS, concurrency=4),
+            on_result=on_result,
+            allow_private=True,
+            resolver=web.resolve,
+        )
+    assert caught.group_contains(ValueError, match="observe broke")
+    assert len(seen) == 3
