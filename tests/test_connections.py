@@ -52,6 +52,18 @@ async def read_request(reader: asyncio.StreamReader) -> bytes:
     return await reader.readuntil(b"\r\n\r\n")
 
 
+def answering(answer: bytes) -> Handler:
+    """A handler that reads one request, sends ``answer`` and keeps the connection a second."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer)
+        await writer.drain()
+        await asyncio.sleep(1)
+
+    return handler
+
+
 def new_pool() -> HostPool:
     return HostPool(ssl.create_default_context(), max_idle=2, keepalive_expiry=5.0)
 
@@ -118,13 +130,9 @@ async def test_idle_connection_the_server_closed_is_not_reused() -> None:
 
 
 async def test_connection_close_is_not_kept() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
-        await writer.drain()
-        await asyncio.sleep(1)
-
-    async with server(handler) as (port, connections):
+    async with server(
+        answering(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+    ) as (port, connections):
         pool = new_pool()
         await fetch(pool, port)
         await fetch(pool, port)
@@ -262,13 +270,7 @@ async def test_informational_responses_are_skipped() -> None:
     ids=["no-status", "bad-chunk", "bad-length", "huge-head", "twice-length", "upgrade", "http2"],
 )
 async def test_malformed_responses_are_protocol_errors(answer: bytes) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(answer)
-        await writer.drain()
-        await asyncio.sleep(1)
-
-    async with server(handler) as (port, _):
+    async with server(answering(answer)) as (port, _):
         pool = new_pool()
         with pytest.raises(httpcore.RemoteProtocolError):
             await fetch(pool, port)
@@ -301,13 +303,7 @@ async def test_close_delimited_body_is_read_to_the_end() -> None:
 
 
 async def test_reading_past_the_end_keeps_saying_the_end() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(OK)
-        await writer.drain()
-        await asyncio.sleep(1)
-
-    async with server(handler) as (port, _):
+    async with server(answering(OK)) as (port, _):
         pool = new_pool()
         connection, status = await start(pool, port)
         with anyio.fail_after(2):
@@ -408,13 +404,9 @@ async def test_nothing_is_sent_that_would_smuggle_a_header(
 
 
 async def test_header_names_and_values_come_trimmed() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length : 2\r\nETag:  "x" \t\r\n\r\nok')
-        await writer.drain()
-        await asyncio.sleep(1)
-
-    async with server(handler) as (port, _):
+    async with server(
+        answering(b'HTTP/1.1 200 OK\r\nContent-Length : 2\r\nETag:  "x" \t\r\n\r\nok')
+    ) as (port, _):
         pool = new_pool()
         connection = await pool.acquire(
             "127.0.0.1", port, server_hostname=None, connect_timeout=2.0
