@@ -35,7 +35,7 @@ from linkwatch.models import Catalog, CheckResult, Link, RunSummary, Schedule, V
 from linkwatch.pipeline import RunOptions, run_once
 from linkwatch.report import needs_human, render, stream, triage
 from linkwatch.store import Store
-from linkwatch.workers import tune_gc
+from linkwatch.workers import tune_gc, tune_malloc
 
 EXIT_OK = 0
 EXIT_NEEDS_HUMAN = 1
@@ -722,6 +722,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     if argv is None:  # the process is ours (console script), not a caller's
         tune_gc()
+        tune_malloc()
     logging.basicConfig(
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(asctime)s %(levelname)s %(message)s",
