@@ -802,3 +802,15 @@ async def test_a_failing_on_result_stops_the_crawl_at_once(web: TestWeb) -> None
         )
     assert caught.group_contains(ValueError, match="observe broke")
     assert len(seen) == 3
+
+
+async def test_plain_http_links_never_load_the_ca_bundle(web: TestWeb) -> None:
+    """The TLS context (~25 ms of CA loading) is made at the first https request only."""
+    async with checker(web) as c:
+        obs = await c.check(Link(url=web.url("/article?plain-http"), title="t"))
+        assert (obs.status_code, c._ssl) == (200, None)
+    if not web.tls_port:
+        return
+    async with checker(web) as c:
+        await c.check(Link(url=f"https://tls.test:{web.tls_port}/article", title="t"))
+        assert isinstance(c._ssl, ssl.SSLContext)

@@ -436,12 +436,13 @@ class HostPool:
     Not a queue: the caller bounds how many requests are in flight (its
     per-host slot), so a request either reuses an idle connection or opens
     a new one.  At most ``max_idle`` connections are kept for reuse.
+    ``ssl_context`` is for an https host; a plain-http host's pool has none.
     """
 
     __slots__ = ("_closed", "_idle", "_keepalive", "_max_idle", "_ssl")
 
     def __init__(
-        self, ssl_context: ssl.SSLContext, *, max_idle: int, keepalive_expiry: float
+        self, ssl_context: ssl.SSLContext | None, *, max_idle: int, keepalive_expiry: float
     ) -> None:
         self._ssl = ssl_context
         self._max_idle = max_idle

@@ -526,7 +526,7 @@ class Checker:
         self._probe_soft404 = probe_soft404
         self._backoff = wait_random_exponential(multiplier=0.5, max=settings.retry_after_cap)
         # One SSLContext for every client: building one costs tens of ms (design.md §7).
-        self._ssl = ssl_context or httpx.create_ssl_context()
+        self._ssl: ssl.SSLContext | None = ssl_context
         self._timeout = httpx.Timeout(
             connect=settings.connect_timeout,
             read=settings.read_timeout,
@@ -859,11 +859,18 @@ class Checker:
             self._gates[key] = gate
         return gate
 
+    def _tls(self) -> ssl.SSLContext:
+        """The run's one TLS context, made when first needed: loading the CA bundle
+        costs ~25 ms, which a run over plain-http links need not pay."""
+        if self._ssl is None:
+            self._ssl = httpx.create_ssl_context()
+        return self._ssl
+
     def _new_client(self) -> httpx.AsyncClient:
         per_host = max(1, self._settings.per_host)
         return httpx.AsyncClient(
             transport=httpx.AsyncHTTPTransport(
-                verify=self._ssl,
+                verify=self._tls(),
                 limits=httpx.Limits(max_connections=per_host, max_keepalive_connections=per_host),
             ),
             timeout=self._timeout,
@@ -890,7 +897,9 @@ class Checker:
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = HostPool(
-                self._ssl, max_idle=max(1, self._settings.per_host), keepalive_expiry=5.0
+                self._tls() if key[0] == "https" else None,
+                max_idle=max(1, self._settings.per_host),
+                keepalive_expiry=5.0,
             )
         return pool
 

@@ -18,6 +18,7 @@ Verdicts fall into three classes for health purposes:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -43,6 +44,7 @@ _FAIL = frozenset({Verdict.BROKEN, Verdict.ERROR})
 Differ = Callable[[str, str], str]
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a run asks twice per link (offline, outage checks)
 def host_of(url: str) -> str:
     """Lower-cased host name of ``url`` (``""`` when it has none)."""
     return (urlsplit(url).hostname or "").lower()

@@ -171,6 +171,12 @@ def _diff_lines(diff: str | None) -> tuple[tuple[tuple[str, str], ...], bool]:
     return tuple(lines), len(diff) > MAX_DIFF_CHARS
 
 
+@lru_cache(maxsize=1024)
+def _tags_json(tags: frozenset[str]) -> str:
+    """Cached: a catalog has a few tag sets, shared by many links."""
+    return json.dumps(sorted(tags), ensure_ascii=False)
+
+
 def _row(result: CheckResult, section_index: int, history: Sequence[Verdict] | None) -> Row:
     spark = _spark_svg(tuple(history[-MAX_SPARK:]) if history else (result.verdict,))
     diff_lines, diff_truncated = _diff_lines(result.diff)
@@ -183,7 +189,7 @@ def _row(result: CheckResult, section_index: int, history: Sequence[Verdict] | N
         result=result,
         link=Hyperlink.of(result.link.url),
         section_index=section_index,
-        tags_json=json.dumps(sorted(result.link.tags), ensure_ascii=False),
+        tags_json=_tags_json(result.link.tags),
         verdict_words=VERDICT_WORDS[result.verdict],
         health_words=HEALTH_WORDS[result.health],
         verdict_rank=VERDICT_RANK[result.verdict],
