@@ -77,8 +77,9 @@ def tune_malloc() -> bool:
     went back to the kernel and was faulted in again all run long (5,000
     links: ~45,000 page faults, ~18,000 ``brk`` calls).  Blocks up to 4 MiB
     from the heap, trimmed only past 64 MiB free: ~12,000 faults and about
-    8 % less CPU for the same peak memory (+1.3 MB; benchmarks/README.md).
-    Other C libraries (musl, macOS) are left as they are.
+    0.2 s less CPU (7 % of that run; at 50,000 links the same saving is
+    lost in the noise) for the same peak memory (+1.4 MB).  Other C
+    libraries (musl, macOS) are left as they are.
     """
     try:
         if not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"):
