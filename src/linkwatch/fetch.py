@@ -860,8 +860,11 @@ class Checker:
         return gate
 
     def _tls(self) -> ssl.SSLContext:
-        """The run's one TLS context, made when first needed: loading the CA bundle
-        costs ~25 ms, which a run over plain-http links need not pay."""
+        """The run's one TLS context, made at the first https request.
+
+        Loading the CA bundle costs ~25 ms, which a run over plain-http links
+        need not pay.
+        """
         if self._ssl is None:
             self._ssl = httpx.create_ssl_context()
         return self._ssl
