@@ -64,6 +64,18 @@ def answering(answer: bytes) -> Handler:
     return handler
 
 
+def serving(answer: bytes) -> Handler:
+    """A handler that sends ``answer`` to every request on its connection (keep-alive)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(answer)
+            await writer.drain()
+
+    return handler
+
+
 def new_pool() -> HostPool:
     return HostPool(ssl.create_default_context(), max_idle=2, keepalive_expiry=5.0)
 
@@ -96,13 +108,7 @@ async def fetch(pool: HostPool, port: int, *, read_timeout: float = 2.0) -> tupl
 
 
 async def test_keep_alive_connection_is_reused() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await read_request(reader)
-            writer.write(OK)
-            await writer.drain()
-
-    async with server(handler) as (port, connections):
+    async with server(serving(OK)) as (port, connections):
         pool = new_pool()
         results = [await fetch(pool, port) for _ in range(3)]
         pool.close()
@@ -210,13 +216,7 @@ async def test_refused_connection_is_a_connect_error_from_the_oserror() -> None:
 
 
 async def test_closed_pool_keeps_no_connection() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await read_request(reader)
-            writer.write(OK)
-            await writer.drain()
-
-    async with server(handler) as (port, _):
+    async with server(serving(OK)) as (port, _):
         pool = new_pool()
         connection, _status = await start(pool, port)
         pool.close()  # closed while a response is still being read
@@ -229,13 +229,10 @@ async def test_closed_pool_keeps_no_connection() -> None:
 async def test_empty_304_body_keeps_the_connection_for_the_next_request() -> None:
     """A second run is mostly 304s: each must leave its connection reusable."""
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await read_request(reader)
-            writer.write(b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n')
-            await writer.drain()
-
-    async with server(handler) as (port, connections):
+    async with server(serving(b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n')) as (
+        port,
+        connections,
+    ):
         pool = new_pool()
         results = [await fetch(pool, port) for _ in range(3)]
         pool.close()
@@ -334,13 +331,7 @@ async def test_reading_past_the_end_keeps_saying_the_end() -> None:
 async def test_quirks_browsers_read_are_read(answer: bytes, reused: bool) -> None:
     """What h11 and browsers accept is a page, not a protocol error (no false alarm)."""
 
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while True:
-            await read_request(reader)
-            writer.write(answer)
-            await writer.drain()
-
-    async with server(handler) as (port, connections):
+    async with server(serving(answer)) as (port, connections):
         pool = new_pool()
         results = [await fetch(pool, port), await fetch(pool, port)]
         pool.close()

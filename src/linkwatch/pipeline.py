@@ -224,6 +224,26 @@ class _Part:
 _Sent = tuple[int, tuple[Any, ...], bytes | None]  # (index in the part, fields, packed text)
 
 
+async def _check_part_here(
+    part: _Part,
+    *,
+    on_result: Callable[[CheckResult], None] | None,
+    packed: dict[str, bytes] | None,
+    keep: bool = True,
+) -> list[CheckResult]:
+    """:func:`check_catalog` over one part, in whichever process holds it."""
+    return await check_catalog(
+        part.links,
+        part.settings,
+        options=part.options,
+        validators=part.validators,
+        on_result=on_result,
+        prev_states=part.prev_states,
+        packed=packed,
+        keep=keep,
+    )
+
+
 def _check_part(send: Callable[[object], None], part: _Part) -> None:
     """A worker's body: check one part with the ordinary engine, stream batches back."""
     index = {link.url: i for i, link in enumerate(part.links)}
@@ -246,16 +266,7 @@ def _check_part(send: Callable[[object], None], part: _Part) -> None:
             flush()
 
     async def main() -> None:
-        await check_catalog(
-            part.links,
-            part.settings,
-            options=part.options,
-            validators=part.validators,
-            on_result=on_result,
-            prev_states=part.prev_states,
-            packed=packed,
-            keep=False,
-        )
+        await _check_part_here(part, on_result=on_result, packed=packed, keep=False)
 
     anyio.run(main)
     flush()
@@ -332,16 +343,7 @@ async def check_in_workers(
                 group.cancel_scope.cancel()
 
         group.start_soon(remote)
-        here = work[0]
-        results += await check_catalog(
-            here.links,
-            here.settings,
-            options=here.options,
-            validators=here.validators,
-            on_result=on_result,
-            prev_states=here.prev_states,
-            packed=packed,
-        )
+        results += await _check_part_here(work[0], on_result=on_result, packed=packed)
     if failed:
         raise failed[0]
     order = {link.url: i for i, link in enumerate(links)}
