@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pytest
 from hypothesis import given, settings
@@ -406,6 +407,37 @@ _MESSY_PIECES = (
     "2024-01-05", "©", "today", "刚刚",
 )  # fmt: skip
 _MESSY_TEXT = st.lists(st.sampled_from(_MESSY_PIECES), max_size=40).map("".join) | st.text()
+
+
+_SPACING_TEXT = st.lists(
+    st.sampled_from(
+        (
+            "a",
+            "bc",
+            " ",
+            "  ",
+            "\t",
+            "\x0b",
+            "\x0c",
+            "\x1c",
+            "\x1f",
+            "\xa0",
+            "\u3000",
+            "\r\n",
+            "\n",
+            "é",
+        )
+    ),
+    max_size=30,
+).map("".join)
+
+
+@given(_SPACING_TEXT | st.text())
+def test_normalise_squeezes_every_line_as_split_and_join_would(raw: str) -> None:
+    """The shortcut for already-squeezed lines never keeps one that splitting would change."""
+    text = unicodedata.normalize("NFKC", raw).replace("\r\n", "\n").replace("\r", "\n")
+    expected = "\n".join(s for s in (" ".join(line.split()) for line in text.split("\n")) if s)
+    assert content.normalise(raw) == expected
 
 
 @given(_MESSY_TEXT)
