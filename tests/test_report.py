@@ -391,7 +391,14 @@ def test_streamed_report_is_the_rendered_report(fmt: str) -> None:
     assert "".join(stream(summary, fmt, history=history, sections=SECTIONS)) == whole
 
 
-def test_json_report_text_is_plain_json_dumps() -> None:
+def test_json_report_is_the_report_dict_with_one_line_per_result() -> None:
     summary = sample_summary()
-    expected = json.dumps(report_dict(summary), ensure_ascii=False, indent=2) + "\n"
-    assert render(summary, "json") == expected
+    text = render(summary, "json")
+    assert json.loads(text) == report_dict(summary)
+    lines = text.splitlines()
+    start = lines.index('  "results": [')
+    result_lines = lines[start + 1 : start + 1 + len(summary.results)]
+    results = [json.loads(line.strip().rstrip(",")) for line in result_lines]
+    assert results == report_dict(summary)["results"]
+    assert lines[start + 1 + len(summary.results) :] == ["  ]", "}"]
+    assert '\n  "run": {\n    "started": ' in text  # the run block stays indented

@@ -73,20 +73,25 @@ def render_json(summary: RunSummary) -> str:
 
 
 def json_chunks(summary: RunSummary) -> Iterator[str]:
-    """``json.dumps(report_dict(summary), indent=2)``, one result at a time.
+    """The JSON report, one result at a time: ``run`` indented, each result on one line.
 
-    The same text, but never the whole list of result dicts (nor the whole
-    document) in memory at once.
+    Never the whole list of result dicts (nor the whole document) in memory
+    at once.  A line per link keeps the file easy to grep and to diff
+    between nights, and lets json's C encoder write it: with ``indent`` the
+    encoder is pure Python, about 14 µs per result.
     """
     yield '{\n  "run": ' + _nested(_run_dict(summary), 1) + ',\n  "results": ['
     for i, result in enumerate(summary.results):
-        yield (",\n    " if i else "\n    ") + _nested(_result_dict(result), 2)
+        yield (",\n    " if i else "\n    ") + _one_line(_result_dict(result))
     yield ("\n  ]" if summary.results else "]") + "\n}\n"
 
 
 def _nested(value: object, level: int) -> str:
     # JSON strings never hold a raw newline, so re-indenting lines is safe.
     return json.dumps(value, ensure_ascii=False, indent=2).replace("\n", "\n" + "  " * level)
+
+
+_one_line = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
 
 
 def badge_dict(summary: RunSummary) -> dict[str, Any]:
