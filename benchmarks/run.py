@@ -482,9 +482,26 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}×" if b else "-"
 
 
-def comparison_table(lw: Measurement, ly: Measurement | None) -> str:
+def latency_floor_s(m: Measurement, latency_ms: float, concurrency: int) -> float:
+    """The shortest run the tool's own requests allow: requests × latency / concurrency.
+
+    Neither tool has more than ``concurrency`` requests in flight and each
+    answer takes ``latency_ms``, so no run is shorter; what a tool spends
+    above it is its own overhead (start-up, CPU-bound stretches, reports).
+    """
+    return m.requests * latency_ms / 1000 / max(1, concurrency)
+
+
+def comparison_table(
+    lw: Measurement, ly: Measurement | None, *, latency_ms: float = 0.0, concurrency: int = 1
+) -> str:
+    def floor(m: Measurement) -> float:
+        return latency_floor_s(m, latency_ms, concurrency)
+
     rows: list[tuple[str, Callable[[Measurement], float], str]] = [
         ("wall s", lambda m: m.wall_s, "{:.2f}"),
+        ("latency floor s", floor, "{:.2f}"),
+        ("wall above floor s", lambda m: m.wall_s - floor(m), "{:.2f}"),
         ("CPU s (user+sys)", lambda m: m.cpu_s, "{:.2f}"),
         ("CPU ms / link", lambda m: m.cpu_ms_per_link, "{:.3f}"),
         ("peak RSS MB", lambda m: m.rss_mb, "{:.1f}"),
@@ -669,9 +686,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if lw.tree_rss_mb and ly.tree_rss_mb
                     else None,
                 }
+            report["latency_floor_s"] = {
+                m.tool: round(latency_floor_s(m, args.latency_ms, limits.concurrency), 3)
+                for m in (lw, ly)
+                if m is not None
+            }
             if lw:
                 say("")
-                say(comparison_table(lw, ly))
+                say(
+                    comparison_table(
+                        lw, ly, latency_ms=args.latency_ms, concurrency=limits.concurrency
+                    )
+                )
             elif ly:
                 say(f"\nlychee: {ly.as_dict()}")
 

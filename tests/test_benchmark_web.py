@@ -154,3 +154,23 @@ def test_scaling_sizes_parse(text: str | None, sizes: list[int]) -> None:
 def test_bad_scaling_sizes_are_refused(text: str) -> None:
     with pytest.raises(SystemExit):
         run.parse_sizes(text)
+
+
+def _measured(tool: str, requests: int, wall_s: float) -> run.Measurement:
+    return run.Measurement(
+        tool=tool, links=1000, wall_s=wall_s, user_s=0.5, sys_s=0.1, rss_mb=40.0,
+        exit_code=0, ok_links=1000, bytes_sent=0, body_bytes_sent=0, requests=requests,
+        connections=100, not_modified=0, server_cpu_s=0.0,
+    )  # fmt: skip
+
+
+def test_latency_floor_is_each_tools_own_requests_times_latency_over_concurrency() -> None:
+    lw, ly = _measured("linkwatch", 1100, 1.0), _measured("lychee", 1000, 0.5)
+    assert run.latency_floor_s(lw, 50.0, 100) == pytest.approx(0.55)
+    assert run.latency_floor_s(ly, 50.0, 100) == pytest.approx(0.50)
+    rows = {
+        line[:20].strip(): line[20:].split()
+        for line in run.comparison_table(lw, ly, latency_ms=50.0, concurrency=100).splitlines()[1:]
+    }
+    assert rows["latency floor s"] == ["0.55", "0.50", "1.10×"]
+    assert rows["wall above floor s"] == ["0.45", "0.00", "-"]
