@@ -17,6 +17,7 @@ import uuid
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import anyio
 import httpx
@@ -39,6 +40,7 @@ from linkwatch.fetch import (
     system_resolver,
 )
 from linkwatch.models import Hop, Link, Observation, Settings, Validators
+from linkwatch.pipeline import observe
 from web import PUBLIC_LOOKALIKE, TestWeb
 
 pytestmark = pytest.mark.anyio
@@ -153,6 +155,10 @@ SCENARIOS = [
     Scenario("deflate bomb", site("/deflate-bomb"), "ok", "ok"),
     Scenario("invalid gzip", site("/bad-gzip"), "ok", "ok"),
     Scenario("invalid charset", site("/bad-charset"), "ok", "ok"),
+    *(
+        Scenario(f"charset {label}", site(f"/charset/{label}"), "ok", "ok")
+        for label in ("undefined", "idna", "zlib", "meta-undefined", "meta-idna", "meta-rot13")
+    ),
     Scenario(
         "connection refused",
         lambda w: f"http://site.test:{w.closed_port}/",
@@ -814,3 +820,15 @@ async def test_plain_http_links_never_load_the_ca_bundle(web: TestWeb) -> None:
     async with checker(web) as c:
         await c.check(Link(url=f"https://tls.test:{web.tls_port}/article", title="t"))
         assert isinstance(c._ssl, ssl.SSLContext)
+
+
+@pytest.mark.parametrize("label", ["undefined", "idna", "zlib", "meta-undefined", "meta-idna"])
+async def test_a_charset_no_browser_reads_pages_with_falls_back_to_utf8(
+    web: TestWeb, label: str
+) -> None:
+    """A server's charset label is looked up in Python's codec registry, which
+    also holds codecs that raise on any page: the whole pipeline must shrug."""
+    obs = await check(web, web.url(f"/charset/{label}"))
+    result = observe(Link(url=obs.url, title="t"), obs, datetime.now(UTC))
+    assert (result.verdict.value, result.reason) == ("ok", "ok")
+    assert result.text is not None and "café" in result.text

@@ -383,6 +383,19 @@ class TestWeb:
             await c.send(200, body, {"Content-Type": "text/html; charset=utf-8"})
             return True
 
+        async def codec_charset(req: Request, c: Conn) -> bool:
+            # Labels Python's codec registry knows but no browser reads a page with:
+            # ``undefined`` raises whatever the error handler, ``idna`` only does
+            # strict errors, ``zlib`` is not a text encoding at all.
+            label = req.path.rsplit("/", 1)[-1]
+            if label.startswith("meta-"):
+                body = page("Codec", "<p>caf\xe9</p>").replace(b"'utf-8'", label[5:].encode())
+                await c.send(200, body, {"Content-Type": "text/html"})
+            else:
+                ctype = f"text/html; charset={label}"
+                await c.send(200, page("Codec", "<p>caf\xe9</p>"), {"Content-Type": ctype})
+            return True
+
         async def reset_once(req: Request, c: Conn) -> bool:
             if web.hits[f"{req.host}{req.path}"] == 1:
                 c.writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n<html>partial")
@@ -443,6 +456,7 @@ class TestWeb:
             "/deflate-bomb": bomb(self.deflate_bomb, "deflate"),
             "/bad-gzip": bad_gzip,
             "/bad-charset": bad_charset,
+            "/charset/": codec_charset,
             "/reset-once/": reset_once,
             "/etag": etag,
             "/to-internal": to_internal,

@@ -27,7 +27,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-from linkwatch.htmlpage import SharedBody, parse_html
+from linkwatch.htmlpage import SharedBody, decode_text, parse_html, text_codec
 from linkwatch.models import Classification, Link, Observation, Verdict
 
 # ---------------------------------------------------------------------------
@@ -572,7 +572,7 @@ class _Page:
         charset = _charset(self.content_type, self.body)
         if self.shared is not None:
             return self.shared.decode(charset)
-        return self.body.decode(charset, errors="replace")
+        return decode_text(self.body, charset)
 
     @cached_property
     def lower(self) -> str:
@@ -619,11 +619,9 @@ def _charset(content_type: str, body: bytes) -> str:
             name = match.group(1).decode("ascii").lower()
             if name in ("gb2312", "gbk"):
                 return "gb18030"  # the superset browsers actually use
-            try:
-                "".encode(name)
-            except LookupError:
-                continue
-            return name
+            codec = text_codec(name)
+            if codec is not None:
+                return codec
     return "utf-8"
 
 

@@ -27,7 +27,7 @@ from email.message import Message
 
 from selectolax.lexbor import LexborNode
 
-from linkwatch.htmlpage import SharedBody, parse_html
+from linkwatch.htmlpage import SharedBody, decode_text, parse_html, text_codec
 
 # Elements that never carry a page's main text.  ``template`` content is
 # inert (HTML §4.12.3), ``noscript`` duplicates what scripts render, and
@@ -150,15 +150,6 @@ def _media_type(content_type: str | None) -> tuple[str | None, str | None]:
     return msg.get_content_type().lower(), charset if isinstance(charset, str) else None
 
 
-def _codec(name: str | None) -> str | None:
-    if not name:
-        return None
-    try:
-        return codecs.lookup(name.strip().strip("\"'")).name
-    except LookupError:
-        return None
-
-
 def _decode(
     body: bytes, charset: str | None, *, html: bool, shared: SharedBody | None = None
 ) -> str:
@@ -171,14 +162,14 @@ def _decode(
             return body[len(bom) :].decode(name, errors="replace")
     if body.startswith(codecs.BOM_UTF16_BE):
         return body[2:].decode("utf-16-be", errors="replace")
-    codec = _codec(charset)
+    codec = text_codec(charset)
     if codec is None and html:
         match = _META_CHARSET.search(body[:_PRESCAN_BYTES])
         if match:
-            codec = _codec(match.group(1).decode("ascii", "replace"))
+            codec = text_codec(match.group(1).decode("ascii", "replace"))
     if shared is not None:
         return shared.decode(codec or "utf-8")
-    return body.decode(codec or "utf-8", errors="replace")
+    return decode_text(body, codec or "utf-8")
 
 
 def normalise(text: str) -> str:

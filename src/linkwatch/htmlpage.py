@@ -17,10 +17,45 @@ sharing can never change what either of them sees.
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 from itertools import accumulate
 
 from selectolax.lexbor import LexborHTMLParser
+
+# Codecs Python knows that no browser would use to read a page: they raise
+# on ``errors="replace"`` (idna, undefined), or turn escapes in the page into
+# characters (unicode_escape), or were never a web charset (utf-7, punycode).
+_NOT_WEB_CHARSETS = frozenset(
+    {"idna", "punycode", "undefined", "unicode_escape", "raw_unicode_escape", "utf-7"}
+)
+
+
+@functools.lru_cache(maxsize=128)
+def text_codec(label: str | None) -> str | None:
+    """Python's codec for a charset label a server sent, or None when it is not usable.
+
+    The label comes from a header or a ``<meta>`` the server wrote, so it can
+    name anything Python's codec registry holds — binary transforms
+    (``zlib``, ``base64``), codecs that raise whatever the error handler
+    (``undefined``), or that only do strict errors (``idna``).  Decoding a
+    body with one of those would crash the check; a browser would ignore
+    such a label and fall back to its default, and so do we (None).
+    """
+    if not label:
+        return None
+    try:
+        info = codecs.lookup(label.strip().strip("\"'"))
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
+        return None
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_WEB_CHARSETS:
+        return None
+    try:
+        b"\xff\xfe<p>\x80</p>".decode(info.name, errors="replace")
+    except (UnicodeError, ValueError, TypeError):
+        return None
+    return info.name
+
 
 #: Deeper than this is hostile: Chromium's own parser stops nesting at 512.
 MAX_DEPTH = 4096
@@ -101,7 +136,7 @@ class SharedBody:
         key = codecs.lookup(encoding).name
         text = self._texts.get(key)
         if text is None:
-            text = self._texts[key] = self._body.decode(key, errors="replace")
+            text = self._texts[key] = decode_text(self._body, key)
         return text
 
     def tree(self, text: str) -> LexborHTMLParser:
@@ -117,6 +152,18 @@ class SharedBody:
         self._tree = None
         self._tree_text = None
         return tree
+
+
+def decode_text(body: bytes, codec: str) -> str:
+    """``body.decode(codec, errors="replace")``, or as UTF-8 if that codec still fails.
+
+    :func:`text_codec` screens labels; this is the last guard for a codec
+    that fails only on some bytes, so that no page can crash a check.
+    """
+    try:
+        return body.decode(codec, errors="replace")
+    except (UnicodeError, ValueError, TypeError):
+        return body.decode("utf-8", errors="replace")
 
 
 def _same(a: str, b: str) -> bool:
