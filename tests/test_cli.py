@@ -534,3 +534,24 @@ def test_written_files_get_the_usual_mode_and_keep_an_existing_one(tmp_path: Pat
     assert report.stat().st_mode & 0o777 == 0o644
     assert catalog_file.stat().st_mode & 0o777 == 0o640
     assert catalog_file.read_text(encoding="utf-8") == "x = 2\n"
+
+
+def test_a_crash_is_exit_4_with_its_traceback_not_links_need_a_human(
+    web: TestWeb,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Python exits 1 on an uncaught exception, which scripts would read as a verdict."""
+    import linkwatch.pipeline as pipeline_module
+
+    def bug(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(pipeline_module, "observe", bug)
+    cat = catalog(tmp_path, [("a", f"{base(web)}/article")])
+    assert run_cli(tmp_path, cat) == 4
+    err = capsys.readouterr().err
+    assert "RuntimeError: a bug" in err
+    assert err.strip().splitlines()[-1].startswith("linkwatch: internal error")
+    assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())

@@ -71,3 +71,59 @@ def test_action_inputs_never_expand_inside_scripts() -> None:
     scripts = re.findall(r"run: \|\n((?:\s{8}.*\n?)+)", text) + re.findall(r"run: (.+)", text)
     assert scripts
     assert not any("${{" in script for script in scripts)
+
+
+def _run_block(path: Path, step: str) -> str:
+    """The ``run: |`` script of the step named ``step`` (no YAML parser needed)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == f"- name: {step}")
+    at = next(i for i in range(start, len(lines)) if lines[i].strip() == "run: |")
+    indent = len(lines[at + 1]) - len(lines[at + 1].lstrip())
+    block = []
+    for line in lines[at + 1 :]:
+        if line.strip() and len(line) - len(line.lstrip()) < indent:
+            break
+        block.append(line[indent:])
+    return "\n".join(block) + "\n"
+
+
+# What linkwatch's exit code means for the job: results pass, anything else fails.
+_RESULT_CODES = {0: True, 1: True, 2: False, 3: True, 4: False, 130: False}
+
+
+@pytest.mark.parametrize(("code", "passes"), sorted(_RESULT_CODES.items()))
+def test_the_action_fails_unless_linkwatch_ran_to_a_result(
+    tmp_path: Path, code: int, passes: bool
+) -> None:
+    stub = tmp_path / "bin" / "linkwatch"
+    stub.parent.mkdir()
+    stub.write_text(f"#!/bin/sh\nexit {code}\n", encoding="utf-8")
+    stub.chmod(0o755)
+    env = {
+        "PATH": f"{stub.parent}:/usr/bin:/bin",
+        "LW_CATALOG": "catalog.toml",
+        "LW_STATE": "state.db",
+        "LW_REPORTS": str(tmp_path / "reports"),
+        "LW_ISSUES": "false",
+        "LW_ARGS": "",
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+    }
+    script = _run_block(ACTION, "Check links")
+    done = subprocess.run(["bash", "-c", script], env=env, check=False, timeout=60)
+    assert (done.returncode == 0) is passes
+    assert (tmp_path / "output").read_text(encoding="utf-8") == f"exit-code={code}\n"
+
+
+@pytest.mark.parametrize(("code", "passes"), sorted(_RESULT_CODES.items()))
+def test_the_nightly_workflow_fails_unless_linkwatch_ran_to_a_result(
+    code: int, passes: bool
+) -> None:
+    script = _run_block(
+        ROOT / ".github/workflows/linkwatch.yml", "Fail unless linkwatch ran to a result"
+    )
+    env = {"PATH": "/usr/bin:/bin", "CHECK_EXIT": str(code)}
+    done = subprocess.run(
+        ["bash", "-c", script], env=env, check=False, timeout=60, capture_output=True
+    )
+    assert (done.returncode == 0) is passes

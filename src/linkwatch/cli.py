@@ -21,6 +21,7 @@ import signal
 import stat
 import sys
 import tempfile
+import traceback
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -41,6 +42,7 @@ EXIT_OK = 0
 EXIT_NEEDS_HUMAN = 1
 EXIT_USAGE = 2
 EXIT_INCONCLUSIVE = 3
+EXIT_INTERNAL = 4
 EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = """exit codes:
@@ -48,6 +50,7 @@ EXIT_CODES_HELP = """exit codes:
   1    links need a human (rotten, newly broken, or moved)
   2    usage, catalog, state or report-folder error
   3    run inconclusive: the checker itself looked offline; history unchanged
+  4    internal error (a bug in linkwatch; the traceback is on stderr)
   130  interrupted (Ctrl-C or SIGTERM); history and reports untouched
 """
 
@@ -739,6 +742,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("linkwatch: interrupted; history and reports left as they were", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception:
+        # Python's own exit status for an uncaught exception is 1, which
+        # scripts read as "links need a human": a crash must not pass for a
+        # verdict.  Writes are atomic, so nothing is left half-written.
+        traceback.print_exc()
+        print(
+            "linkwatch: internal error (a bug in linkwatch, not in your catalog); "
+            "please report it with the traceback above",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
     finally:
         signal.signal(signal.SIGTERM, previous)
 
