@@ -833,11 +833,13 @@ def retry_after_seconds(headers: Mapping[str, str], now: datetime, cap: float) -
     if not raw:
         return None
     if _DELAY_SECONDS.fullmatch(raw):
-        seconds = float(int(raw))
+        # float, not int: int() refuses more than 4,300 digits (CVE-2020-10735),
+        # and a server may send that many; float makes them inf, then the cap.
+        seconds = float(raw)
     else:
         try:
             when = parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
