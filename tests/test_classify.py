@@ -566,6 +566,19 @@ def test_plain_503_is_a_server_error_not_a_wall() -> None:
     assert check(ob(503, body=b"Service Unavailable", headers={})) == (Verdict.BROKEN, "http-5xx")
 
 
+@pytest.mark.parametrize("server", ["cloudflare", "AkamaiGHost", "ddos-guard"])
+@pytest.mark.parametrize(
+    ("status", "reason"), [(503, "http-5xx"), (429, "rate-limited"), (502, "http-5xx")]
+)
+def test_a_cdns_server_header_on_transient_trouble_is_retried_not_a_wall(
+    server: str, status: int, reason: str
+) -> None:
+    """CDNs name themselves on every answer, their origins' 503s and 429s too."""
+    obs = ob(status, body=page(title="Service Unavailable"), headers={**HTML, "server": server})
+    assert should_retry(obs)
+    assert check(obs)[1] == reason
+
+
 # --- fragments --------------------------------------------------------------
 
 FRAG_URL = URL + "#getting-started"

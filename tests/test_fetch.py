@@ -143,6 +143,8 @@ SCENARIOS = [
     Scenario("fragment missing", site("/doc#missing"), "broken", "fragment-missing"),
     Scenario("503 then 200", fresh("/flaky-503/"), "ok", "ok"),
     Scenario("503 forever", site("/always-503"), "broken", "http-5xx"),
+    Scenario("503 through a CDN, then 200", fresh("/cdn-flaky/503/"), "ok", "ok"),
+    Scenario("429 through a CDN, then 200", fresh("/cdn-flaky/429/"), "ok", "ok"),
     Scenario("429 Retry-After then 200", fresh("/retry-after/"), "ok", "ok"),
     Scenario("429 forever", site("/always-429"), "blocked", "rate-limited"),
     Scenario("Cloudflare challenge", lambda w: w.url("/", "cf.test"), "blocked", "bot-challenge"),

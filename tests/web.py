@@ -344,6 +344,17 @@ class TestWeb:
                 await c.send(200, page("Patience rewarded"))
             return True
 
+        async def cdn_flaky(req: Request, c: Conn) -> bool:
+            # Through a CDN, which names itself on every answer: the origin's
+            # 503 (or a rate limit) first, then the page.
+            cdn = {"Server": "cloudflare", "CF-RAY": "8a1b2c3d4e5f6789-AMS"}
+            if web.hits[f"{req.host}{req.path}"] == 1:
+                status = 429 if "/429/" in req.path else 503
+                await c.send(status, page("Service Unavailable"), {**cdn, "Retry-After": "1"})
+            else:
+                await c.send(200, page("Back again"), cdn)
+            return True
+
         async def hang(req: Request, c: Conn) -> bool:
             await c.reader.read()  # until the client gives up and closes
             return False
@@ -442,6 +453,7 @@ class TestWeb:
             "/deep/article/123": redirect(301, "/"),
             "/doc": doc,
             "/flaky-503/": flaky,
+            "/cdn-flaky/": cdn_flaky,
             "/always-503": status(503, "Service Unavailable"),
             "/retry-after/": retry_after,
             "/always-429": status(429, "Too Many Requests", {"Retry-After": "1"}),

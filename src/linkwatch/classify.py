@@ -455,6 +455,10 @@ PARKED_HOSTS: frozenset[str] = frozenset(
 # ---------------------------------------------------------------------------
 
 BOT_CHALLENGE_STATUSES: frozenset[int] = frozenset({401, 403, 429, 503})
+#: Where a weak *header* identifies a wall: refusals only.  A CDN's
+#: ``server: cloudflare`` rides on every answer, its origin's 503s and its
+#: rate limits too, and those are transient trouble to retry, not a wall.
+BOT_HEADER_WEAK_STATUSES: frozenset[int] = frozenset({401, 403})
 
 BOT_STRONG_MARKERS: tuple[str, ...] = (
     "<title>just a moment...</title>",
@@ -742,7 +746,8 @@ def bot_challenge_marker(
 
 def _bot_marker(status: int | None, headers: Mapping[str, str], page: _Page) -> str | None:
     refused = status in BOT_CHALLENGE_STATUSES
-    for name, needle in BOT_HEADER_STRONG + (BOT_HEADER_WEAK if refused else ()):
+    weak_headers = BOT_HEADER_WEAK if status in BOT_HEADER_WEAK_STATUSES else ()
+    for name, needle in BOT_HEADER_STRONG + weak_headers:
         value = _header(headers, name)
         if value and needle in value.lower():
             return f"{name}: {value}"
