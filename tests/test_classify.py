@@ -158,6 +158,19 @@ def test_304_on_a_conditional_request_is_ok() -> None:
     assert check(ob(304, body=b"", not_modified=True)) == (Verdict.OK, "not-modified")
 
 
+def test_304_behind_a_permanent_redirect_is_still_moved() -> None:
+    new = "https://example.org/new"
+    obs = ob(304, body=b"", not_modified=True, final=new, hops=((URL, 301),))
+    result = classify(obs, link())
+    assert (result.verdict, result.reason, result.suggested_url) == (
+        Verdict.MOVED,
+        "moved-permanently",
+        new,
+    )
+    temporary = ob(304, body=b"", not_modified=True, final=new, hops=((URL, 302),))
+    assert check(temporary) == (Verdict.OK, "not-modified")
+
+
 def test_5xx_detail_mentions_attempts() -> None:
     assert "3 attempts" in classify(ob(503, attempts=3), link()).detail
 

@@ -377,6 +377,18 @@ def test_second_run_is_answered_with_304_and_counts_bytes_saved(
     )
 
 
+def test_a_moved_link_stays_moved_when_its_target_answers_304(web: TestWeb, tmp_path: Path) -> None:
+    """The target is unchanged, but the catalog still points at the old URL."""
+    b = base(web)
+    cat = catalog(tmp_path, [("moved", f"{b}/moved-to-etag")])
+    for night in ("1.json", "2.json", "3.json"):
+        assert run_cli(tmp_path, cat, "--format", "json", "-o", str(tmp_path / night)) == 1
+        (result,) = json.loads((tmp_path / night).read_text(encoding="utf-8"))["results"]
+        assert (result["verdict"], result["reason"]) == ("moved", "moved-permanently")
+        assert result["suggested_url"] == f"{b}/etag"
+    assert result["status_code"] == 304  # the last night was answered from the validators
+
+
 def test_schedule_runs_each_schedule_over_its_subset_and_writes_reports(
     web: TestWeb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

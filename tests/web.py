@@ -440,6 +440,7 @@ class TestWeb:
             "/redirect-302": redirect(302, "/article"),
             "/head-405": head_405,
             "/moved-twice": redirect(301, "/moved-once"),
+            "/moved-to-etag": redirect(301, "/etag"),
             "/moved-once": redirect(301, "/article"),
             "/perm-308": redirect(308, "/article"),
             "/gone-404": status(404, "Not Found"),

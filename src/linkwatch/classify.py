@@ -937,6 +937,11 @@ def _classify_status(
 ) -> Classification:
     via = f" after redirects to {final_url}" if redirects else ""
     if status == 304 and obs.not_modified:
+        # The page is unchanged, but a permanent redirect in front of it still
+        # means the catalog should be updated, tonight as last night.
+        moved = _redirect_verdict(obs, redirects, final_url) if redirects else None
+        if moved is not None and moved.verdict is Verdict.MOVED:
+            return moved
         return _result("not-modified", "Unchanged since the last check (HTTP 304).")
     if status in (401, 407):
         return _result("auth-required", f"HTTP {status}: the server asks for credentials{via}.")
