@@ -758,6 +758,30 @@ def test_bounded_decoder_decodes(coding: str, payload: bytes) -> None:
     assert out == b"hello world"
 
 
+@pytest.mark.parametrize(
+    ("coding", "payload"),
+    [
+        ("gzip", gzip.compress(b"hello ") + gzip.compress(b"world")),
+        ("deflate", zlib.compress(b"hello world")),
+    ],
+)
+def test_bounded_decoder_gives_the_same_bytes_wherever_the_reads_split(
+    coding: str, payload: bytes
+) -> None:
+    """A gzip member that ends exactly at the end of a read left the next
+    member undecoded: the page was judged on compressed bytes."""
+    for split in range(len(payload) + 1):
+        decoder = _BoundedDecoder(coding)
+        out = decoder.decode(payload[:split], 1000) + decoder.decode(payload[split:], 1000)
+        assert out == b"hello world", split
+
+
+def test_bytes_after_a_complete_deflate_stream_are_not_body() -> None:
+    decoder = _BoundedDecoder("deflate")
+    assert decoder.decode(zlib.compress(b"hello world"), 1000) == b"hello world"
+    assert decoder.decode(b"<script>junk</script>", 1000) == b""
+
+
 def test_bounded_decoder_never_exceeds_its_limit() -> None:
     decoder = _BoundedDecoder("gzip")
     assert len(decoder.decode(gzip.compress(b"\0" * 10_000_000), 4096)) == 4096

@@ -244,6 +244,7 @@ class _BoundedDecoder:
         self._deflate = coding == "deflate"
         self._first = True
         self._z = self._new()
+        self._ended = False  # a deflate stream is complete: what follows is not body
 
     def _new(self) -> zlib._Decompress | None:
         if self._gzip:
@@ -254,28 +255,35 @@ class _BoundedDecoder:
 
     def decode(self, data: bytes, limit: int) -> bytes:
         """Decode ``data``, returning at most ``limit`` bytes; raises ``zlib.error``."""
-        if self._z is None:
+        z = self._z
+        if self._ended:
+            return b""
+        if z is None:
             return data[:limit]
         out: list[bytes] = []
-        while data and limit > 0 and self._z is not None:
+        while data and limit > 0:
             try:
-                chunk = self._z.decompress(data, limit)
+                chunk = z.decompress(data, limit)
             except zlib.error:
                 if self._deflate and self._first:
                     # Servers often send raw deflate (RFC 1951) for "deflate",
                     # which RFC 9110 §8.4.1.2 says is zlib (RFC 1950).
-                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                    z = self._z = zlib.decompressobj(-zlib.MAX_WBITS)
                     self._first = False
                     continue
                 raise
             self._first = False
             out.append(chunk)
             limit -= len(chunk)
-            if self._z.eof:
-                data = self._z.unused_data
-                self._z = self._new() if self._gzip and data else None
+            if z.eof:
+                data = z.unused_data
+                if not self._gzip:
+                    self._ended = True
+                    break
+                # Another member may follow, in this read or in the next one.
+                z = self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
             else:
-                data = self._z.unconsumed_tail
+                data = z.unconsumed_tail
         return b"".join(out)
 
 
