@@ -374,6 +374,44 @@ async def test_temporary_dns_failure(web: TestWeb) -> None:
     assert is_network_failure(obs)
 
 
+async def test_a_temporary_dns_failure_is_asked_again_on_retry(web: TestWeb) -> None:
+    """The resolver hiccups once: the retry (and the host's next link) must see it recover."""
+    calls: list[str] = []
+
+    async def hiccup_once(host: str) -> list[str]:
+        calls.append(host)
+        if len(calls) == 1:
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return await web.resolve(host)
+
+    host = f"hiccup-{token()}.test"
+    async with checker(web, resolver=hiccup_once) as c:
+        first = await c.check(Link(url=web.url("/article", host), title="t"))
+        second = await c.check(Link(url=web.url("/gone-404", host), title="t"))
+    assert (first.status_code, first.attempts, first.error) == (200, 2, None)
+    assert second.status_code == 404
+    assert len(calls) == 2  # once failed, once answered; the answer then holds for the run
+
+
+async def test_lookups_waiting_together_share_one_temporary_failure(web: TestWeb) -> None:
+    calls: list[str] = []
+
+    async def slow_failure(host: str) -> list[str]:
+        calls.append(host)
+        await anyio.sleep(0.05)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    host = f"down-{token()}.test"
+    no_retries = replace(SETTINGS, retries=0)
+    async with (
+        checker(web, resolver=slow_failure, settings=no_retries) as c,
+        anyio.create_task_group() as tg,
+    ):
+        for i in range(5):
+            tg.start_soon(c.check, Link(url=web.url(f"/p{i}", host), title="t"))
+    assert len(calls) == 1
+
+
 async def test_names_are_resolved_once_per_run(web: TestWeb) -> None:
     host = f"cache-{token()}.test"
     async with checker(web) as c:

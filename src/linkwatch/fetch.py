@@ -552,6 +552,8 @@ class Checker:
         self._gates: dict[_HostKey, _HostGate] = {}
         self._dns: dict[str, list[str] | _Failure] = {}
         self._dns_locks: dict[str, anyio.Lock] = {}
+        # When each name's last temporary DNS failure was seen (see _resolve).
+        self._dns_failed_at: dict[str, float] = {}
         self._probes: dict[_HostKey, _PageSignature | None] = {}
         self._probe_locks: dict[_HostKey, anyio.Lock] = {}
 
@@ -806,13 +808,22 @@ class Checker:
     # -- names and addresses --------------------------------------------------
 
     async def _resolve(self, host: str) -> list[str]:
-        """Resolve once per run; concurrent lookups of one name share the answer."""
+        """Resolve once per run; concurrent lookups of one name share the answer.
+
+        An address or a definite "no such name" holds for the whole run.  A
+        temporary failure (``EAI_AGAIN``: the resolver did not answer) is only
+        shared with the lookups that were already waiting for it; a lookup
+        asked afterwards — a retry, or the host's next link — asks again, or
+        retries could never see the resolver recover.
+        """
         cached = self._dns.get(host)
-        if cached is None:
+        if cached is None or host in self._dns_failed_at:
+            asked = time.monotonic()
             lock = self._dns_locks.setdefault(host, anyio.Lock())
             async with lock:
                 cached = self._dns.get(host)
-                if cached is None:
+                failed_at = self._dns_failed_at.get(host)
+                if cached is None or (failed_at is not None and failed_at < asked):
                     try:
                         answer = list(await self._resolver(host))
                         cached = answer or _Failure(
@@ -821,6 +832,10 @@ class Checker:
                     except OSError as exc:
                         cached = _dns_failure(host, exc)
                     self._dns[host] = cached
+                    if isinstance(cached, _Failure) and cached.kind == "dns-temporary":
+                        self._dns_failed_at[host] = time.monotonic()
+                    else:
+                        self._dns_failed_at.pop(host, None)
         if isinstance(cached, _Failure):
             raise cached
         return cached
