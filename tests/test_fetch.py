@@ -727,6 +727,32 @@ def _page(title: str, text: str, extra: str = "") -> bytes:
 PROBE_PAGE = _page("Not here", "Sorry, that page is not here. " * 20)
 
 
+_NAV = "".join(
+    f"<li><a href='/docs/{i}'>Guide {i}: topic{i} and more{i}</a></li>" for i in range(900)
+)
+_ARTICLE = " ".join(f"word{i}" for i in range(180))
+
+
+def _docs_page(main: str) -> bytes:
+    """A docs site with one title on every page and a heavy navigation."""
+    return _page("Acme Docs", f"<nav><ul>{_NAV}</ul></nav><main>{main}</main>")
+
+
+def test_pages_of_one_template_and_title_are_not_look_alikes_when_their_words_differ() -> None:
+    article, not_found = _docs_page(f"<p>{_ARTICLE}</p>"), _docs_page("<p>Sorry!</p>" * 100)
+    assert abs(len(article) - len(not_found)) / len(article) < 0.05  # the old test's blind spot
+    assert not page_signature(article).looks_like(page_signature(not_found))
+    assert not matches_probe(article, page_signature(not_found))
+
+
+def test_a_not_found_page_that_repeats_the_address_still_looks_like_the_probe() -> None:
+    def not_found(path: str) -> bytes:
+        return _docs_page(f"<p>Sorry, {path} is not a page of ours. Try the search.</p>")
+
+    probe = page_signature(not_found("/a81f3c2e9b7d6a10-linkwatch-probe"))
+    assert matches_probe(not_found("/guide/old-install"), probe)
+
+
 @pytest.mark.parametrize(
     "body",
     [

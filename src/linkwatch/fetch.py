@@ -331,6 +331,7 @@ class _PageSignature:
     length: int
     text_hash: str
     script_shell: bool = False
+    words: frozenset[bytes] = frozenset()
 
     def looks_like(self, other: _PageSignature) -> bool:
         """Same page, judged cheaply; never for a client-rendered app shell.
@@ -339,6 +340,15 @@ class _PageSignature:
         or not, and fills it in with JavaScript — so on such a host the probe
         always "matches" and proves nothing.  Pages with scripts and hardly
         any visible text are therefore never called look-alikes.
+
+        Short of identical text, the same title and size are not enough: a
+        site with one title everywhere and a heavy template has pages of
+        nearly equal size whatever they say.  The words must agree too: at
+        most :data:`_WORDS_APART` distinct words may be in only one of the two
+        (a "not found" page that repeats the address asked for, a request id
+        or the time differs by a few; a real page from a sorry page by dozens
+        at the least, however much navigation the two share — so a share of
+        all the words would not do).
         """
         if self.script_shell or other.script_shell:
             return False
@@ -347,7 +357,13 @@ class _PageSignature:
         if not self.title or self.title != other.title:
             return False
         longer = max(self.length, other.length, 1)
-        return abs(self.length - other.length) / longer <= 0.05
+        if abs(self.length - other.length) / longer > 0.05:
+            return False
+        return len(self.words ^ other.words) <= _WORDS_APART
+
+
+#: How many distinct words two look-alike pages may hold that the other lacks.
+_WORDS_APART = 16
 
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.I | re.S)
@@ -370,6 +386,7 @@ def page_signature(body: bytes) -> _PageSignature:
         length=len(body),
         text_hash=hashlib.sha256(text).hexdigest(),
         script_shell=b"<script" in body.lower() and len(text) < SHELL_TEXT_BYTES,
+        words=frozenset(text.lower().split()),
     )
 
 
