@@ -6,13 +6,16 @@ test sends a DNS query or any packet beyond loopback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -567,3 +570,48 @@ def test_a_crash_is_exit_4_with_its_traceback_not_links_need_a_human(
     assert "RuntimeError: a bug" in err
     assert err.strip().splitlines()[-1].startswith("linkwatch: internal error")
     assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())
+
+
+@contextlib.contextmanager
+def _black_holes(hosts: list[str]) -> Iterator[int]:
+    """Listeners that never accept, their backlog already full: new SYNs are
+    dropped, so connecting hangs — a firewall that drops packets, seen from here."""
+    held: list[socket.socket] = []
+    port = 0
+    try:
+        for host in hosts:
+            listener = socket.socket()
+            listener.bind((host, port))
+            port = listener.getsockname()[1]
+            listener.listen(0)
+            held.append(listener)
+            for _ in range(3):
+                filler = socket.socket()
+                filler.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    filler.connect((host, port))
+                held.append(filler)
+        time.sleep(0.2)  # let the fillers' handshakes fill the queue
+        yield port
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_a_runner_whose_packets_are_dropped_is_offline_even_with_links_queued(
+    tmp_path: Path,
+) -> None:
+    """Links waiting for their host's slot behind a hanging connect ran out of
+    time without a request of their own: they fail as their host does."""
+    hosts = ["127.0.9.1", "127.0.9.2"]
+    settings = FAST.replace("link_timeout = 3.0", "link_timeout = 2.5").replace(
+        "retries = 1", "retries = 0\nper_host = 1"
+    )
+    with _black_holes(hosts) as port:
+        urls = [(f"{h}-{i}", f"http://{h}:{port}/p{i}") for h in hosts for i in range(4)]
+        cat = catalog(tmp_path, urls, settings=settings)
+        out = tmp_path / "out.json"
+        assert run_cli(tmp_path, cat, "--format", "json", "--output", str(out)) == 3
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["run"]["inconclusive"] is True
+    assert {r["health"] for r in data["results"]} == {"healthy"}

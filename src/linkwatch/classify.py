@@ -864,9 +864,14 @@ def is_network_failure(obs: Observation) -> bool:
     """
     if obs.status_code is not None or obs.error is None:
         return False
-    if obs.error in NETWORK_FAILURE_ERRORS:
+    return is_network_failure_kind(obs.error, obs.error_detail)
+
+
+def is_network_failure_kind(error: str, detail: str) -> bool:
+    """:func:`is_network_failure` for a failure that has no observation yet."""
+    if error in NETWORK_FAILURE_ERRORS:
         return True
-    return obs.error == "timeout" and obs.error_detail.lower().startswith("connect")
+    return error == "timeout" and detail.lower().startswith("connect")
 
 
 # ---------------------------------------------------------------------------

@@ -571,6 +571,8 @@ class Checker:
         self._dns_locks: dict[str, anyio.Lock] = {}
         # When each name's last temporary DNS failure was seen (see _resolve).
         self._dns_failed_at: dict[str, float] = {}
+        # Hosts whose latest request this run failed below HTTP (see check()).
+        self._unreachable: dict[_HostKey, _Failure] = {}
         self._probes: dict[_HostKey, _PageSignature | None] = {}
         self._probe_locks: dict[_HostKey, anyio.Lock] = {}
 
@@ -678,14 +680,33 @@ class Checker:
             if obs is None:
                 # The deadline cut an attempt short: the last complete answer, if
                 # any, says more than "timeout" (a 503, a connect timeout…).
-                obs = last or Observation(
-                    url=link.url,
-                    final_url=link.url,
-                    error="timeout",
-                    error_detail=f"no complete answer within the {budget:g} s allowed per link",
-                )
+                obs = last or self._timed_out(link.url, budget)
             elapsed = int((time.monotonic() - started) * 1000)
             return replace(obs, attempts=max(1, attempts), elapsed_ms=elapsed)
+
+    def _timed_out(self, url: str, budget: float) -> Observation:
+        """A link whose deadline passed before any attempt of it completed.
+
+        Often it never got a request out: it waited for its host's slot behind
+        requests that hang while connecting.  If the host's latest request
+        failed below HTTP, that failure is this link's too, so that a runner
+        whose packets are silently dropped is still seen to be offline
+        (``classify.is_network_failure``) instead of judging every queued link
+        "timed out" as if a server had been reached.
+        """
+        detail = f"no complete answer within the {budget:g} s allowed per link"
+        key = self._host_key(url)
+        failure = self._unreachable.get(key) if key is not None else None
+        if failure is None:
+            return Observation(url=url, final_url=url, error="timeout", error_detail=detail)
+        return Observation(
+            url=url,
+            final_url=url,
+            error=failure.kind,
+            # The host's failure first: "connect …" is what marks a timeout as
+            # a failure below HTTP (classify.is_network_failure_kind).
+            error_detail=f"{failure.detail} (this host's latest request; {detail})",
+        )
 
     def _wait(self, retry_state: RetryCallState) -> float:
         """Honour ``Retry-After`` when given, else exponential backoff with full jitter."""
@@ -770,6 +791,7 @@ class Checker:
                 answer = await self._exchange(target, address, validators, lang=lang, cookie=cookie)
                 host_jar.update(_cookie_pairs(answer.set_cookies))
             except _Failure as failure:
+                self._note_reachability(plain, failure)
                 return Observation(
                     url=url,
                     final_url=final_url,
@@ -777,6 +799,7 @@ class Checker:
                     error=failure.kind,
                     error_detail=failure.detail,
                 )
+            self._note_reachability(plain, None)
             location = answer.headers.get("location")
             if answer.status in REDIRECT_STATUSES and (location or answer.status != 300):
                 if not location:
@@ -802,6 +825,18 @@ class Checker:
                     fragment = own_fragment
                 continue
             return self._observation(url, final_url, hops, answer)
+
+    def _note_reachability(self, url: str, failure: _Failure | None) -> None:
+        """Remember whether ``url``'s host last failed below HTTP (for :meth:`_timed_out`)."""
+        if failure is None and not self._unreachable:
+            return  # the common case, kept to a dict's truth test
+        key = self._host_key(url)
+        if key is None:
+            return
+        if failure is not None and classify.is_network_failure_kind(failure.kind, failure.detail):
+            self._unreachable[key] = failure
+        else:
+            self._unreachable.pop(key, None)
 
     @staticmethod
     def _observation(url: str, final_url: str, hops: list[Hop], answer: _Answer) -> Observation:
