@@ -163,7 +163,7 @@ def test_status_history_report_and_fix(
     web: TestWeb, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     b = base(web)
-    cat = catalog(tmp_path, [("ok", f"{b}/article"), ("moved", f"{b}/perm-308")])
+    cat = catalog(tmp_path, [("ok", f"{b}/doc"), ("moved", f"{b}/perm-308")])
     cat.write_text("# my precious comment\n" + cat.read_text(encoding="utf-8"), encoding="utf-8")
     assert run_cli(tmp_path, cat) == 1
     state = str(tmp_path / "state.db")
@@ -172,11 +172,11 @@ def test_status_history_report_and_fix(
     assert main(["status", "--catalog", str(cat), "--state", state, "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["url"]: r["last_verdict"] for r in rows} == {
-        f"{b}/article": "ok",
+        f"{b}/doc": "ok",
         f"{b}/perm-308": "moved",
     }
 
-    assert main(["history", f"{b}/article", "--state", state, "--format", "json"]) == 0
+    assert main(["history", f"{b}/doc", "--state", state, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["verdict"] == "ok"
 
     (tmp_path / "reports" / "index.html").unlink()
@@ -194,7 +194,77 @@ def test_status_history_report_and_fix(
     after = cat.read_text(encoding="utf-8")
     assert "# my precious comment" in after
     assert f'url = "{b}/perm-308"' not in after
-    assert after.count(f'url = "{b}/article"') == 2
+    assert after.count(f'url = "{b}/article"') == 1
+
+
+def test_fix_holds_back_a_move_onto_a_url_the_catalog_already_has(
+    web: TestWeb, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """/perm-308 moved to /article, which is listed too, as its child: rewriting would
+    leave a duplicate URL and a link that is its own parent."""
+    b = base(web)
+    cat = tmp_path / "catalog.toml"
+    cat.write_text(
+        FAST
+        + f'''
+[[link]]
+title = "old"
+url = "{b}/perm-308"
+
+[[link]]
+title = "new"
+url = "{b}/article"
+parent = "{b}/perm-308"
+
+[[link]]
+title = "also moved"
+url = "{b}/moved-once"
+''',
+        encoding="utf-8",
+    )
+    assert run_cli(tmp_path, cat) == 1
+    capsys.readouterr()
+    before = cat.read_text(encoding="utf-8")
+    code = main(["fix", "--catalog", str(cat), "--state", str(tmp_path / "state.db")])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert f"not rewriting {b}/perm-308: {b}/article is already in the catalog" in err
+    assert f"not rewriting {b}/moved-once: {b}/article is already in the catalog" in err
+    assert "rewrote" not in out
+    assert cat.read_text(encoding="utf-8") == before
+    assert main(["validate", "--catalog", str(cat), "-q"]) == 0
+
+
+def test_fix_never_writes_a_catalog_that_does_not_load(
+    web: TestWeb, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The parent is spelled ``HTTP://``: the same link to the loader, not to the exact-match
+    rewrite, so the rewritten catalog would name a parent it no longer has."""
+    b = base(web)
+    cat = tmp_path / "catalog.toml"
+    cat.write_text(
+        FAST
+        + f'''
+[[link]]
+title = "old"
+url = "{b}/perm-308"
+
+[[link]]
+title = "child"
+url = "{b}/doc"
+parent = "{b.replace("http://", "HTTP://")}/perm-308"
+''',
+        encoding="utf-8",
+    )
+    assert run_cli(tmp_path, cat) == 1
+    capsys.readouterr()
+    before = cat.read_text(encoding="utf-8")
+    code = main(["fix", "--catalog", str(cat), "--state", str(tmp_path / "state.db")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert f"{cat}:" in err and "not rewritten" in err and "link.parent" in err
+    assert cat.read_text(encoding="utf-8") == before
 
 
 def test_import_reproduces_the_shipped_catalog_urls(

@@ -29,7 +29,13 @@ from typing import TextIO
 import anyio
 
 from linkwatch import __version__
-from linkwatch.catalog import filter_links, load_catalog, render_catalog, split_by_host
+from linkwatch.catalog import (
+    filter_links,
+    load_catalog,
+    parse_catalog,
+    render_catalog,
+    split_by_host,
+)
 from linkwatch.errors import CatalogError, LinkwatchError, ReportError
 from linkwatch.models import Catalog, CheckResult, Link, RunSummary, Schedule, Verdict
 from linkwatch.pipeline import RunOptions, run_once
@@ -473,7 +479,12 @@ def cmd_issues_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_fix(args: argparse.Namespace) -> int:
-    from linkwatch.fixer import fix_catalog, fix_markdown, unified_diff  # tomlkit: only here
+    from linkwatch.fixer import (  # tomlkit: only here
+        fix_catalog,
+        fix_markdown,
+        safe_moves,
+        unified_diff,
+    )
 
     catalog = load_catalog(args.catalog)
     with Store.open(args.state) as store:
@@ -481,23 +492,34 @@ def cmd_fix(args: argparse.Namespace) -> int:
     if summary is None:
         print(f"{args.state}: no run recorded yet; run `linkwatch check` first", file=sys.stderr)
         return EXIT_USAGE
-    moves = {
-        r.link.url: r.suggested_url
-        for r in summary.results
-        if r.verdict is Verdict.MOVED and r.suggested_url and r.suggested_url != r.link.url
-    }
+    moves, held = safe_moves(
+        [link.url for link in catalog.links],
+        {
+            r.link.url: r.suggested_url
+            for r in summary.results
+            if r.verdict is Verdict.MOVED and r.suggested_url and r.suggested_url != r.link.url
+        },
+    )
+    if not args.quiet:
+        for old_url, new_url in held.items():
+            print(
+                f"{catalog.path}: not rewriting {old_url}: {new_url} is already in the catalog",
+                file=sys.stderr,
+            )
     targets: list[tuple[Path, Callable[[str, dict[str, str]], str]]] = [
         (Path(args.catalog), fix_catalog)
     ]
     if args.markdown:
         targets.append((Path(args.markdown), fix_markdown))
     if not moves:
-        if not args.quiet:
+        if not args.quiet and not held:
             print("no moved links: nothing to fix")
         return EXIT_OK
     for path, fixer in targets:
         old = path.read_text(encoding="utf-8")
         new = fixer(old, moves)
+        if fixer is fix_catalog:
+            _check_fixed_catalog(new, str(path))
         if args.dry_run:
             sys.stdout.write(unified_diff(old, new, str(path)))
         elif new != old:
@@ -505,6 +527,22 @@ def cmd_fix(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(f"{path}: rewrote {sum(1 for u in moves if u in old)} moved URL(s)")
     return EXIT_OK
+
+
+def _check_fixed_catalog(text: str, path: str) -> None:
+    """Refuse to write a rewritten catalog the loader would reject.
+
+    ``fix`` edits the TOML text, not the validated catalog, so a case
+    :func:`~linkwatch.fixer.safe_moves` did not foresee must fail here, with
+    the file left as it was, not on the next ``check``.  tomlkit keeps every
+    line where it was, so the loader's line numbers hold for the file on disk.
+    """
+    try:
+        parse_catalog(text, path)
+    except CatalogError as exc:
+        raise CatalogError(
+            path, exc.line, f"not rewritten: the fix would make it invalid: {exc.message}", exc.key
+        ) from None
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
