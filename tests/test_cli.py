@@ -604,3 +604,19 @@ def test_written_files_get_the_usual_mode_and_keep_an_existing_one(tmp_path: Pat
     assert report.stat().st_mode & 0o777 == 0o644
     assert catalog_file.stat().st_mode & 0o777 == 0o640
     assert catalog_file.read_text(encoding="utf-8") == "x = 2\n"
+
+
+def test_fix_writes_through_a_symlinked_catalog(
+    web: TestWeb, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    b = base(web)
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    real = catalog(kept, [("moved", f"{b}/perm-308")])
+    link = tmp_path / "catalog-link.toml"
+    link.symlink_to(real)
+    assert run_cli(tmp_path, link) == 1
+    assert main(["fix", "--catalog", str(link), "--state", str(tmp_path / "state.db"), "-q"]) == 0
+    assert link.is_symlink() and link.resolve() == real
+    assert f'url = "{b}/article"' in real.read_text(encoding="utf-8")
+    assert [p.name for p in real.parent.iterdir()] == ["catalog.toml"]  # no temporary left

@@ -77,8 +77,11 @@ def write_atomic(path: Path, text: str | Iterable[str]) -> None:
     target (rename is atomic within one filesystem on POSIX).  The file gets
     the mode it had, or a new file's usual mode (0666 less the umask), not
     the private 0600 of a temporary file: reports are served by web servers
-    and Pages, and ``fix`` must not change who can read a catalog.
+    and Pages, and ``fix`` must not change who can read a catalog.  A
+    symlink is written through (its target is replaced, the link kept): a
+    catalog kept elsewhere and linked in must get the fix, not be shadowed.
     """
+    path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
