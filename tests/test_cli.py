@@ -620,3 +620,35 @@ def test_fix_writes_through_a_symlinked_catalog(
     assert link.is_symlink() and link.resolve() == real
     assert f'url = "{b}/article"' in real.read_text(encoding="utf-8")
     assert [p.name for p in real.parent.iterdir()] == ["catalog.toml"]  # no temporary left
+
+
+def test_fix_with_a_missing_markdown_source_changes_nothing(
+    web: TestWeb, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cat = catalog(tmp_path, [("moved", f"{base(web)}/perm-308")])
+    assert run_cli(tmp_path, cat) == 1
+    capsys.readouterr()
+    before = cat.read_text(encoding="utf-8")
+    missing = tmp_path / "nosuch.md"
+    code = main(["fix", "--catalog", str(cat), "--state", str(tmp_path / "state.db"),
+                 "--markdown", str(missing)])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith(f"linkwatch: {missing}: cannot read")
+    assert out == ""
+    assert cat.read_text(encoding="utf-8") == before  # not half-applied
+
+
+def test_an_output_that_is_a_folder_fails_before_the_run(
+    web: TestWeb, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cat = catalog(tmp_path, [("ok", f"{base(web)}/article")])
+    folder = tmp_path / "out"
+    folder.mkdir()
+    hits = sum(web.hits.values())
+    code = run_cli(tmp_path, cat, "--format", "json", "--output", str(folder))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and f"{folder}: is a folder" in err
+    assert sum(web.hits.values()) == hits  # no request was made
+    assert not (tmp_path / "state.db").exists()

@@ -283,7 +283,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     if reports is not None and not args.no_reports:
         ensure_writable_dir(reports)
     if args.output:
-        ensure_writable_dir(Path(args.output).resolve().parent)
+        output = Path(args.output).resolve()
+        if output.is_dir():  # found now, not by the write after a long run
+            raise ReportError(f"{args.output}: is a folder; --output wants a file name")
+        ensure_writable_dir(output.parent)
     options = RunOptions(
         allow_private=args.allow_private,
         use_adapters=not args.no_adapters,
@@ -503,33 +506,48 @@ def cmd_fix(args: argparse.Namespace) -> int:
             if r.verdict is Verdict.MOVED and r.suggested_url and r.suggested_url != r.link.url
         },
     )
+    targets: list[tuple[Path, Callable[[str, dict[str, str]], str]]] = [
+        (Path(args.catalog), fix_catalog)
+    ]
+    if args.markdown:
+        targets.append((Path(args.markdown), fix_markdown))
+    # Every input is read (and the new catalog checked) before anything is
+    # written: a missing --markdown must not leave the catalog fixed alone.
+    texts = [_read_source(path) for path, _fixer in targets]
     if not args.quiet:
         for old_url, new_url in held.items():
             print(
                 f"{catalog.path}: not rewriting {old_url}: {new_url} is already in the catalog",
                 file=sys.stderr,
             )
-    targets: list[tuple[Path, Callable[[str, dict[str, str]], str]]] = [
-        (Path(args.catalog), fix_catalog)
-    ]
-    if args.markdown:
-        targets.append((Path(args.markdown), fix_markdown))
     if not moves:
         if not args.quiet and not held:
             print("no moved links: nothing to fix")
         return EXIT_OK
-    for path, fixer in targets:
-        old = path.read_text(encoding="utf-8")
-        new = fixer(old, moves)
-        if fixer is fix_catalog:
-            _check_fixed_catalog(new, str(path))
+    fixed = [fixer(old, moves) for (_path, fixer), old in zip(targets, texts, strict=True)]
+    _check_fixed_catalog(fixed[0], str(targets[0][0]))
+    for (path, _fixer), old, new in zip(targets, texts, fixed, strict=True):
         if args.dry_run:
             sys.stdout.write(unified_diff(old, new, str(path)))
         elif new != old:
-            write_atomic(path, new)
+            try:
+                write_atomic(path, new)
+            except OSError as exc:
+                raise CatalogError(
+                    str(path), None, f"cannot write: {exc.strerror or exc}"
+                ) from None
             if not args.quiet:
                 print(f"{path}: rewrote {sum(1 for u in moves if u in old)} moved URL(s)")
     return EXIT_OK
+
+
+def _read_source(path: Path) -> str:
+    """A file ``fix`` will rewrite, or a one-line error naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise CatalogError(str(path), None, f"cannot read: {reason}") from None
 
 
 def _check_fixed_catalog(text: str, path: str) -> None:
