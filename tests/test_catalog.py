@@ -113,6 +113,13 @@ INVALID: list[tuple[str, str, int, str, str]] = [
     ),
     ("cron range", BASE + SCHEDULE.replace("0 *", "61 *"), 14, "schedule.cron", "outside 0-59"),
     (
+        "backwards cron range",
+        BASE + SCHEDULE.replace("0 * * * *", "0 3 * * 5-1"),
+        14,
+        "schedule.cron",
+        "day of week range '5-1' runs backwards",
+    ),
+    (
         "bad timezone",
         BASE + SCHEDULE + 'timezone = "Asia/Shanghai2"\n',
         15,
@@ -320,6 +327,12 @@ def test_shipped_catalog_loads() -> None:
         ("0 0 0 * *", False),
         ("*/0 * * * *", False),
         ("0 0 * foo *", False),
+        ("0 3 * * 5-1", False),
+        ("30-10 3 * * *", False),
+        ("0 3 * * fri-mon", False),
+        ("0 3 * dec-jan *", False),
+        ("0 3 * * 5-7", True),
+        ("0 3 1-1 * *", True),
     ],
 )
 def test_cron_problem(cron: str, ok: bool) -> None:

@@ -652,3 +652,21 @@ def test_an_output_that_is_a_folder_fails_before_the_run(
     assert err.count("\n") == 1 and f"{folder}: is a folder" in err
     assert sum(web.hits.values()) == hits  # no request was made
     assert not (tmp_path / "state.db").exists()
+
+
+def test_a_schedule_the_scheduler_refuses_names_the_real_catalog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import linkwatch.schedule as schedule_module
+
+    def refuse(_schedule: object) -> None:
+        raise ValueError("refused by the scheduler")
+
+    monkeypatch.setattr(schedule_module, "build_trigger", refuse)
+    cat = tmp_path / "my-links.toml"
+    cat.write_text(FAST + '\n[[schedule]]\nname = "nightly"\ncron = "0 3 * * *"\n', "utf-8")
+    code = main(["schedule", "--catalog", str(cat), "--state", str(tmp_path / "s.db"),
+                 "--reports", str(tmp_path / "reports")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == f"linkwatch: {cat}: schedule.nightly: refused by the scheduler\n"

@@ -686,11 +686,17 @@ def cron_problem(cron: str) -> str | None:
                 return f"{cron!r}: step 0 in {what} field {text!r}"
             if match.group(1) == "*":
                 continue
+            values = []
             for bound in match.group(1).split("-"):
                 if bound in names:
+                    values.append(low + names.index(bound))  # jan = 1, sun = 0
                     continue
                 if not bound.isdigit() or not low <= int(bound) <= high:
                     return f"{cron!r}: {what} value {bound!r} is outside {low}-{high}"
+                values.append(int(bound))
+            # The scheduler refuses "5-1" at start-up; say so here, with the line.
+            if values != sorted(values):
+                return f"{cron!r}: {what} range {match.group(1)!r} runs backwards"
     return None
 
 

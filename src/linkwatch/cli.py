@@ -620,7 +620,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         )
         return summary
 
-    anyio.run(lambda: run_schedules(schedules, job, logger=log))
+    anyio.run(lambda: run_schedules(schedules, job, logger=log, catalog_path=catalog.path))
     return EXIT_OK
 
 
