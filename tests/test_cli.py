@@ -22,6 +22,7 @@ from fake_github import FakeGitHub
 from linkwatch.cli import main, write_atomic
 from linkwatch.models import Link
 from linkwatch.pipeline import job_parts
+from linkwatch.store import Store
 from web import TestWeb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -670,3 +671,17 @@ def test_a_schedule_the_scheduler_refuses_names_the_real_catalog(
     err = capsys.readouterr().err
     assert code == 2
     assert err == f"linkwatch: {cat}: schedule.nightly: refused by the scheduler\n"
+
+
+def test_merge_keeps_only_keep_runs_of_history(web: TestWeb, tmp_path: Path) -> None:
+    """Three nights of one shard merged into the kept database hold keep_runs checks, not 3."""
+    url = f"{base(web)}/article"
+    cat = catalog(tmp_path, [("ok", url)], FAST + "keep_runs = 2\n")
+    merged = tmp_path / "merged.db"
+    for night in range(3):
+        shard = tmp_path / f"night-{night}.db"
+        assert main(check_args(tmp_path, cat, "--state", str(shard), "--no-reports")) == 0
+        assert main(["merge", str(shard), "--catalog", str(cat), "--state", str(merged),
+                     "--reports", str(tmp_path / "reports"), "-q"]) == 0  # fmt: skip
+    with Store.open(merged) as store:
+        assert len(store.history(url)) == 2

@@ -573,6 +573,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
             store.merge_from(Path(shard))
         summary = store.latest_summary(catalog, per_link=True)
         history = store.verdict_history([r.link.url for r in summary.results]) if summary else {}
+        # The merged database is the one kept night after night (the shards
+        # start from a copy of it), so retention must apply here as in check.
+        store.compact(catalog.settings.keep_runs)
     if summary is not None and args.reports:
         ensure_writable_dir(Path(args.reports))
         write_reports(Path(args.reports), summary, catalog, history)
