@@ -96,6 +96,20 @@ INVALID: list[tuple[str, str, int, str, str]] = [
     ("bad status", BASE + "accept = [999]\n", 11, "link.accept", "999 is not an HTTP status"),
     ("bad regex", BASE + 'ignore = ["("]\n', 11, "link.ignore", "not a valid regex"),
     ("zero max age", BASE + "max_age_days = 0\n", 11, "link.max_age_days", "greater than 0"),
+    (
+        "endless max age",
+        BASE + "max_age_days = 1e12\n",
+        11,
+        "link.max_age_days",
+        "must be at most 36500 (100 years), got 1e+12",
+    ),
+    (
+        "endless rot hours",
+        BASE.replace("rot_after_runs = 2", "rot_after_hours = 1e12"),
+        2,
+        "settings.rot_after_hours",
+        "must be at most 876000 (100 years), got 1e+12",
+    ),
     ("negative", BASE.replace("rot_after_runs = 2", "retries = -1"), 2, "settings.retries", "not"),
     (
         "bad settings timezone",
