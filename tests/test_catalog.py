@@ -96,6 +96,20 @@ INVALID: list[tuple[str, str, int, str, str]] = [
     ("bad status", BASE + "accept = [999]\n", 11, "link.accept", "999 is not an HTTP status"),
     ("bad regex", BASE + 'ignore = ["("]\n', 11, "link.ignore", "not a valid regex"),
     ("zero max age", BASE + "max_age_days = 0\n", 11, "link.max_age_days", "greater than 0"),
+    (
+        "endless max age",
+        BASE + "max_age_days = 1e12\n",
+        11,
+        "link.max_age_days",
+        "must be at most 36500 (100 years), got 1e+12",
+    ),
+    (
+        "endless rot hours",
+        BASE.replace("rot_after_runs = 2", "rot_after_hours = 1e12"),
+        2,
+        "settings.rot_after_hours",
+        "must be at most 876000 (100 years), got 1e+12",
+    ),
     ("negative", BASE.replace("rot_after_runs = 2", "retries = -1"), 2, "settings.retries", "not"),
     (
         "bad settings timezone",
@@ -112,6 +126,13 @@ INVALID: list[tuple[str, str, int, str, str]] = [
         "'0 * * *' must have 5 fields",
     ),
     ("cron range", BASE + SCHEDULE.replace("0 *", "61 *"), 14, "schedule.cron", "outside 0-59"),
+    (
+        "backwards cron range",
+        BASE + SCHEDULE.replace("0 * * * *", "0 3 * * 5-1"),
+        14,
+        "schedule.cron",
+        "day of week range '5-1' runs backwards",
+    ),
     (
         "bad timezone",
         BASE + SCHEDULE + 'timezone = "Asia/Shanghai2"\n',
@@ -320,6 +341,12 @@ def test_shipped_catalog_loads() -> None:
         ("0 0 0 * *", False),
         ("*/0 * * * *", False),
         ("0 0 * foo *", False),
+        ("0 3 * * 5-1", False),
+        ("30-10 3 * * *", False),
+        ("0 3 * * fri-mon", False),
+        ("0 3 * dec-jan *", False),
+        ("0 3 * * 5-7", True),
+        ("0 3 1-1 * *", True),
     ],
 )
 def test_cron_problem(cron: str, ok: bool) -> None:

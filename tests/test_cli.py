@@ -25,6 +25,7 @@ from fake_github import FakeGitHub
 from linkwatch.cli import main, write_atomic
 from linkwatch.models import Link
 from linkwatch.pipeline import job_parts
+from linkwatch.store import Store
 from web import TestWeb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,7 +167,7 @@ def test_status_history_report_and_fix(
     web: TestWeb, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     b = base(web)
-    cat = catalog(tmp_path, [("ok", f"{b}/article"), ("moved", f"{b}/perm-308")])
+    cat = catalog(tmp_path, [("ok", f"{b}/doc"), ("moved", f"{b}/perm-308")])
     cat.write_text("# my precious comment\n" + cat.read_text(encoding="utf-8"), encoding="utf-8")
     assert run_cli(tmp_path, cat) == 1
     state = str(tmp_path / "state.db")
@@ -175,11 +176,11 @@ def test_status_history_report_and_fix(
     assert main(["status", "--catalog", str(cat), "--state", state, "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["url"]: r["last_verdict"] for r in rows} == {
-        f"{b}/article": "ok",
+        f"{b}/doc": "ok",
         f"{b}/perm-308": "moved",
     }
 
-    assert main(["history", f"{b}/article", "--state", state, "--format", "json"]) == 0
+    assert main(["history", f"{b}/doc", "--state", state, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["verdict"] == "ok"
 
     (tmp_path / "reports" / "index.html").unlink()
@@ -197,7 +198,77 @@ def test_status_history_report_and_fix(
     after = cat.read_text(encoding="utf-8")
     assert "# my precious comment" in after
     assert f'url = "{b}/perm-308"' not in after
-    assert after.count(f'url = "{b}/article"') == 2
+    assert after.count(f'url = "{b}/article"') == 1
+
+
+def test_fix_holds_back_a_move_onto_a_url_the_catalog_already_has(
+    web: TestWeb, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """/perm-308 moved to /article, which is listed too, as its child: rewriting would
+    leave a duplicate URL and a link that is its own parent."""
+    b = base(web)
+    cat = tmp_path / "catalog.toml"
+    cat.write_text(
+        FAST
+        + f'''
+[[link]]
+title = "old"
+url = "{b}/perm-308"
+
+[[link]]
+title = "new"
+url = "{b}/article"
+parent = "{b}/perm-308"
+
+[[link]]
+title = "also moved"
+url = "{b}/moved-once"
+''',
+        encoding="utf-8",
+    )
+    assert run_cli(tmp_path, cat) == 1
+    capsys.readouterr()
+    before = cat.read_text(encoding="utf-8")
+    code = main(["fix", "--catalog", str(cat), "--state", str(tmp_path / "state.db")])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert f"not rewriting {b}/perm-308: {b}/article is already in the catalog" in err
+    assert f"not rewriting {b}/moved-once: {b}/article is already in the catalog" in err
+    assert "rewrote" not in out
+    assert cat.read_text(encoding="utf-8") == before
+    assert main(["validate", "--catalog", str(cat), "-q"]) == 0
+
+
+def test_fix_never_writes_a_catalog_that_does_not_load(
+    web: TestWeb, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The parent is spelled ``HTTP://``: the same link to the loader, not to the exact-match
+    rewrite, so the rewritten catalog would name a parent it no longer has."""
+    b = base(web)
+    cat = tmp_path / "catalog.toml"
+    cat.write_text(
+        FAST
+        + f'''
+[[link]]
+title = "old"
+url = "{b}/perm-308"
+
+[[link]]
+title = "child"
+url = "{b}/doc"
+parent = "{b.replace("http://", "HTTP://")}/perm-308"
+''',
+        encoding="utf-8",
+    )
+    assert run_cli(tmp_path, cat) == 1
+    capsys.readouterr()
+    before = cat.read_text(encoding="utf-8")
+    code = main(["fix", "--catalog", str(cat), "--state", str(tmp_path / "state.db")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert f"{cat}:" in err and "not rewritten" in err and "link.parent" in err
+    assert cat.read_text(encoding="utf-8") == before
 
 
 def test_import_reproduces_the_shipped_catalog_urls(
@@ -615,3 +686,83 @@ def test_a_runner_whose_packets_are_dropped_is_offline_even_with_links_queued(
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["run"]["inconclusive"] is True
     assert {r["health"] for r in data["results"]} == {"healthy"}
+
+
+def test_fix_writes_through_a_symlinked_catalog(
+    web: TestWeb, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    b = base(web)
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    real = catalog(kept, [("moved", f"{b}/perm-308")])
+    link = tmp_path / "catalog-link.toml"
+    link.symlink_to(real)
+    assert run_cli(tmp_path, link) == 1
+    assert main(["fix", "--catalog", str(link), "--state", str(tmp_path / "state.db"), "-q"]) == 0
+    assert link.is_symlink() and link.resolve() == real
+    assert f'url = "{b}/article"' in real.read_text(encoding="utf-8")
+    assert [p.name for p in real.parent.iterdir()] == ["catalog.toml"]  # no temporary left
+
+
+def test_fix_with_a_missing_markdown_source_changes_nothing(
+    web: TestWeb, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cat = catalog(tmp_path, [("moved", f"{base(web)}/perm-308")])
+    assert run_cli(tmp_path, cat) == 1
+    capsys.readouterr()
+    before = cat.read_text(encoding="utf-8")
+    missing = tmp_path / "nosuch.md"
+    code = main(["fix", "--catalog", str(cat), "--state", str(tmp_path / "state.db"),
+                 "--markdown", str(missing)])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith(f"linkwatch: {missing}: cannot read")
+    assert out == ""
+    assert cat.read_text(encoding="utf-8") == before  # not half-applied
+
+
+def test_an_output_that_is_a_folder_fails_before_the_run(
+    web: TestWeb, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cat = catalog(tmp_path, [("ok", f"{base(web)}/article")])
+    folder = tmp_path / "out"
+    folder.mkdir()
+    hits = sum(web.hits.values())
+    code = run_cli(tmp_path, cat, "--format", "json", "--output", str(folder))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and f"{folder}: is a folder" in err
+    assert sum(web.hits.values()) == hits  # no request was made
+    assert not (tmp_path / "state.db").exists()
+
+
+def test_a_schedule_the_scheduler_refuses_names_the_real_catalog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import linkwatch.schedule as schedule_module
+
+    def refuse(_schedule: object) -> None:
+        raise ValueError("refused by the scheduler")
+
+    monkeypatch.setattr(schedule_module, "build_trigger", refuse)
+    cat = tmp_path / "my-links.toml"
+    cat.write_text(FAST + '\n[[schedule]]\nname = "nightly"\ncron = "0 3 * * *"\n', "utf-8")
+    code = main(["schedule", "--catalog", str(cat), "--state", str(tmp_path / "s.db"),
+                 "--reports", str(tmp_path / "reports")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == f"linkwatch: {cat}: schedule.nightly: refused by the scheduler\n"
+
+
+def test_merge_keeps_only_keep_runs_of_history(web: TestWeb, tmp_path: Path) -> None:
+    """Three nights of one shard merged into the kept database hold keep_runs checks, not 3."""
+    url = f"{base(web)}/article"
+    cat = catalog(tmp_path, [("ok", url)], FAST + "keep_runs = 2\n")
+    merged = tmp_path / "merged.db"
+    for night in range(3):
+        shard = tmp_path / f"night-{night}.db"
+        assert main(check_args(tmp_path, cat, "--state", str(shard), "--no-reports")) == 0
+        assert main(["merge", str(shard), "--catalog", str(cat), "--state", str(merged),
+                     "--reports", str(tmp_path / "reports"), "-q"]) == 0  # fmt: skip
+    with Store.open(merged) as store:
+        assert len(store.history(url)) == 2

@@ -5,7 +5,7 @@ import tomllib
 import pytest
 
 from linkwatch.errors import CatalogError
-from linkwatch.fixer import fix_catalog, fix_markdown, unified_diff
+from linkwatch.fixer import fix_catalog, fix_markdown, safe_moves, unified_diff
 
 CATALOG = """\
 # My reading list — keep it tidy
@@ -47,6 +47,42 @@ def test_only_the_moved_url_and_its_parents_change() -> None:
     ]
     data = tomllib.loads(new)
     assert data["link"][2]["url"] == "https://old.example/docs/deeper"
+
+
+@pytest.mark.parametrize(
+    ("urls", "moves", "applied", "held"),
+    [
+        # a move onto a URL that stays is held back; the scheme and host case do not matter
+        (["http://a/1", "http://b/"], {"http://a/1": "HTTP://B/"}, {}, {"http://a/1": "HTTP://B/"}),
+        # two moves onto one new URL: the first link takes it
+        (
+            ["http://a/1", "http://a/2"],
+            {"http://a/1": "http://c/", "http://a/2": "http://c/"},
+            {"http://a/1": "http://c/"},
+            {"http://a/2": "http://c/"},
+        ),
+        # a chain: b moves away, so a may take its URL
+        (
+            ["http://a/", "http://b/"],
+            {"http://a/": "http://b/", "http://b/": "http://c/"},
+            {"http://a/": "http://b/", "http://b/": "http://c/"},
+            {},
+        ),
+        # ... unless b's own move is held back, which then holds a's back too
+        (
+            ["http://a/", "http://b/", "http://c/"],
+            {"http://a/": "http://b/", "http://b/": "http://c/"},
+            {},
+            {"http://a/": "http://b/", "http://b/": "http://c/"},
+        ),
+        # moves of URLs the catalog does not have are no business of it
+        (["http://a/"], {"http://x/": "http://a/"}, {}, {}),
+    ],
+)
+def test_safe_moves_never_give_two_links_one_url(
+    urls: list[str], moves: dict[str, str], applied: dict[str, str], held: dict[str, str]
+) -> None:
+    assert safe_moves(urls, moves) == (applied, held)
 
 
 def test_every_comment_is_kept() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from linkwatch.catalog import MAX_AGE_DAYS
 from linkwatch.history import (
     apply_run,
     detect_inconclusive,
@@ -108,6 +109,18 @@ def test_recover_after_one_run_goes_straight_to_healthy() -> None:
     states = replay([broken, ok], settings=settings)
     assert [s.health for s in states] == [Health.ROTTEN, Health.HEALTHY]
     assert is_recovered_enough(states[-1], settings)
+
+
+def test_the_longest_durations_the_catalog_allows_never_overflow() -> None:
+    """The loader's ceilings (a century) must be ones the lifecycle can compute with."""
+    settings = Settings(rot_after_runs=1, rot_after_hours=MAX_AGE_DAYS * 24)
+    assert [s.health for s in replay([broken, broken], settings=settings)] == [
+        Health.FAILING,
+        Health.FAILING,
+    ]
+    link = Link(url=URL, title="t", max_age_days=MAX_AGE_DAYS)
+    old = res(ok, link=link, content_hash="a", pushed_at="1990-01-01T00:00:00Z")
+    assert step(None, old).stale is False
 
 
 def test_moved_counts_as_answering() -> None:

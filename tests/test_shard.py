@@ -194,3 +194,26 @@ def test_jobs_2_gives_the_verdicts_of_jobs_1(catalog: Path, work: Path) -> None:
     assert len(expected) == len(HOSTS) * len(KINDS)
     assert {v for v, _ in expected.values()} == {"ok", "broken", "moved"}
     assert _verdicts(folders["2"] / "reports") == expected
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_an_empty_shard_is_an_empty_run_with_any_jobs(catalog: Path, work: Path, jobs: str) -> None:
+    """More shards than hosts leaves some empty; ``--jobs 2`` must not fail where 1 succeeds."""
+    shards = len(HOSTS) * 2
+    parts = split_by_host(load_catalog(catalog).links, shards)
+    empty = next(k for k, part in enumerate(parts, start=1) if not part)
+    folder = work / f"empty-shard-jobs-{jobs}"
+    code = _check(
+        catalog, folder / "state.db", folder / "reports", "--shard", f"{empty}/{shards}",
+        "--jobs", jobs,
+    )  # fmt: skip
+    assert code == 0
+    assert _verdicts(folder / "reports") == {}
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_catalog_without_links_is_an_empty_run_with_any_jobs(tmp_path: Path, jobs: str) -> None:
+    cat = tmp_path / "catalog.toml"
+    cat.write_text("[settings]\nretries = 0\n", encoding="utf-8")
+    assert _check(cat, tmp_path / "state.db", tmp_path / "reports", "--jobs", jobs) == 0
+    assert _verdicts(tmp_path / "reports") == {}

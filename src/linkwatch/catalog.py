@@ -112,6 +112,11 @@ _NON_NEGATIVE = frozenset(
         "max_new_issues",
     }
 )
+# Durations that become a ``timedelta``, which ends at 999,999,999 days: a
+# "never" like 1e12 would pass a lower bound and crash every check.  A
+# century is longer than any link list is kept.
+MAX_AGE_DAYS = 36_500
+_MAXIMUM: dict[str, float] = {"rot_after_hours": MAX_AGE_DAYS * 24}  # hours
 _SETTINGS_TYPES: dict[str, Any] = typing.get_type_hints(Settings)
 
 # BCP 47-shaped tags ("en", "zh", "zh-Hans") plus our "zh-en" for bilingual.
@@ -345,6 +350,9 @@ class _Validator:
                 raise self.fail(line, name, f"must be greater than 0, got {result}")
             if key in _NON_NEGATIVE and result < 0:
                 raise self.fail(line, name, f"must not be negative, got {result}")
+            if key in _MAXIMUM and result > _MAXIMUM[key]:
+                limit = f"{_MAXIMUM[key]:g} (100 years)"
+                raise self.fail(line, name, f"must be at most {limit}, got {result:g}")
         if key == "timezone":
             self._timezone(str(result), line, name)
         if key == "canary":
@@ -431,6 +439,12 @@ class _Validator:
             max_age = self._number(table["max_age_days"], at("max_age_days"), "link.max_age_days")
             if max_age <= 0:
                 raise self.fail(at("max_age_days"), "link.max_age_days", "must be greater than 0")
+            if max_age > MAX_AGE_DAYS:
+                raise self.fail(
+                    at("max_age_days"),
+                    "link.max_age_days",
+                    f"must be at most {MAX_AGE_DAYS} (100 years), got {max_age:g}",
+                )
         return Link(
             url=url,
             title=title,
@@ -686,11 +700,17 @@ def cron_problem(cron: str) -> str | None:
                 return f"{cron!r}: step 0 in {what} field {text!r}"
             if match.group(1) == "*":
                 continue
+            values = []
             for bound in match.group(1).split("-"):
                 if bound in names:
+                    values.append(low + names.index(bound))  # jan = 1, sun = 0
                     continue
                 if not bound.isdigit() or not low <= int(bound) <= high:
                     return f"{cron!r}: {what} value {bound!r} is outside {low}-{high}"
+                values.append(int(bound))
+            # The scheduler refuses "5-1" at start-up; say so here, with the line.
+            if values != sorted(values):
+                return f"{cron!r}: {what} range {match.group(1)!r} runs backwards"
     return None
 
 

@@ -30,7 +30,13 @@ from typing import TextIO
 import anyio
 
 from linkwatch import __version__
-from linkwatch.catalog import filter_links, load_catalog, render_catalog, split_by_host
+from linkwatch.catalog import (
+    filter_links,
+    load_catalog,
+    parse_catalog,
+    render_catalog,
+    split_by_host,
+)
 from linkwatch.errors import CatalogError, LinkwatchError, ReportError
 from linkwatch.models import Catalog, CheckResult, Link, RunSummary, Schedule, Verdict
 from linkwatch.pipeline import RunOptions, run_once
@@ -74,8 +80,11 @@ def write_atomic(path: Path, text: str | Iterable[str]) -> None:
     target (rename is atomic within one filesystem on POSIX).  The file gets
     the mode it had, or a new file's usual mode (0666 less the umask), not
     the private 0600 of a temporary file: reports are served by web servers
-    and Pages, and ``fix`` must not change who can read a catalog.
+    and Pages, and ``fix`` must not change who can read a catalog.  A
+    symlink is written through (its target is replaced, the link kept): a
+    catalog kept elsewhere and linked in must get the fix, not be shadowed.
     """
+    path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
@@ -277,7 +286,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     if reports is not None and not args.no_reports:
         ensure_writable_dir(reports)
     if args.output:
-        ensure_writable_dir(Path(args.output).resolve().parent)
+        output = Path(args.output).resolve()
+        if output.is_dir():  # found now, not by the write after a long run
+            raise ReportError(f"{args.output}: is a folder; --output wants a file name")
+        ensure_writable_dir(output.parent)
     options = RunOptions(
         allow_private=args.allow_private,
         use_adapters=not args.no_adapters,
@@ -476,7 +488,12 @@ def cmd_issues_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_fix(args: argparse.Namespace) -> int:
-    from linkwatch.fixer import fix_catalog, fix_markdown, unified_diff  # tomlkit: only here
+    from linkwatch.fixer import (  # tomlkit: only here
+        fix_catalog,
+        fix_markdown,
+        safe_moves,
+        unified_diff,
+    )
 
     catalog = load_catalog(args.catalog)
     with Store.open(args.state) as store:
@@ -484,30 +501,72 @@ def cmd_fix(args: argparse.Namespace) -> int:
     if summary is None:
         print(f"{args.state}: no run recorded yet; run `linkwatch check` first", file=sys.stderr)
         return EXIT_USAGE
-    moves = {
-        r.link.url: r.suggested_url
-        for r in summary.results
-        if r.verdict is Verdict.MOVED and r.suggested_url and r.suggested_url != r.link.url
-    }
+    moves, held = safe_moves(
+        [link.url for link in catalog.links],
+        {
+            r.link.url: r.suggested_url
+            for r in summary.results
+            if r.verdict is Verdict.MOVED and r.suggested_url and r.suggested_url != r.link.url
+        },
+    )
     targets: list[tuple[Path, Callable[[str, dict[str, str]], str]]] = [
         (Path(args.catalog), fix_catalog)
     ]
     if args.markdown:
         targets.append((Path(args.markdown), fix_markdown))
+    # Every input is read (and the new catalog checked) before anything is
+    # written: a missing --markdown must not leave the catalog fixed alone.
+    texts = [_read_source(path) for path, _fixer in targets]
+    if not args.quiet:
+        for old_url, new_url in held.items():
+            print(
+                f"{catalog.path}: not rewriting {old_url}: {new_url} is already in the catalog",
+                file=sys.stderr,
+            )
     if not moves:
-        if not args.quiet:
+        if not args.quiet and not held:
             print("no moved links: nothing to fix")
         return EXIT_OK
-    for path, fixer in targets:
-        old = path.read_text(encoding="utf-8")
-        new = fixer(old, moves)
+    fixed = [fixer(old, moves) for (_path, fixer), old in zip(targets, texts, strict=True)]
+    _check_fixed_catalog(fixed[0], str(targets[0][0]))
+    for (path, _fixer), old, new in zip(targets, texts, fixed, strict=True):
         if args.dry_run:
             sys.stdout.write(unified_diff(old, new, str(path)))
         elif new != old:
-            write_atomic(path, new)
+            try:
+                write_atomic(path, new)
+            except OSError as exc:
+                raise CatalogError(
+                    str(path), None, f"cannot write: {exc.strerror or exc}"
+                ) from None
             if not args.quiet:
                 print(f"{path}: rewrote {sum(1 for u in moves if u in old)} moved URL(s)")
     return EXIT_OK
+
+
+def _read_source(path: Path) -> str:
+    """A file ``fix`` will rewrite, or a one-line error naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise CatalogError(str(path), None, f"cannot read: {reason}") from None
+
+
+def _check_fixed_catalog(text: str, path: str) -> None:
+    """Refuse to write a rewritten catalog the loader would reject.
+
+    ``fix`` edits the TOML text, not the validated catalog, so a case
+    :func:`~linkwatch.fixer.safe_moves` did not foresee must fail here, with
+    the file left as it was, not on the next ``check``.  tomlkit keeps every
+    line where it was, so the loader's line numbers hold for the file on disk.
+    """
+    try:
+        parse_catalog(text, path)
+    except CatalogError as exc:
+        raise CatalogError(
+            path, exc.line, f"not rewritten: the fix would make it invalid: {exc.message}", exc.key
+        ) from None
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -517,6 +576,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
             store.merge_from(Path(shard))
         summary = store.latest_summary(catalog, per_link=True)
         history = store.verdict_history([r.link.url for r in summary.results]) if summary else {}
+        # The merged database is the one kept night after night (the shards
+        # start from a copy of it), so retention must apply here as in check.
+        store.compact(catalog.settings.keep_runs)
     if summary is not None and args.reports:
         ensure_writable_dir(Path(args.reports))
         write_reports(Path(args.reports), summary, catalog, history)
@@ -564,7 +626,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         )
         return summary
 
-    anyio.run(lambda: run_schedules(schedules, job, logger=log))
+    anyio.run(lambda: run_schedules(schedules, job, logger=log, catalog_path=catalog.path))
     return EXIT_OK
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, String, StringType, Table
 
 from linkwatch.errors import CatalogError
+from linkwatch.urls import url_key
 
 
 def _replacement(old: String, new: str) -> String:
@@ -30,6 +31,41 @@ def _replacement(old: String, new: str) -> String:
     item.trivia.comment = old.trivia.comment
     item.trivia.trail = old.trivia.trail
     return item
+
+
+def safe_moves(
+    urls: Sequence[str], moves: Mapping[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Split ``moves`` into those a catalog of ``urls`` can take and those it cannot.
+
+    A link often moves to a page the catalog already lists (the curator
+    added the new address, maybe as a child of the old one).  Rewriting it
+    would leave two links with one URL, and turn that child's ``parent``
+    into itself: a catalog that no longer loads.  Which entry to keep is the
+    curator's call, so such a move is held back for them, not applied.  URLs
+    are compared as the loader compares them (:func:`url_key`).  Returns
+    ``(applied, held)``, both old URL → new URL.
+    """
+    applied = {url: moves[url] for url in urls if url in moves}
+    held: dict[str, str] = {}
+    while True:
+        owners: dict[str, list[str]] = {}
+        for url in urls:
+            owners.setdefault(url_key(applied.get(url, url)), []).append(url)
+        dropped = False
+        for group in owners.values():
+            if len(group) < 2:
+                continue
+            # A link that stays where it is keeps its URL; otherwise the first mover does.
+            keep = next((url for url in group if url not in applied), group[0])
+            for url in group:
+                if url != keep and url in applied:
+                    held[url] = applied.pop(url)
+                    dropped = True
+        # Held-back moves put old (distinct) URLs back, which may free or
+        # clash with another target: repeat until nothing changes.
+        if not dropped:
+            return applied, held
 
 
 def fix_catalog(text: str, moves: Mapping[str, str], *, path: str = "catalog.toml") -> str:

@@ -304,6 +304,10 @@ async def check_in_workers(
     worker's own UTC clock, and ``options.resolver`` must be picklable.
     """
     parts = job_parts(links, options.jobs)
+    if not parts:
+        # An empty shard (N above the number of hosts) or an empty catalog is
+        # a normal run with no results, as with --jobs 1: no part to check here.
+        return []
     states = prev_states or {}
     known = validators or {}
     share, extra = divmod(settings.concurrency, max(1, len(parts)))
