@@ -332,6 +332,16 @@ def test_moved_suggestion_and_wayback_suggestion() -> None:
     assert "<https://web.archive.org/web/20240101000000/https://b.example/doc>" in plan[0].body
 
 
+def test_issue_body_shows_a_pipe_in_a_url_as_it_is() -> None:
+    """An issue body has no table, so a ``\\|`` inside a code span would show its backslash."""
+    moved = result(A, Verdict.MOVED, suggested_url="https://a.example/q?a=1|2")
+    plan = plan_issues(
+        {A: state(A, Health.ROTTEN)}, [moved], [], Settings(),
+        inconclusive=False, catalog_urls={A}, now=NOW,
+    )  # fmt: skip
+    assert "moved to `https://a.example/q?a=1|2`" in plan[0].body
+
+
 def test_forged_wayback_url_is_ignored() -> None:
     plan = plan_issues(
         {B: state(B, Health.ROTTEN)}, [result(B)], [], Settings(),

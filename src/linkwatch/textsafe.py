@@ -92,24 +92,27 @@ def _escape_leading(match: re.Match[str]) -> str:
     return "\\" + token
 
 
-def md_code(text: str) -> str:
-    """An inline code span that holds any text and stays inside a table cell.
+def md_code(text: str, *, table: bool = True) -> str:
+    """An inline code span that holds any text and, with ``table``, stays inside a table cell.
 
     The fence is one backtick longer than the longest run inside (CommonMark
-    §6.1); ``|`` is escaped because GFM splits table cells before it parses
-    code spans (GFM §4.10).
+    §6.1).  In a table ``|`` is escaped because GFM splits table cells before
+    it parses code spans (GFM §4.10); anywhere else a code span shows the
+    backslash literally, so ``table=False`` leaves ``|`` alone.
     """
-    flat = one_line(text).replace("|", "\\|")
+    flat = one_line(text)
+    if table:
+        flat = flat.replace("|", "\\|")
     longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if flat.startswith("`") or flat.endswith("`") or not flat else ""
     return f"{fence}{pad}{flat}{pad}{fence}"
 
 
-def md_url(url: str) -> str:
+def md_url(url: str, *, table: bool = True) -> str:
     """A URL we chose to print: an autolink when it is a plain http(s) URL, else code."""
     safe = safe_http_url(url)
-    return f"<{safe}>" if safe else md_code(url)
+    return f"<{safe}>" if safe else md_code(url, table=table)
 
 
 # Whitespace (``\s`` is ``str.isspace``), the characters that end or escape a
@@ -142,8 +145,11 @@ def neutralize(text: str | None, *, limit: int = 500) -> str:
 
 
 def code(text: str | None, *, limit: int = 300) -> str:
-    """:func:`md_code` of at most ``limit`` characters: verbatim, inert, one line."""
-    return md_code(truncate(one_line(text or ""), limit))
+    """:func:`md_code` of at most ``limit`` characters: verbatim, inert, one line.
+
+    For issue bodies, which hold no table: ``|`` is shown as it is.
+    """
+    return md_code(truncate(one_line(text or ""), limit), table=False)
 
 
 def plain_title(text: str | None, *, limit: int = 200) -> str:
