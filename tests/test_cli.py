@@ -426,6 +426,41 @@ url = "{b}/doc"
     assert seen == [("nightly", 2, 2), ("must-read", 1, 2)]
 
 
+def test_schedule_sends_the_token_to_the_api_it_belongs_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On GitHub Enterprise the token is for GITHUB_API_URL, never api.github.com."""
+    import linkwatch.cli as cli_module
+    import linkwatch.schedule as schedule_module
+    from linkwatch.models import Schedule
+    from linkwatch.pipeline import RunOptions
+
+    seen: list[RunOptions] = []
+
+    class Stop(Exception):
+        pass
+
+    async def capture(*_: object, options: RunOptions, **__: object) -> None:
+        seen.append(options)
+        raise Stop
+
+    async def run_first(schedules: list[Schedule], job: object, **_: object) -> None:
+        with pytest.raises(Stop):
+            await job(schedules[0])  # type: ignore[operator]
+
+    monkeypatch.setattr(schedule_module, "run_schedules", run_first)
+    monkeypatch.setattr(cli_module, "run_once", capture)
+    monkeypatch.setenv("GITHUB_TOKEN", "ghe-t0ken")
+    monkeypatch.setenv("GITHUB_API_URL", "https://ghe.example/api/v3")
+    cat = catalog(tmp_path, [("a", "https://a.example/")])
+    code = main(["schedule", "--catalog", str(cat), "--state", str(tmp_path / "s.db"),
+                 "--reports", str(tmp_path / "reports")])  # fmt: skip
+    assert code == 0
+    assert [(o.github_token, o.github_api_url) for o in seen] == [
+        ("ghe-t0ken", "https://ghe.example/api/v3")
+    ]
+
+
 def test_a_damaged_state_database_is_one_line_and_left_alone(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
