@@ -228,6 +228,28 @@ def test_github_token_never_follows_a_redirect_to_another_host(mock: respx.MockR
     assert "Authorization" not in evil.calls.last.request.headers
 
 
+@pytest.mark.parametrize(
+    "elsewhere",
+    ["http://api.github.com/repositories/42", "https://api.github.com:8443/repositories/42"],
+)
+def test_github_token_never_follows_a_redirect_off_the_api_origin(
+    mock: respx.MockRouter, elsewhere: str
+) -> None:
+    """Same host, but plain http (the token in cleartext) or another port: not the API."""
+    mock.get(f"{API}/repos/o/r").respond(301, headers={"Location": elsewhere})
+    other = mock.get(elsewhere).respond(200, json=repo_json("o/r2"))
+    run(GitHubAdapter(API), "https://github.com/o/r", token=TOKEN)
+    assert other.called
+    assert "Authorization" not in other.calls.last.request.headers
+
+
+def test_github_token_follows_a_redirect_within_the_api_origin(mock: respx.MockRouter) -> None:
+    mock.get(f"{API}/repos/o/r").respond(301, headers={"Location": "/repositories/42"})
+    moved = mock.get(f"{API}/repositories/42").respond(200, json=repo_json("o/r2"))
+    run(GitHubAdapter(API), "https://github.com/o/r", token=TOKEN)
+    assert moved.calls.last.request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
 def test_github_enterprise_api_url_gets_the_token(mock: respx.MockRouter) -> None:
     ghe = "https://ghe.example/api/v3"
     route = mock.get(f"{ghe}/repos/o/r").respond(200, json=repo_json("o/r"))

@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from linkwatch.adapters.base import adapter_observation, get, host_of, json_object
+from linkwatch.adapters.base import adapter_observation, get, host_of, json_object, origin_of
 from linkwatch.models import Observation
 
 GITHUB_HOSTS = frozenset({"github.com", "www.github.com"})
@@ -121,17 +121,23 @@ class GitHubAdapter:
     def __init__(self, api_url: str = "https://api.github.com") -> None:
         self.api_url = api_url.rstrip("/")
         self.api_host = host_of(self.api_url)
+        self._api_origin = origin_of(self.api_url)
 
     def matches(self, url: str) -> bool:
         return parse_repo_url(url) is not None
 
     def _headers(self, request_url: str, token: str | None) -> dict[str, str]:
-        """API headers; the token goes to the API host and nowhere else."""
+        """API headers; the token goes to the API's origin and nowhere else.
+
+        The origin, not just the host: a redirect to ``http://`` on the same
+        host would carry the token in cleartext (the issues client compares
+        scheme, host and port for the same reason).
+        """
         headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": "2022-11-28",
         }
-        if token and host_of(request_url) == self.api_host:
+        if token and self._api_origin is not None and origin_of(request_url) == self._api_origin:
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
