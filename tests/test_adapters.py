@@ -74,6 +74,12 @@ def verdict_of(obs: Observation | None) -> tuple[Verdict | None, str | None]:
         ("https://www.bilibili.com/video/av170001", "bilibili"),
         ("https://github.com/features/copilot", None),
         ("https://github.com/openai", None),
+        # GitHub's own pages, not repositories: the page fetch checks them.
+        ("https://github.com/advisories/GHSA-jfh8-c2jp-5v3q", None),
+        ("https://github.com/git-guides/install-git", None),
+        ("https://github.com/copilot/c/1", None),
+        ("https://github.com/education/students", None),
+        ("https://github.com/sessions/two-factor", None),
         ("https://gist.github.com/o/abc123", None),
         ("https://www.youtube.com/@karpathy", None),
         ("https://www.youtube.com/watch?v=short", None),

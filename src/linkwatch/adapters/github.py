@@ -23,38 +23,55 @@ from linkwatch.models import Observation
 
 GITHUB_HOSTS = frozenset({"github.com", "www.github.com"})
 
-#: First path segments of github.com that are not user or organisation names.
+#: First path segments of github.com that are not user or organisation names
+#: (GitHub's own pages: ``/advisories/GHSA-…``, ``/git-guides/…``).  A missing
+#: one makes the adapter ask for a repository that cannot exist and report a
+#: working page broken; a link under one of these is fetched like any page.
 RESERVED_OWNERS = frozenset(
     {
         "about",
+        "accessibility",
         "account",
+        "advisories",
         "apps",
+        "blog",
         "codespaces",
         "collections",
         "contact",
+        "copilot",
         "customer-stories",
         "dashboard",
+        "discussions",
+        "education",
         "enterprise",
         "events",
         "explore",
         "features",
+        "git-guides",
         "github-copilot",
         "issues",
         "join",
         "login",
         "logout",
         "marketplace",
+        "mobile",
         "new",
         "notifications",
-        "orgs",
+        "open-source",
         "organizations",
+        "orgs",
+        "partners",
+        "password_reset",
+        "premium-support",
         "pricing",
         "pulls",
         "readme",
         "resources",
         "search",
         "security",
+        "sessions",
         "settings",
+        "signup",
         "site",
         "solutions",
         "sponsors",
@@ -64,6 +81,7 @@ RESERVED_OWNERS = frozenset(
         "trending",
         "users",
         "watching",
+        "why-github",
     }
 )
 
