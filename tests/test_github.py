@@ -196,6 +196,46 @@ def test_inconclusive_run_plans_nothing() -> None:
     assert plan == []
 
 
+def test_inconclusive_view_acts_only_on_links_a_conclusive_run_checked_last() -> None:
+    """A per-link summary over an old inconclusive run and a newer partial one.
+
+    A was last checked by the conclusive run: it is rotten, so it gets its
+    issue.  B and C were last checked by the inconclusive run: B's issue is
+    not closed although its state looks recovered, and C gets no issue.
+    """
+    plan = plan_issues(
+        {
+            A: state(A, Health.ROTTEN),
+            B: state(B, Health.HEALTHY, fail=0, ok=5),
+            C: state(C, Health.ROTTEN),
+        },
+        [result(A), result(B), result(C)],
+        [issue_for(B, 2)],
+        Settings(),
+        inconclusive=True,
+        conclusive_urls={A},
+        catalog_urls={A, B, C},
+        now=NOW,
+    )
+    assert [(a.kind, a.url) for a in plan] == [("open", A)]
+
+
+def test_inconclusive_view_keeps_unjudged_rotten_links_on_the_summary_issue() -> None:
+    settings = Settings(issue_mode="summary")
+    states = {A: state(A, Health.ROTTEN), B: state(B, Health.ROTTEN)}
+    first = plan_issues(
+        states, [result(A), result(B)], [], settings,
+        inconclusive=False, catalog_urls={A, B}, now=NOW,
+    )  # fmt: skip
+    (action,) = first
+    summary = Issue(1, action.title, "open", action.body, ("linkwatch",), parse_marker(action.body))
+    plan = plan_issues(
+        states, [result(A), result(B)], [summary], settings,
+        inconclusive=True, conclusive_urls={A}, catalog_urls={A, B}, now=NOW,
+    )  # fmt: skip
+    assert plan == []
+
+
 def test_more_than_max_new_issues_go_to_one_summary() -> None:
     urls = [f"https://site{i}.example/" for i in range(5)]
     plan = plan_issues(

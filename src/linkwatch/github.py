@@ -321,15 +321,21 @@ def plan_issues(
     now: datetime,
     catalog_path: str = "catalog.toml",
     archives: Mapping[str, str] | None = None,
+    conclusive_urls: Collection[str] = (),
 ) -> list[Action]:
     """Decide which issues to open, update, reopen and close after a run.
 
     An inconclusive run (design.md §3: the checker itself was offline) says
-    nothing about the links, so it yields no action at all.  ``archives``
+    nothing about the links, so it yields no action at all.  A summary over
+    several runs (``RunSummary.conclusive_urls``) is inconclusive when one of
+    them was; then only the links in ``conclusive_urls``, whose latest check
+    came from a conclusive run, are acted on: the others keep their issues as
+    they are (a summary issue still lists them while rotten).  ``archives``
     maps a URL to a Wayback snapshot found beforehand (``plan_with_archives``).
     ``now`` stamps closing comments so a reader knows when it happened.
     """
-    if inconclusive:
+    judged = set(conclusive_urls)
+    if inconclusive and not judged:
         return []
     archives = archives or {}
     by_url = {r.link.url: r for r in results}
@@ -349,6 +355,12 @@ def plan_issues(
         result = by_url.get(url)
         key = url_key(url)
         issue = issues.get(key)
+        if inconclusive and url not in judged:
+            # Its latest check says nothing about it: no open, comment or
+            # close; its evidence is not that check's either.
+            if state is not None and state.health is Health.ROTTEN and url in catalog:
+                all_rotten.append((url, state, None))
+            continue
         if state is not None and state.health is Health.ROTTEN and url in catalog:
             all_rotten.append((url, state, result))
             body = _link_body(
@@ -878,6 +890,7 @@ async def plan_with_archives(
     catalog_path: str = "catalog.toml",
     lookup_seconds: float = 5.0,
     wayback_endpoint: str = WAYBACK_API,
+    conclusive_urls: Collection[str] = (),
 ) -> list[Action]:
     """Plan, looking up Wayback snapshots only for links about to get an issue.
 
@@ -887,6 +900,7 @@ async def plan_with_archives(
     """
     kwargs: dict[str, Any] = {
         "inconclusive": inconclusive,
+        "conclusive_urls": conclusive_urls,
         "catalog_urls": catalog_urls,
         "now": now,
         "catalog_path": catalog_path,
@@ -967,11 +981,12 @@ async def sync_run(
         existing = await client.list_issues()
         kwargs: dict[str, Any] = {
             "inconclusive": summary.inconclusive,
+            "conclusive_urls": summary.conclusive_urls,
             "catalog_urls": catalog_urls,
             "now": now or summary.finished,
             "catalog_path": summary.catalog,
         }
-        if wayback and not summary.inconclusive:
+        if wayback and (not summary.inconclusive or summary.conclusive_urls):
             async with httpx.AsyncClient(
                 transport=wayback_transport, follow_redirects=False
             ) as http:
