@@ -549,6 +549,36 @@ async def test_retry_after_is_honoured() -> None:
     assert route.call_count == 2
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400"])
+@respx.mock
+async def test_non_finite_retry_after_is_unusable(value: str) -> None:
+    """``float()`` takes these; ``nan`` slipped past the max-wait check into ``sleep``."""
+    respx.post(f"{API}/repos/{REPO}/issues/1/comments").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": value}, json={"message": "slow down"}),
+            httpx.Response(201, json={}),
+        ]
+    )
+    sleeps = Sleeps()
+    async with client(sleeps) as gh:
+        await gh.comment(1, "x")
+    assert sleeps.calls == [60.0]  # as for a Retry-After that is not a number
+
+
+@respx.mock
+async def test_non_finite_rate_limit_reset_is_an_error() -> None:
+    respx.get(f"{API}/repos/{REPO}/issues").respond(
+        403,
+        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "nan"},
+        json={"message": "API rate limit exceeded"},
+    )
+    sleeps = Sleeps()
+    async with client(sleeps) as gh:
+        with pytest.raises(GitHubError, match="403"):
+            await gh.list_issues()
+    assert sleeps.calls == []
+
+
 @respx.mock
 async def test_primary_limit_waits_until_reset() -> None:
     respx.get(f"{API}/repos/{REPO}/issues").mock(

@@ -24,6 +24,7 @@ REST endpoints used (API version 2022-11-28, docs.github.com/en/rest/issues):
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -546,6 +547,18 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
+def _finite(text: str) -> float:
+    """A header's number; ``nan`` and ``inf`` are as unusable as garbage.
+
+    ``float()`` accepts both, and ``nan`` passes every ``> limit`` check and
+    then reaches ``sleep``.
+    """
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {text!r}")
+    return value
+
+
 def _one_line(text: str, limit: int = 200) -> str:
     return truncate(" ".join(text.split()), limit)
 
@@ -676,12 +689,12 @@ class GitHubClient:
         retry_after = headers.get("retry-after")
         if retry_after is not None:
             try:
-                return float(retry_after)
+                return _finite(retry_after)
             except ValueError:
                 return secondary_wait
         if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
             try:
-                return max(float(headers["x-ratelimit-reset"]) - self._clock(), 0.0) + 1.0
+                return max(_finite(headers["x-ratelimit-reset"]) - self._clock(), 0.0) + 1.0
             except ValueError:
                 return None
         if "secondary rate limit" in _message(response).lower():
