@@ -20,7 +20,8 @@ from linkwatch.adapters.bilibili import video_params
 from linkwatch.adapters.github import parse_repo_url
 from linkwatch.adapters.youtube import video_id
 from linkwatch.classify import classify
-from linkwatch.models import Link, Observation, Verdict
+from linkwatch.fetch import Checker
+from linkwatch.models import Link, Observation, Settings, Verdict
 
 API = "https://api.github.com"
 OEMBED = "https://www.youtube.com/oembed"
@@ -73,6 +74,12 @@ def verdict_of(obs: Observation | None) -> tuple[Verdict | None, str | None]:
         ("https://www.bilibili.com/video/av170001", "bilibili"),
         ("https://github.com/features/copilot", None),
         ("https://github.com/openai", None),
+        # GitHub's own pages, not repositories: the page fetch checks them.
+        ("https://github.com/advisories/GHSA-jfh8-c2jp-5v3q", None),
+        ("https://github.com/git-guides/install-git", None),
+        ("https://github.com/copilot/c/1", None),
+        ("https://github.com/education/students", None),
+        ("https://github.com/sessions/two-factor", None),
         ("https://gist.github.com/o/abc123", None),
         ("https://www.youtube.com/@karpathy", None),
         ("https://www.youtube.com/watch?v=short", None),
@@ -228,11 +235,57 @@ def test_github_token_never_follows_a_redirect_to_another_host(mock: respx.MockR
     assert "Authorization" not in evil.calls.last.request.headers
 
 
-def test_github_enterprise_api_url_gets_the_token(mock: respx.MockRouter) -> None:
+@pytest.mark.parametrize(
+    "elsewhere",
+    ["http://api.github.com/repositories/42", "https://api.github.com:8443/repositories/42"],
+)
+def test_github_token_never_follows_a_redirect_off_the_api_origin(
+    mock: respx.MockRouter, elsewhere: str
+) -> None:
+    """Same host, but plain http (the token in cleartext) or another port: not the API."""
+    mock.get(f"{API}/repos/o/r").respond(301, headers={"Location": elsewhere})
+    other = mock.get(elsewhere).respond(200, json=repo_json("o/r2"))
+    run(GitHubAdapter(API), "https://github.com/o/r", token=TOKEN)
+    assert other.called
+    assert "Authorization" not in other.calls.last.request.headers
+
+
+def test_github_token_follows_a_redirect_within_the_api_origin(mock: respx.MockRouter) -> None:
+    mock.get(f"{API}/repos/o/r").respond(301, headers={"Location": "/repositories/42"})
+    moved = mock.get(f"{API}/repositories/42").respond(200, json=repo_json("o/r2"))
+    run(GitHubAdapter(API), "https://github.com/o/r", token=TOKEN)
+    assert moved.calls.last.request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def check_with(api_url: str, url: str) -> Observation:
+    """``url`` through a Checker configured as ``GITHUB_API_URL=api_url``, with a token."""
+
+    async def go() -> Observation:
+        async with Checker(Settings(), github_token=TOKEN, github_api_url=api_url) as checker:
+            return await checker.check(Link(url=url, title="t"))
+
+    return asyncio.run(go())
+
+
+def test_github_com_links_on_github_enterprise_ask_the_public_api(
+    mock: respx.MockRouter,
+) -> None:
+    """The Enterprise API knows nothing of github.com, and its token is not github.com's."""
     ghe = "https://ghe.example/api/v3"
-    route = mock.get(f"{ghe}/repos/o/r").respond(200, json=repo_json("o/r"))
-    obs = run(GitHubAdapter(ghe), "https://github.com/o/r", token=TOKEN)
+    enterprise = mock.get(url__startswith=ghe).respond(404, json={"message": "Not Found"})
+    public = mock.get(f"{API}/repos/torvalds/linux").respond(200, json=repo_json("torvalds/linux"))
+    obs = check_with(ghe, "https://github.com/torvalds/linux")
     assert verdict_of(obs) == (Verdict.OK, "github-ok")
+    assert not enterprise.called
+    assert "Authorization" not in public.calls.last.request.headers
+
+
+@pytest.mark.parametrize("api_url", [API, f"{API}/", "https://API.github.com:443"])
+def test_github_com_links_get_the_token_when_it_is_github_com_s(
+    mock: respx.MockRouter, api_url: str
+) -> None:
+    route = mock.get(f"{API}/repos/o/r").respond(200, json=repo_json("o/r"))
+    check_with(api_url, "https://github.com/o/r")
     assert route.calls.last.request.headers["Authorization"] == f"Bearer {TOKEN}"
 
 

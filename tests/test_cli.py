@@ -305,6 +305,48 @@ def test_issues_open_through_the_cli_and_token_stays_home(
         )
 
 
+def test_issues_sync_acts_on_links_a_later_conclusive_run_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An old inconclusive run must not freeze issues for links checked since.
+
+    Run 1 (inconclusive) checked A and B; run 2 (conclusive, a subset as a
+    schedule or ``check --section`` makes) found A rotten.  A gets its issue;
+    B, whose latest word is the inconclusive run, gets nothing.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from linkwatch.models import CheckResult, Health, LinkState, RunSummary, Verdict
+    from linkwatch.store import Store
+
+    a, b = "https://a.example/", "https://b.example/"
+    cat = catalog(tmp_path, [("A", a), ("B", b)])
+    t0 = datetime(2025, 3, 1, tzinfo=UTC)
+
+    def checked(url: str, verdict: Verdict, at: datetime) -> CheckResult:
+        return CheckResult(Link(url, url[8]), verdict, "http-404", "gone", at, 404)
+
+    with Store.open(tmp_path / "s.db") as store:
+        offline = (checked(a, Verdict.ERROR, t0), checked(b, Verdict.ERROR, t0))
+        store.record_run(
+            RunSummary(t0, t0, str(cat), offline, inconclusive=True),
+            {a: LinkState(a), b: LinkState(b, Health.ROTTEN, fail_streak=3)},
+        )
+        t1 = t0 + timedelta(days=1)
+        store.record_run(
+            RunSummary(t1, t1, str(cat), (checked(a, Verdict.BROKEN, t1),)),
+            {a: LinkState(a, Health.ROTTEN, Verdict.BROKEN, fail_streak=3)},
+        )
+    with FakeGitHub("127.0.0.1", token="t0ken") as api:
+        monkeypatch.setenv("GITHUB_TOKEN", "t0ken")
+        monkeypatch.setenv("GITHUB_REPOSITORY", "owner/repo")
+        monkeypatch.setenv("GITHUB_API_URL", api.url)
+        code = main(["issues", "sync", "--catalog", str(cat), "--state", str(tmp_path / "s.db"),
+                     "--no-wayback"])  # fmt: skip
+        assert code == 0
+        assert [i.title for i in api.issues.values()] == ["Link rotten: A"]
+
+
 # ------------------------------------------------------------ killed runs
 
 
@@ -510,6 +552,41 @@ url = "{b}/doc"
     # (schedule, links it checked, links in the report): the hourly must-read run
     # checks one link, and the report still shows the whole catalog.
     assert seen == [("nightly", 2, 2), ("must-read", 1, 2)]
+
+
+def test_schedule_sends_the_token_to_the_api_it_belongs_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On GitHub Enterprise the token is for GITHUB_API_URL, never api.github.com."""
+    import linkwatch.cli as cli_module
+    import linkwatch.schedule as schedule_module
+    from linkwatch.models import Schedule
+    from linkwatch.pipeline import RunOptions
+
+    seen: list[RunOptions] = []
+
+    class Stop(Exception):
+        pass
+
+    async def capture(*_: object, options: RunOptions, **__: object) -> None:
+        seen.append(options)
+        raise Stop
+
+    async def run_first(schedules: list[Schedule], job: object, **_: object) -> None:
+        with pytest.raises(Stop):
+            await job(schedules[0])  # type: ignore[operator]
+
+    monkeypatch.setattr(schedule_module, "run_schedules", run_first)
+    monkeypatch.setattr(cli_module, "run_once", capture)
+    monkeypatch.setenv("GITHUB_TOKEN", "ghe-t0ken")
+    monkeypatch.setenv("GITHUB_API_URL", "https://ghe.example/api/v3")
+    cat = catalog(tmp_path, [("a", "https://a.example/")])
+    code = main(["schedule", "--catalog", str(cat), "--state", str(tmp_path / "s.db"),
+                 "--reports", str(tmp_path / "reports")])  # fmt: skip
+    assert code == 0
+    assert [(o.github_token, o.github_api_url) for o in seen] == [
+        ("ghe-t0ken", "https://ghe.example/api/v3")
+    ]
 
 
 def test_a_damaged_state_database_is_one_line_and_left_alone(

@@ -196,6 +196,46 @@ def test_inconclusive_run_plans_nothing() -> None:
     assert plan == []
 
 
+def test_inconclusive_view_acts_only_on_links_a_conclusive_run_checked_last() -> None:
+    """A per-link summary over an old inconclusive run and a newer partial one.
+
+    A was last checked by the conclusive run: it is rotten, so it gets its
+    issue.  B and C were last checked by the inconclusive run: B's issue is
+    not closed although its state looks recovered, and C gets no issue.
+    """
+    plan = plan_issues(
+        {
+            A: state(A, Health.ROTTEN),
+            B: state(B, Health.HEALTHY, fail=0, ok=5),
+            C: state(C, Health.ROTTEN),
+        },
+        [result(A), result(B), result(C)],
+        [issue_for(B, 2)],
+        Settings(),
+        inconclusive=True,
+        conclusive_urls={A},
+        catalog_urls={A, B, C},
+        now=NOW,
+    )
+    assert [(a.kind, a.url) for a in plan] == [("open", A)]
+
+
+def test_inconclusive_view_keeps_unjudged_rotten_links_on_the_summary_issue() -> None:
+    settings = Settings(issue_mode="summary")
+    states = {A: state(A, Health.ROTTEN), B: state(B, Health.ROTTEN)}
+    first = plan_issues(
+        states, [result(A), result(B)], [], settings,
+        inconclusive=False, catalog_urls={A, B}, now=NOW,
+    )  # fmt: skip
+    (action,) = first
+    summary = Issue(1, action.title, "open", action.body, ("linkwatch",), parse_marker(action.body))
+    plan = plan_issues(
+        states, [result(A), result(B)], [summary], settings,
+        inconclusive=True, conclusive_urls={A}, catalog_urls={A, B}, now=NOW,
+    )  # fmt: skip
+    assert plan == []
+
+
 def test_more_than_max_new_issues_go_to_one_summary() -> None:
     urls = [f"https://site{i}.example/" for i in range(5)]
     plan = plan_issues(
@@ -330,6 +370,16 @@ def test_moved_suggestion_and_wayback_suggestion() -> None:
         inconclusive=False, catalog_urls={B}, now=NOW, archives={B: snap},
     )  # fmt: skip
     assert "<https://web.archive.org/web/20240101000000/https://b.example/doc>" in plan[0].body
+
+
+def test_issue_body_shows_a_pipe_in_a_url_as_it_is() -> None:
+    """An issue body has no table, so a ``\\|`` inside a code span would show its backslash."""
+    moved = result(A, Verdict.MOVED, suggested_url="https://a.example/q?a=1|2")
+    plan = plan_issues(
+        {A: state(A, Health.ROTTEN)}, [moved], [], Settings(),
+        inconclusive=False, catalog_urls={A}, now=NOW,
+    )  # fmt: skip
+    assert "moved to `https://a.example/q?a=1|2`" in plan[0].body
 
 
 def test_forged_wayback_url_is_ignored() -> None:
@@ -497,6 +547,36 @@ async def test_retry_after_is_honoured() -> None:
         await gh.comment(1, "x")
     assert sleeps.calls == [7.0]
     assert route.call_count == 2
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400"])
+@respx.mock
+async def test_non_finite_retry_after_is_unusable(value: str) -> None:
+    """``float()`` takes these; ``nan`` slipped past the max-wait check into ``sleep``."""
+    respx.post(f"{API}/repos/{REPO}/issues/1/comments").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": value}, json={"message": "slow down"}),
+            httpx.Response(201, json={}),
+        ]
+    )
+    sleeps = Sleeps()
+    async with client(sleeps) as gh:
+        await gh.comment(1, "x")
+    assert sleeps.calls == [60.0]  # as for a Retry-After that is not a number
+
+
+@respx.mock
+async def test_non_finite_rate_limit_reset_is_an_error() -> None:
+    respx.get(f"{API}/repos/{REPO}/issues").respond(
+        403,
+        headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "nan"},
+        json={"message": "API rate limit exceeded"},
+    )
+    sleeps = Sleeps()
+    async with client(sleeps) as gh:
+        with pytest.raises(GitHubError, match="403"):
+            await gh.list_issues()
+    assert sleeps.calls == []
 
 
 @respx.mock

@@ -180,6 +180,11 @@ def test_md_code_fences_around_backticks(text: str, expected: str) -> None:
     assert md_code(text) == expected
 
 
+def test_md_code_escapes_a_pipe_only_for_a_table_cell() -> None:
+    assert md_code("a|b") == "`a\\|b`"
+    assert md_code("a|b", table=False) == "`a|b`"
+
+
 @pytest.mark.parametrize(
     ("url", "safe"),
     [

@@ -237,6 +237,18 @@ def test_inconclusive_flag_and_reason_survive(store: Store) -> None:
     assert (got.inconclusive, got.inconclusive_reason) == (True, "offline")
 
 
+def test_per_link_summary_names_the_links_a_conclusive_run_checked_last(store: Store) -> None:
+    """An old inconclusive run makes the whole view inconclusive, not every link in it."""
+    store.record_run(summary([result(1), result(2)], inconclusive=True), {})
+    later = T0 + timedelta(days=1)
+    store.record_run(summary([result(1, Verdict.BROKEN, later)], later), {})
+    catalog = Catalog("c.toml", Settings(), (link(1), link(2)))
+    got = store.latest_summary(catalog, per_link=True)
+    assert got is not None
+    assert got.inconclusive
+    assert got.conclusive_urls == {link(1).url}
+
+
 def test_verdict_history_oldest_first_and_limited(store: Store) -> None:
     verdicts = [Verdict.OK, Verdict.BROKEN, Verdict.ERROR, Verdict.OK]
     for day, verdict in enumerate(verdicts):

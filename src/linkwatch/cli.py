@@ -24,6 +24,7 @@ import tempfile
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -272,6 +273,21 @@ def _progress(
     return progress, advance
 
 
+def _run_options(args: argparse.Namespace) -> RunOptions:
+    """The options ``check`` and ``schedule`` share.
+
+    One place reads ``GITHUB_TOKEN`` with ``GITHUB_API_URL``: a command that
+    read only the token would send a GitHub Enterprise token to api.github.com.
+    """
+    return RunOptions(
+        allow_private=args.allow_private,
+        use_adapters=not args.no_adapters,
+        concurrency=args.concurrency,
+        github_token=os.environ.get("GITHUB_TOKEN") or None,
+        github_api_url=os.environ.get("GITHUB_API_URL") or "https://api.github.com",
+    )
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     links = _select_links(catalog, args)
@@ -290,12 +306,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         if output.is_dir():  # found now, not by the write after a long run
             raise ReportError(f"{args.output}: is a folder; --output wants a file name")
         ensure_writable_dir(output.parent)
-    options = RunOptions(
-        allow_private=args.allow_private,
-        use_adapters=not args.no_adapters,
-        concurrency=args.concurrency,
-        github_token=os.environ.get("GITHUB_TOKEN") or None,
-        github_api_url=os.environ.get("GITHUB_API_URL") or "https://api.github.com",
+    options = replace(
+        _run_options(args),
         conditional=not args.no_conditional,
         soft404_probe=False if args.no_soft404_probe else None,
         jobs=args.jobs,
@@ -596,12 +608,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     )
     reports = Path(args.reports)
     ensure_writable_dir(reports)
-    options = RunOptions(
-        allow_private=args.allow_private,
-        use_adapters=not args.no_adapters,
-        concurrency=args.concurrency,
-        github_token=os.environ.get("GITHUB_TOKEN") or None,
-    )
+    options = _run_options(args)
 
     async def job(schedule: Schedule) -> RunSummary:
         current = load_catalog(args.catalog)  # pick up edits between runs

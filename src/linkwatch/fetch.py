@@ -506,10 +506,12 @@ class Checker:
 
     Host adapters (GitHub, YouTube, bilibili) get their own per-host client
     for their fixed API host; that client resolves names through the system,
-    as those hosts are not catalog input.  The GitHub token goes only to the
-    host of ``github_api_url``.  Cookies set during one check are sent back
-    to the host that set them for the rest of that check only, so a
-    "set cookie, redirect to self" check is not mistaken for a loop.
+    as those hosts are not catalog input.  The GitHub token belongs to
+    ``github_api_url`` (``GITHUB_API_URL``) and goes only to an adapter whose
+    API is that origin: on GitHub Enterprise, github.com links are checked
+    against api.github.com without it.  Cookies set during one check are
+    sent back to the host that set them for the rest of that check only, so
+    a "set cookie, redirect to self" check is not mistaken for a loop.
 
     ``is_public``, ``find_adapter``, ``probe_soft404`` and ``ssl_context``
     exist for tests (and the benchmarks): production uses the defaults.
@@ -535,19 +537,12 @@ class Checker:
         self._allow_private = allow_private
         self._use_adapters = use_adapters
         self._github_token = github_token
-        self._github_api_host = httpx.URL(github_api_url).host
+        self._github_api_origin = _origin_key(github_api_url)
         self._resolver: Resolver = resolver or system_resolver
         self._sleep: Sleep = sleep or anyio.sleep
         self._clock: Clock = clock or (lambda: datetime.now(UTC))
         self._is_public = is_public
-        if find_adapter is None:
-            # Built here so the GitHub adapter follows GITHUB_API_URL (GitHub Enterprise).
-            known = adapters.default_adapters(github_api_url)
-
-            def find_adapter(url: str) -> adapters.Adapter | None:
-                return adapters.find_adapter(url, known)
-
-        self._find_adapter: AdapterFinder = find_adapter
+        self._find_adapter: AdapterFinder = find_adapter or adapters.find_adapter
         self._probe_soft404 = probe_soft404
         self._backoff = wait_random_exponential(multiplier=0.5, max=settings.retry_after_cap)
         # One SSLContext for every client: building one costs tens of ms (design.md §7).
@@ -738,7 +733,7 @@ class Checker:
             return None
         host = adapter.api_host
         key: _HostKey = ("https", host, 443)
-        token = self._github_token if host == self._github_api_host else None
+        token = self._github_token if key == self._github_api_origin else None
         try:
             async with self._gate(key):
                 return await adapter.check(url, self._api_client(key), token=token)

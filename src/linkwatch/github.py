@@ -24,6 +24,7 @@ REST endpoints used (API version 2022-11-28, docs.github.com/en/rest/issues):
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -321,15 +322,21 @@ def plan_issues(
     now: datetime,
     catalog_path: str = "catalog.toml",
     archives: Mapping[str, str] | None = None,
+    conclusive_urls: Collection[str] = (),
 ) -> list[Action]:
     """Decide which issues to open, update, reopen and close after a run.
 
     An inconclusive run (design.md §3: the checker itself was offline) says
-    nothing about the links, so it yields no action at all.  ``archives``
+    nothing about the links, so it yields no action at all.  A summary over
+    several runs (``RunSummary.conclusive_urls``) is inconclusive when one of
+    them was; then only the links in ``conclusive_urls``, whose latest check
+    came from a conclusive run, are acted on: the others keep their issues as
+    they are (a summary issue still lists them while rotten).  ``archives``
     maps a URL to a Wayback snapshot found beforehand (``plan_with_archives``).
     ``now`` stamps closing comments so a reader knows when it happened.
     """
-    if inconclusive:
+    judged = set(conclusive_urls)
+    if inconclusive and not judged:
         return []
     archives = archives or {}
     by_url = {r.link.url: r for r in results}
@@ -349,6 +356,12 @@ def plan_issues(
         result = by_url.get(url)
         key = url_key(url)
         issue = issues.get(key)
+        if inconclusive and url not in judged:
+            # Its latest check says nothing about it: no open, comment or
+            # close; its evidence is not that check's either.
+            if state is not None and state.health is Health.ROTTEN and url in catalog:
+                all_rotten.append((url, state, None))
+            continue
         if state is not None and state.health is Health.ROTTEN and url in catalog:
             all_rotten.append((url, state, result))
             body = _link_body(
@@ -534,6 +547,18 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
+def _finite(text: str) -> float:
+    """A header's number; ``nan`` and ``inf`` are as unusable as garbage.
+
+    ``float()`` accepts both, and ``nan`` passes every ``> limit`` check and
+    then reaches ``sleep``.
+    """
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"not a finite number: {text!r}")
+    return value
+
+
 def _one_line(text: str, limit: int = 200) -> str:
     return truncate(" ".join(text.split()), limit)
 
@@ -664,12 +689,12 @@ class GitHubClient:
         retry_after = headers.get("retry-after")
         if retry_after is not None:
             try:
-                return float(retry_after)
+                return _finite(retry_after)
             except ValueError:
                 return secondary_wait
         if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
             try:
-                return max(float(headers["x-ratelimit-reset"]) - self._clock(), 0.0) + 1.0
+                return max(_finite(headers["x-ratelimit-reset"]) - self._clock(), 0.0) + 1.0
             except ValueError:
                 return None
         if "secondary rate limit" in _message(response).lower():
@@ -878,6 +903,7 @@ async def plan_with_archives(
     catalog_path: str = "catalog.toml",
     lookup_seconds: float = 5.0,
     wayback_endpoint: str = WAYBACK_API,
+    conclusive_urls: Collection[str] = (),
 ) -> list[Action]:
     """Plan, looking up Wayback snapshots only for links about to get an issue.
 
@@ -887,6 +913,7 @@ async def plan_with_archives(
     """
     kwargs: dict[str, Any] = {
         "inconclusive": inconclusive,
+        "conclusive_urls": conclusive_urls,
         "catalog_urls": catalog_urls,
         "now": now,
         "catalog_path": catalog_path,
@@ -967,11 +994,12 @@ async def sync_run(
         existing = await client.list_issues()
         kwargs: dict[str, Any] = {
             "inconclusive": summary.inconclusive,
+            "conclusive_urls": summary.conclusive_urls,
             "catalog_urls": catalog_urls,
             "now": now or summary.finished,
             "catalog_path": summary.catalog,
         }
-        if wayback and not summary.inconclusive:
+        if wayback and (not summary.inconclusive or summary.conclusive_urls):
             async with httpx.AsyncClient(
                 transport=wayback_transport, follow_redirects=False
             ) as http:

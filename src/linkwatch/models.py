@@ -260,6 +260,11 @@ class RunSummary:
     run_id: int | None = None
     bytes_received: int = 0
     bytes_saved: int = 0
+    # A per-link summary (``Store.latest_summary(per_link=True)``) is
+    # inconclusive when any contributing run was; these are the links whose
+    # latest check came from a conclusive run all the same, so ``issues sync``
+    # can still act on them.  Empty elsewhere: an inconclusive run covers all.
+    conclusive_urls: frozenset[str] = frozenset()
 
     def counts(self) -> dict[str, int]:
         """Results per verdict, every verdict present (zero where none)."""

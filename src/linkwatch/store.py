@@ -539,7 +539,9 @@ class Store:
         With ``per_link``, every catalog link gets its newest check from any
         run, and the run facts span the runs that contributed: this is the
         whole-catalog view that ``linkwatch merge`` needs after folding in
-        shards, and that ``report`` needs after runs over subsets.
+        shards, and that ``report`` needs after runs over subsets.  It is
+        inconclusive if any of those runs was; ``conclusive_urls`` names the
+        links whose newest check came from a conclusive one.
 
         Results whose URL is no longer in the catalog are dropped; results
         keep the catalog's order.  ``text`` is not kept per check (only the
@@ -579,6 +581,10 @@ class Store:
         for f in facts:
             incidents += [h for h in json.loads(f["incidents"]) if h not in incidents]
         inconclusive = [f for f in facts if f["inconclusive"]]
+        unsure = {f["id"] for f in inconclusive}
+        conclusive_urls = (
+            frozenset(row[1] for row in checks if row[0] not in unsure) if per_link else frozenset()
+        )
         return RunSummary(
             started=min(_dt(f["started"]) or datetime.min for f in facts),
             finished=max(_dt(f["finished"]) or datetime.min for f in facts),
@@ -590,6 +596,7 @@ class Store:
             run_id=last["id"],
             bytes_received=sum(f["bytes_received"] for f in facts),
             bytes_saved=sum(f["bytes_saved"] for f in facts),
+            conclusive_urls=conclusive_urls,
         )
 
     @staticmethod

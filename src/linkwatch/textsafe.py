@@ -26,9 +26,14 @@ ZWSP = "\u200b"
 _BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")
-_WWW = re.compile(r"(?i)\bwww\.")
-_REF = re.compile(r"([@#])(?=\w)")
+# No ``\b`` before either: GitHub autolinks ``_https://x``, ``1www.x`` and
+# ``Docs_https://x`` too, where a word boundary finds nothing to break.
+_SCHEME = re.compile(r"(?=://)")
+_WWW = re.compile(r"(?i)(www)(?=\.)")
+# ``GH-123`` is GitHub's other spelling of ``#123`` ("Autolinked references
+# and URLs", GitHub docs).  Every ``@`` is broken, not just one before a word
+# character: ``a@-evil.com`` is an email autolink.
+_REF = re.compile(r"(@|(?:#|(?i:gh)-)(?=\w))")
 # Inline constructs: backslash-escaped wherever they appear (GFM §2.4: any
 # ASCII punctuation may be escaped).  ``$`` starts GitHub math.
 _INLINE_SPECIALS = re.compile(r"([\\`*_\[\]|!#~$])")
@@ -59,10 +64,12 @@ def neutralize_md(text: str) -> str:
       ``![x](u)`` → ``x``; stray brackets are escaped anyway;
     * ``&``, ``<`` and ``>`` become entities, so no HTML tag survives and an
       entity such as ``&#64;`` cannot smuggle a character back in;
-    * ``@name`` becomes ``@\\u200dname`` and ``#123`` becomes ``#\\u200d123``
-      (no mention, no cross-reference);
-    * ``https://x`` becomes ``https\\u200b://x`` and ``www.`` ``www\\u200b.``
-      (GitHub's extended autolinks need the literal forms);
+    * ``@name`` becomes ``@\\u200dname`` (so does any other ``@``), ``#123``
+      ``#\\u200d123`` and ``GH-123`` ``GH-\\u200d123`` (no mention, no email
+      link, no cross-reference);
+    * every ``://`` becomes ``\\u200b://`` and every ``www.`` ``www\\u200b.``,
+      whatever precedes them (GitHub's extended autolinks need the literal
+      forms);
     * Markdown specials (``\\ ` * _ [ ] | ! # ~ $``) are backslash-escaped, and
       a leading ``-``, ``+``, ``>``, ``=`` or ``1.`` cannot start a block.
     """
@@ -72,8 +79,8 @@ def neutralize_md(text: str) -> str:
     cleaned = cleaned.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     cleaned = _INLINE_SPECIALS.sub(r"\\\1", cleaned)
     cleaned = _REF.sub(lambda m: m.group(1) + ZWJ, cleaned)
-    cleaned = _SCHEME.sub(lambda m: m.group(1) + ZWSP + ":", cleaned)
-    cleaned = _WWW.sub(lambda m: m.group(0)[:3] + ZWSP + ".", cleaned)
+    cleaned = _SCHEME.sub(ZWSP, cleaned)
+    cleaned = _WWW.sub(r"\1" + ZWSP, cleaned)
     return _LEADING_BLOCK.sub(_escape_leading, cleaned)
 
 
@@ -85,24 +92,27 @@ def _escape_leading(match: re.Match[str]) -> str:
     return "\\" + token
 
 
-def md_code(text: str) -> str:
-    """An inline code span that holds any text and stays inside a table cell.
+def md_code(text: str, *, table: bool = True) -> str:
+    """An inline code span that holds any text and, with ``table``, stays inside a table cell.
 
     The fence is one backtick longer than the longest run inside (CommonMark
-    §6.1); ``|`` is escaped because GFM splits table cells before it parses
-    code spans (GFM §4.10).
+    §6.1).  In a table ``|`` is escaped because GFM splits table cells before
+    it parses code spans (GFM §4.10); anywhere else a code span shows the
+    backslash literally, so ``table=False`` leaves ``|`` alone.
     """
-    flat = one_line(text).replace("|", "\\|")
+    flat = one_line(text)
+    if table:
+        flat = flat.replace("|", "\\|")
     longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if flat.startswith("`") or flat.endswith("`") or not flat else ""
     return f"{fence}{pad}{flat}{pad}{fence}"
 
 
-def md_url(url: str) -> str:
+def md_url(url: str, *, table: bool = True) -> str:
     """A URL we chose to print: an autolink when it is a plain http(s) URL, else code."""
     safe = safe_http_url(url)
-    return f"<{safe}>" if safe else md_code(url)
+    return f"<{safe}>" if safe else md_code(url, table=table)
 
 
 # Whitespace (``\s`` is ``str.isspace``), the characters that end or escape a
@@ -135,8 +145,11 @@ def neutralize(text: str | None, *, limit: int = 500) -> str:
 
 
 def code(text: str | None, *, limit: int = 300) -> str:
-    """:func:`md_code` of at most ``limit`` characters: verbatim, inert, one line."""
-    return md_code(truncate(one_line(text or ""), limit))
+    """:func:`md_code` of at most ``limit`` characters: verbatim, inert, one line.
+
+    For issue bodies, which hold no table: ``|`` is shown as it is.
+    """
+    return md_code(truncate(one_line(text or ""), limit), table=False)
 
 
 def plain_title(text: str | None, *, limit: int = 200) -> str:

@@ -23,9 +23,14 @@ __all__ = [
 ]
 
 
-def default_adapters(github_api: str = "https://api.github.com") -> tuple[Adapter, ...]:
-    """The built-in adapters; ``github_api`` follows ``GITHUB_API_URL`` (GitHub Enterprise)."""
-    return (GitHubAdapter(github_api), YouTubeAdapter(), BilibiliAdapter())
+def default_adapters() -> tuple[Adapter, ...]:
+    """The built-in adapters, each asking its own host's public API.
+
+    The GitHub adapter matches github.com links, so it asks api.github.com
+    even on GitHub Enterprise: the Enterprise API (``GITHUB_API_URL``) knows
+    nothing of github.com repositories and would call every one missing.
+    """
+    return (GitHubAdapter(), YouTubeAdapter(), BilibiliAdapter())
 
 
 _DEFAULT = default_adapters()

@@ -68,6 +68,23 @@ def host_of(url: str) -> str:
         return ""
 
 
+def origin_of(url: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` with the default port filled in; None when unparsable.
+
+    A credential may follow a redirect only to its own origin: the same host
+    on plain http or another port is somewhere else (RFC 6454 §4).
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return scheme, parts.hostname.lower(), port or (443 if scheme == "https" else 80)
+
+
 async def get(
     client: httpx.AsyncClient,
     url: str,

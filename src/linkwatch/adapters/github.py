@@ -18,43 +18,60 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from linkwatch.adapters.base import adapter_observation, get, host_of, json_object
+from linkwatch.adapters.base import adapter_observation, get, host_of, json_object, origin_of
 from linkwatch.models import Observation
 
 GITHUB_HOSTS = frozenset({"github.com", "www.github.com"})
 
-#: First path segments of github.com that are not user or organisation names.
+#: First path segments of github.com that are not user or organisation names
+#: (GitHub's own pages: ``/advisories/GHSA-…``, ``/git-guides/…``).  A missing
+#: one makes the adapter ask for a repository that cannot exist and report a
+#: working page broken; a link under one of these is fetched like any page.
 RESERVED_OWNERS = frozenset(
     {
         "about",
+        "accessibility",
         "account",
+        "advisories",
         "apps",
+        "blog",
         "codespaces",
         "collections",
         "contact",
+        "copilot",
         "customer-stories",
         "dashboard",
+        "discussions",
+        "education",
         "enterprise",
         "events",
         "explore",
         "features",
+        "git-guides",
         "github-copilot",
         "issues",
         "join",
         "login",
         "logout",
         "marketplace",
+        "mobile",
         "new",
         "notifications",
-        "orgs",
+        "open-source",
         "organizations",
+        "orgs",
+        "partners",
+        "password_reset",
+        "premium-support",
         "pricing",
         "pulls",
         "readme",
         "resources",
         "search",
         "security",
+        "sessions",
         "settings",
+        "signup",
         "site",
         "solutions",
         "sponsors",
@@ -64,6 +81,7 @@ RESERVED_OWNERS = frozenset(
         "trending",
         "users",
         "watching",
+        "why-github",
     }
 )
 
@@ -121,17 +139,23 @@ class GitHubAdapter:
     def __init__(self, api_url: str = "https://api.github.com") -> None:
         self.api_url = api_url.rstrip("/")
         self.api_host = host_of(self.api_url)
+        self._api_origin = origin_of(self.api_url)
 
     def matches(self, url: str) -> bool:
         return parse_repo_url(url) is not None
 
     def _headers(self, request_url: str, token: str | None) -> dict[str, str]:
-        """API headers; the token goes to the API host and nowhere else."""
+        """API headers; the token goes to the API's origin and nowhere else.
+
+        The origin, not just the host: a redirect to ``http://`` on the same
+        host would carry the token in cleartext (the issues client compares
+        scheme, host and port for the same reason).
+        """
         headers = {
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": "2022-11-28",
         }
-        if token and host_of(request_url) == self.api_host:
+        if token and self._api_origin is not None and origin_of(request_url) == self._api_origin:
             headers["Authorization"] = f"Bearer {token}"
         return headers
 

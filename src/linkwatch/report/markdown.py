@@ -120,7 +120,7 @@ def _summary_text(summary: RunSummary, actionable: int, blocked: int) -> str:
     lines += [
         verdict_line,
         "",
-        f"Run {started} → {finished} ({took}) · catalog {md_code(summary.catalog)}",
+        f"Run {started} → {finished} ({took}) · catalog {md_code(summary.catalog, table=False)}",
         "",
         "| " + " | ".join(counts) + " |",
         "|" + "---:|" * len(counts),
@@ -221,7 +221,7 @@ def _blocks(
 
 
 def _pointer(remaining: int, report_url: str | None) -> str:
-    where = md_url(report_url) if report_url else md_code(DEFAULT_REPORT_POINTER)
+    where = md_url(report_url, table=False) if report_url else md_code(DEFAULT_REPORT_POINTER)
     noun = "row" if remaining == 1 else "rows"
     return f"\n… {remaining} more {noun}; full report: {where}\n"
 
