@@ -90,3 +90,30 @@ def test_a_new_page_waits_packed_and_is_stored_for_the_next_diff(
         assert store.texts([URL]) == {URL: extract_text(body("The first sentence."), "text/html")}
         second = run(store, "The second sentence.", monkeypatch, T0 + timedelta(days=1))
     assert second.results[0].diff == "-The first sentence.\n+The second sentence."
+
+
+def test_witnesses_are_other_hosts_of_the_catalog_canary_first_then_the_busiest() -> None:
+    def urls(host: str, n: int) -> list[str]:
+        return [f"https://{host}/{i}" for i in range(n)]
+
+    listed = [
+        *urls("mine.example", 3),
+        *urls("small.example", 1),
+        *urls("busy.example", 4),
+        *urls("mid.example", 2),
+        *urls("other.example", 2),
+        "https://canary.example/ping",
+    ]
+    links = tuple(Link(url=u, title=u) for u in listed)
+    catalog = Catalog(path="c.toml", settings=Settings(), links=links, schedules=())
+    chosen = [link for link in links if "mine." in link.url]
+
+    picked = [link.url for link in pipeline.witness_links(catalog, chosen)]
+    assert picked == ["https://busy.example/0", "https://mid.example/0", "https://other.example/0"]
+    canary = "https://canary.example/ping"
+    assert [link.url for link in pipeline.witness_links(catalog, chosen, canary)] == [
+        canary,
+        "https://busy.example/0",
+        "https://mid.example/0",
+    ]
+    assert pipeline.witness_links(catalog, list(links)) == []  # a whole run has none to ask

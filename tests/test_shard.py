@@ -217,3 +217,40 @@ def test_a_catalog_without_links_is_an_empty_run_with_any_jobs(tmp_path: Path, j
     cat.write_text("[settings]\nretries = 0\n", encoding="utf-8")
     assert _check(cat, tmp_path / "state.db", tmp_path / "reports", "--jobs", jobs) == 0
     assert _verdicts(tmp_path / "reports") == {}
+
+
+def test_a_shard_holding_only_a_dead_host_is_not_taken_for_an_offline_runner(
+    sites: dict[str, int], tmp_path: Path
+) -> None:
+    """Alone in its shard, one dead host looks like "we are offline"; the whole
+    run had three live hosts beside it.  The shard asks those hosts (witnesses)
+    before it decides, so the merge gives the whole run's verdicts."""
+    live = HOSTS[:3]
+    cat = tmp_path / "catalog.toml"
+    for last in range(90, 100):  # an address whose shard holds no live host
+        dead = f"127.3.0.{last}"  # nothing listens on it
+        lines = ["[settings]", "retries = 0", "link_timeout = 5.0", ""]
+        for host in [*live, dead]:
+            url = f"http://{host}:{sites[live[0]]}/gone/{host}"
+            lines += ["[[link]]", f'title = "{host}"', f'url = "{url}"', ""]
+        cat.write_text("\n".join(lines), encoding="utf-8")
+        parts = split_by_host(load_catalog(cat).links, 4)
+        if any(len(part) == 1 and dead in part[0].url for part in parts):
+            break
+    else:
+        pytest.fail("no address lands alone in a shard")
+
+    whole = tmp_path / "whole"
+    assert _check(cat, whole / "state.db", whole / "reports") == 1
+    dbs = []
+    for k in range(1, 5):
+        folder = tmp_path / f"shard-{k}"
+        code = _check(cat, folder / "state.db", folder / "reports", "--shard", f"{k}/4")
+        assert code in (0, 1)  # an empty shard has nothing to act on
+        dbs.append(str(folder / "state.db"))
+    merged = tmp_path / "merged"
+    args = ["merge", *dbs, "--catalog", str(cat), "--state", str(merged / "state.db")]
+    assert main([*args, "--reports", str(merged / "reports"), "-q"]) == 1
+    expected = _verdicts(whole / "reports")
+    assert expected[f"http://{dead}:{sites[live[0]]}/gone/{dead}"] == ("error", "connect-refused")
+    assert _verdicts(merged / "reports") == expected

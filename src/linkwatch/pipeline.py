@@ -28,7 +28,7 @@ from linkwatch.content import (
 )
 from linkwatch.errors import LinkwatchError
 from linkwatch.fetch import Resolver, check_links
-from linkwatch.history import apply_run, detect_inconclusive, host_incidents
+from linkwatch.history import apply_run, detect_inconclusive, host_incidents, host_of
 from linkwatch.htmlpage import SharedBody
 from linkwatch.models import (
     Catalog,
@@ -355,6 +355,38 @@ async def check_in_workers(
     return results
 
 
+#: How many hosts outside a partial run are asked whether the network is there.
+WITNESS_HOSTS = 3
+
+
+def witness_links(
+    catalog: Catalog, chosen: Sequence[Link], canary: str | None = None
+) -> list[Link]:
+    """One link on each of a few catalog hosts the run did not check: the canary first.
+
+    A shard, a ``--section`` or a schedule's subset may hold one or two
+    hosts; when they all fail, "they are down" and "we are offline" look the
+    same, and a whole run of the catalog would have had other hosts to tell
+    them apart.  Those hosts are still the catalog's own (design.md: offline
+    is judged from the catalog's hosts failing), so a partial run that looks
+    offline asks a few of them (:data:`WITNESS_HOSTS`, the hosts with the
+    most links first: the least likely to be down) before it decides.
+    """
+    checked = {host_of(link.url) for link in chosen}
+    first: dict[str, Link] = {}
+    counts: dict[str, int] = {}
+    for link in catalog.links:
+        host = host_of(link.url)
+        if link.skip or not host or host in checked:
+            continue
+        if host not in first or link.url == canary:  # the canary itself, if listed
+            first[host] = link
+        counts[host] = counts.get(host, 0) + 1
+    canary_host = host_of(canary) if canary else ""
+    ordered = sorted(first, key=lambda h: (h != canary_host, -counts[h]))  # stable: catalog order
+    return [first[h] for h in ordered[:WITNESS_HOSTS]]
+
+
 def conclude(
     catalog: Catalog,
     results: Sequence[CheckResult],
@@ -363,9 +395,14 @@ def conclude(
     settings: Settings,
     started: datetime,
     finished: datetime,
+    witnesses: Sequence[CheckResult] = (),
 ) -> tuple[RunSummary, dict[str, LinkState]]:
-    """Apply history to a run's results: inconclusive detection, incidents, health."""
-    inconclusive, reason = detect_inconclusive(results, canary_url=settings.canary)
+    """Apply history to a run's results: inconclusive detection, incidents, health.
+
+    ``witnesses`` (see :func:`witness_links`) count only toward "was the
+    checker offline?"; they are no result of this run.
+    """
+    inconclusive, reason = detect_inconclusive([*results, *witnesses], canary_url=settings.canary)
     if inconclusive:
         results = [_not_judged(r, reason) for r in results]
     incidents = () if inconclusive else tuple(host_incidents(results))
@@ -494,8 +531,22 @@ async def run_once(
         packed=packed,
     )
     prev_states = _with_old_texts(prev_states, results, store)
+    witnesses: list[CheckResult] = []
+    if detect_inconclusive(results, canary_url=settings.canary)[0]:
+        witnesses = await check_catalog(
+            witness_links(catalog, chosen, settings.canary),
+            settings,
+            options=replace(options, jobs=1, conditional=False),
+            clock=clock,
+        )
     summary, states = conclude(
-        catalog, results, prev_states, settings=settings, started=started, finished=clock()
+        catalog,
+        results,
+        prev_states,
+        settings=settings,
+        started=started,
+        finished=clock(),
+        witnesses=witnesses,
     )
     run_id = store.record_run(summary, states, texts=_adopted(packed, summary, states))
     return replace(summary, run_id=run_id)
