@@ -88,6 +88,13 @@ PROBE_SUFFIX = "-linkwatch-probe"
 SHELL_TEXT_BYTES = 300  # less visible text than this, plus scripts: a JS app shell
 _TEXTUAL = re.compile(r"^(text/|application/(xhtml\+xml|xml|json|ld\+json|rss\+xml|atom\+xml))")
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits (RFC 6052
+# NAT64, and the deprecated IPv4-compatible ::/96): on a NAT64 network
+# ``64:ff9b::a9fe:a9fe`` *is* 169.254.169.254, so the IPv4 is what is judged.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+# RFC 8215's local-use NAT64 prefix: whatever it maps to is the local network's.
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 X509_V_ERR_CERT_HAS_EXPIRED = 10  # OpenSSL's verify code (x509_vfy.h)
 
 
@@ -96,15 +103,24 @@ def is_public_address(ip: str) -> bool:
 
     Refused: loopback, RFC 1918 private, link-local (169.254/16 — cloud
     metadata lives there — and fe80::/10), multicast, unspecified, reserved,
-    documentation ranges and CGNAT 100.64/10 (RFC 6598).  IPv4-mapped IPv6
-    addresses are judged by the IPv4 address they carry.
+    documentation ranges and CGNAT 100.64/10 (RFC 6598).  IPv6 addresses that
+    carry an IPv4 address (IPv4-mapped, NAT64 64:ff9b::/96, 6to4 2002::/16,
+    IPv4-compatible) are judged by that IPv4 address: a resolver can hand out
+    any of them for a name, and each may lead to it.
     """
     try:
         addr = ipaddress.ip_address(ip.split("%", 1)[0])
     except ValueError:
         return False
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr in _NAT64_LOCAL:
+            return False
+        if addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        elif addr.sixtofour is not None:
+            addr = addr.sixtofour
+        elif addr in _NAT64 or (addr in _IPV4_COMPATIBLE and int(addr) > 1):
+            addr = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
     if isinstance(addr, ipaddress.IPv4Address) and addr in _CGNAT:
         return False
     return addr.is_global and not addr.is_multicast
