@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from linkwatch.cli import exit_code_for
 from linkwatch.models import Health, RunSummary, Verdict
 from linkwatch.report import (
     badge_dict,
@@ -30,6 +31,7 @@ from linkwatch.report import (
 )
 from linkwatch.textsafe import safe_http_url
 from report_data import (
+    BASICS,
     EVIL_HTML_TITLE,
     EVIL_MD_TITLE,
     SECTIONS,
@@ -407,3 +409,41 @@ def test_json_report_is_the_report_dict_with_one_line_per_result() -> None:
     assert results == report_dict(summary)["results"]
     assert lines[start + 1 + len(summary.results) :] == ["  ]", "}"]
     assert '\n  "run": {\n    "started": ' in text  # the run block stays indented
+
+
+def _partly_inconclusive() -> RunSummary:
+    """A merged view: one shard found a 404, another shard's runner was offline."""
+    gone = result(
+        "Gone", "https://a.example/gone", BASICS, Verdict.BROKEN,
+        reason="http-404", status=404, health=Health.FAILING,
+    )  # fmt: skip
+    unjudged = result(
+        "Far away", "https://b.example/x", BASICS, Verdict.ERROR,
+        reason="checker-offline", status=None, detail="Not judged: offline.",
+    )  # fmt: skip
+    return RunSummary(
+        T0, T0, "catalog.toml", (gone, unjudged),
+        inconclusive=True, inconclusive_reason="the network is unreachable: 1 of 1 host failed",
+        conclusive_urls=frozenset({gone.link.url}),
+    )  # fmt: skip
+
+
+def test_one_offline_shard_does_not_hide_what_the_others_found() -> None:
+    summary = _partly_inconclusive()
+    groups = triage(summary)
+    assert [r.link.title for r in groups.broken] == ["Gone"]
+    assert exit_code_for(summary) == 1
+    md = render(summary, "md")
+    assert "**Partly inconclusive**: 1 links were last checked by a run that" in md
+    assert "**1 of 2 links need a human.**" in md
+    assert "not judged: inconclusive run" in md  # the offline shard's link
+    page = render(summary, "html")
+    assert "Partly inconclusive:" in page and "need a human" in page
+    assert json.loads(render(summary, "badge"))["color"] == "red"
+
+
+def test_a_wholly_inconclusive_view_still_acts_on_nothing() -> None:
+    summary = replace(_partly_inconclusive(), conclusive_urls=frozenset())
+    assert triage(summary).all == ()
+    assert exit_code_for(summary) == 3
+    assert "**Nothing to act on**" in render(summary, "md")

@@ -194,14 +194,16 @@ def print_summary(summary: RunSummary, *, verbose: bool, stream: TextIO) -> None
 
 
 def exit_code_for(summary: RunSummary) -> int:
-    """Inconclusive beats everything: its failures say nothing about the links.
+    """Inconclusive beats "all good": its failures say nothing about the links.
 
-    Blocked links are shown in the report but do not set exit code 1: a
-    permanent bot wall would otherwise fail every nightly run.
+    In a per-link view that is only partly inconclusive (``merge``), links a
+    conclusive run found wanting still need a human, so they win.  Blocked
+    links are shown in the report but do not set exit code 1: a permanent
+    bot wall would otherwise fail every nightly run.
     """
-    if summary.inconclusive:
-        return EXIT_INCONCLUSIVE
-    return EXIT_NEEDS_HUMAN if triage(summary).actionable else EXIT_OK
+    if triage(summary).actionable:
+        return EXIT_NEEDS_HUMAN
+    return EXIT_INCONCLUSIVE if summary.inconclusive else EXIT_OK
 
 
 # ---------------------------------------------------------------- commands

@@ -266,6 +266,15 @@ class RunSummary:
     # can still act on them.  Empty elsewhere: an inconclusive run covers all.
     conclusive_urls: frozenset[str] = frozenset()
 
+    def judged(self, result: CheckResult) -> bool:
+        """Whether ``result`` says something about its link (see ``conclusive_urls``)."""
+        return not self.inconclusive or result.link.url in self.conclusive_urls
+
+    @property
+    def partly_inconclusive(self) -> bool:
+        """A per-link view in which some links' latest check was conclusive and some not."""
+        return self.inconclusive and bool(self.conclusive_urls)
+
     def counts(self) -> dict[str, int]:
         """Results per verdict, every verdict present (zero where none)."""
         counts = {v.value: 0 for v in Verdict}

@@ -323,6 +323,7 @@ def html_chunks(
             took=duration_text(max(0.0, (finished - started).total_seconds())),
             total=len(summary.results),
             actionable=len(groups.actionable),
+            unjudged=sum(1 for r in summary.results if not summary.judged(r)),
             blocked=len(groups.blocked),
             need=need,
             sections=views,

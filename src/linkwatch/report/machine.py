@@ -100,7 +100,7 @@ def badge_dict(summary: RunSummary) -> dict[str, Any]:
     Blocked links lower N (they are not known to be ok) but do not change the
     colour: they are not known to be broken either.
     """
-    if summary.inconclusive:
+    if summary.inconclusive and not summary.partly_inconclusive:
         return {
             "schemaVersion": 1,
             "label": "links",

@@ -101,7 +101,16 @@ def _summary_text(summary: RunSummary, actionable: int, blocked: int) -> str:
     started, finished = iso(summary.started), iso(summary.finished)
     took = duration_text(max(0.0, (summary.finished - summary.started).total_seconds()))
     lines = ["# linkwatch report", ""]
-    if summary.inconclusive:
+    if summary.partly_inconclusive:
+        reason = neutralize_md(summary.inconclusive_reason) or "most hosts were unreachable"
+        unjudged = sum(1 for r in summary.results if not summary.judged(r))
+        lines += [
+            "> [!WARNING]",
+            f"> **Partly inconclusive**: {unjudged} links were last checked by a run that",
+            f"> looked offline ({reason}); they are not judged. The others are.",
+            "",
+        ]
+    elif summary.inconclusive:
         reason = neutralize_md(summary.inconclusive_reason) or "most hosts were unreachable"
         lines += [
             "> [!WARNING]",
@@ -109,7 +118,7 @@ def _summary_text(summary: RunSummary, actionable: int, blocked: int) -> str:
             "> they do not count toward rot and open no issue.",
             "",
         ]
-    if summary.inconclusive:
+    if summary.inconclusive and not actionable:
         verdict_line = f"**Nothing to act on**: the run is inconclusive ({total} links checked)."
     elif actionable:
         verdict_line = f"**{actionable} of {total} links need a human.**"
@@ -189,10 +198,10 @@ def _blocks(
     rest = [r for r in summary.results if id(r) not in listed]
     watching = [r for r in rest if r.failed or r.health in (Health.FAILING, Health.FLAKY)]
     if watching:
-        wait = "not judged: inconclusive run" if summary.inconclusive else "waiting for more runs"
+        waits = ("not judged: inconclusive run", "waiting for more runs")
         rows = [
             f"| {_title_cell(r)} | {_section_cell(r)} | {_problem_cell(r)} | "
-            f"{r.health.value}: {wait} |\n"
+            f"{r.health.value}: {waits[summary.judged(r)]} |\n"
             for r in watching
         ]
         blocks.append(

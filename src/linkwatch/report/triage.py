@@ -18,7 +18,11 @@ today, and nothing that history has not yet confirmed:
   is a request to check by hand rather than a known defect.
 
 An inconclusive run (the checker itself was offline) needs no human for any
-link: its verdicts say nothing about the links, so the list is empty.
+link: its verdicts say nothing about the links, so the list is empty.  A
+per-link view over several runs (``linkwatch merge``, ``report``) is
+inconclusive when one of them was; then only the links whose latest check
+came from a conclusive run are triaged (``RunSummary.judged``), so one
+offline shard does not hide what the others found.
 """
 
 from __future__ import annotations
@@ -60,14 +64,14 @@ class Triage:
 
 
 def triage(summary: RunSummary) -> Triage:
-    if summary.inconclusive:
+    if summary.inconclusive and not summary.conclusive_urls:
         return Triage()
     rotten: list[CheckResult] = []
     broken: list[CheckResult] = []
     moved: list[CheckResult] = []
     blocked: list[CheckResult] = []
     for result in summary.results:
-        if result.link.skip:
+        if result.link.skip or not summary.judged(result):
             continue
         if result.health is Health.ROTTEN and result.verdict is not Verdict.OK:
             rotten.append(result)
