@@ -409,3 +409,60 @@ async def test_header_names_and_values_come_trimmed() -> None:
         pool.release(connection)
         pool.close()
     assert (status, headers, body) == (200, [(b"Content-Length", b"2"), (b"ETag", b'"x"')], b"ok")
+
+
+def _closing_on_the_second_request(reset: bool) -> Handler:
+    """Answers once, keeps the connection open, then hangs up as the next request arrives
+    (its idle timeout firing at that very moment), without a byte of answer."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(OK)
+        await writer.drain()
+        await read_request(reader)
+        if reset:  # an RST rather than a FIN
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
+        writer.close()
+
+    return handler
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+async def test_a_request_on_a_connection_the_server_just_closed_is_sent_again(reset: bool) -> None:
+    """RFC 9112 §9.3.1: the GET was never seen, so it goes again on a new connection,
+    and it is no failure (nor a retry) of the link's."""
+    from linkwatch.fetch import Checker
+    from linkwatch.models import Link, Settings
+
+    settings = Settings(retries=0, per_host=1, min_interval_ms=0, soft404_probe=False)
+    async with (
+        server(_closing_on_the_second_request(reset)) as (port, connections),
+        Checker(settings, allow_private=True, probe_soft404=False) as checker,
+    ):
+        first = await checker.check(Link(url=f"http://127.0.0.1:{port}/a", title="a"))
+        second = await checker.check(Link(url=f"http://127.0.0.1:{port}/b", title="b"))
+    assert (first.status_code, first.error) == (200, None)
+    assert (second.status_code, second.error, second.attempts) == (200, None, 1)
+    assert len(connections) == 2
+
+
+async def test_a_new_connection_that_answers_nothing_is_not_sent_again() -> None:
+    """Only a reused connection can have been closed under us; on a new one,
+    hanging up without an answer is the server's answer."""
+    from linkwatch.fetch import Checker
+    from linkwatch.models import Link, Settings
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+
+    settings = Settings(retries=0, per_host=1, min_interval_ms=0, soft404_probe=False)
+    async with (
+        server(hang_up) as (port, connections),
+        Checker(settings, allow_private=True, probe_soft404=False) as checker,
+    ):
+        obs = await checker.check(Link(url=f"http://127.0.0.1:{port}/a", title="a"))
+    assert obs.status_code is None and obs.error is not None
+    assert len(connections) == 1

@@ -168,7 +168,7 @@ class Connection:
 
     __slots__ = ("_body", "_expire_at", "_extra", "_head_bytes", "_headers", "_headers_done",
                  "_informational", "_keep_alive", "_keepalive", "_message_done", "_parser",
-                 "_protocol", "_sent", "_status", "_transport", "peer")  # fmt: skip
+                 "_protocol", "_requests", "_sent", "_status", "_transport", "peer")  # fmt: skip
 
     def __init__(
         self,
@@ -185,6 +185,7 @@ class Connection:
         self.peer = peer
         self._parser: httptools.HttpResponseParser | None = None  # None: idle
         self._sent = False
+        self._requests = 0
         self._reset()
 
     def _reset(self) -> None:
@@ -201,6 +202,17 @@ class Connection:
     @property
     def closed(self) -> bool:
         return self._transport.is_closing()
+
+    @property
+    def stale(self) -> bool:
+        """The current request went out on a kept-alive connection and got no byte back.
+
+        Servers close idle connections when they please, and one may do so
+        just as our request arrives; the request was then never seen, and
+        RFC 9112 §9.3.1 lets a client send an idempotent request again on a
+        new connection.
+        """
+        return self._requests > 1 and self._head_bytes == 0
 
     @property
     def reusable(self) -> bool:
@@ -268,6 +280,7 @@ class Connection:
         """Send a body-less request; the response's status and raw headers (1xx skipped)."""
         request = _request_bytes(method, target, headers)
         self._parser = _new_parser(self)
+        self._requests += 1
         self._sent = False
         self._reset()
         # A server may answer and close before reading the whole request:
@@ -475,6 +488,12 @@ class HostPool:
         if connection.reusable and not self._closed and len(self._idle) < self._max_idle:
             self._idle.append(connection)
         else:
+            connection.close()
+
+    def drop_idle(self) -> None:
+        """Close the idle connections: one went stale, the others idled as long."""
+        idle, self._idle = self._idle, []
+        for connection in idle:
             connection.close()
 
     def close(self) -> None:

@@ -88,6 +88,8 @@ PROBE_SUFFIX = "-linkwatch-probe"
 SHELL_TEXT_BYTES = 300  # less visible text than this, plus scripts: a JS app shell
 _TEXTUAL = re.compile(r"^(text/|application/(xhtml\+xml|xml|json|ld\+json|rss\+xml|atom\+xml))")
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+# What a kept-alive connection the server has just closed raises on its next request.
+_STALE_ERRORS = (httpcore.RemoteProtocolError, httpcore.ReadError, httpcore.WriteError, OSError)
 # IPv6 prefixes that carry an IPv4 address in their last 32 bits (RFC 6052
 # NAT64, and the deprecated IPv4-compatible ::/96): on a NAT64 network
 # ``64:ff9b::a9fe:a9fe`` *is* 169.254.169.254, so the IPv4 is what is judged.
@@ -1029,23 +1031,34 @@ class Checker:
             self._busy[key] = self._busy.get(key, 0) + 1
             try:
                 pool = self._pool(key)
-                connection = await pool.acquire(
-                    address,
-                    key[2],
-                    server_hostname=host if scheme == "https" else None,
-                    connect_timeout=settings.connect_timeout,
-                )
-                try:
-                    status, raw_headers = await connection.send(
-                        b"GET",
-                        url.raw_path,
-                        headers,
-                        read_timeout=settings.read_timeout,
-                        write_timeout=settings.read_timeout,
+                for first_try in (True, False):
+                    connection = await pool.acquire(
+                        address,
+                        key[2],
+                        server_hostname=host if scheme == "https" else None,
+                        connect_timeout=settings.connect_timeout,
                     )
-                    return await self._read(status, raw_headers, connection)
-                finally:
-                    pool.release(connection)
+                    try:
+                        try:
+                            status, raw_headers = await connection.send(
+                                b"GET",
+                                url.raw_path,
+                                headers,
+                                read_timeout=settings.read_timeout,
+                                write_timeout=settings.read_timeout,
+                            )
+                        except _STALE_ERRORS:
+                            # Closed by the server as our request arrived: the
+                            # request was never seen, so it goes again, on a
+                            # new connection, and is no attempt of the link's.
+                            if first_try and connection.stale:
+                                pool.drop_idle()
+                                continue
+                            raise
+                        return await self._read(status, raw_headers, connection)
+                    finally:
+                        pool.release(connection)
+                raise AssertionError("unreachable: the second try returns or raises")
             except _HTTPCORE_ERRORS as exc:
                 raise _map_exception(_as_httpx(exc)) from exc
             except (OSError, ssl.SSLError) as exc:
