@@ -24,7 +24,8 @@ from linkwatch.models import Observation
 GITHUB_HOSTS = frozenset({"github.com", "www.github.com"})
 
 #: First path segments of github.com that are not user or organisation names
-#: (GitHub's own pages: ``/advisories/GHSA-…``, ``/git-guides/…``).  A missing
+#: (GitHub's own pages: ``/advisories/GHSA-…``, ``/git-guides/…``; files
+#: attached to issues and READMEs: ``/user-attachments/assets/<uuid>``).  A missing
 #: one makes the adapter ask for a repository that cannot exist and report a
 #: working page broken; a link under one of these is fetched like any page.
 RESERVED_OWNERS = frozenset(
@@ -44,6 +45,7 @@ RESERVED_OWNERS = frozenset(
         "discussions",
         "education",
         "enterprise",
+        "enterprises",
         "events",
         "explore",
         "features",
@@ -79,6 +81,7 @@ RESERVED_OWNERS = frozenset(
         "team",
         "topics",
         "trending",
+        "user-attachments",
         "users",
         "watching",
         "why-github",

@@ -25,6 +25,9 @@ YOUTUBE_HOSTS = frozenset({"youtube.com", "www.youtube.com", "m.youtube.com", "m
 SHORT_HOSTS = frozenset({"youtu.be", "www.youtu.be"})
 _VIDEO_ID = re.compile(r"[A-Za-z0-9_-]{11}")
 _ID_PATHS = ("shorts", "embed", "live", "v")
+# Embed paths of exactly a video id's length that name no video: a playlist
+# (``/embed/videoseries?list=…``) and a channel's live stream.
+_NOT_VIDEO_IDS = frozenset({"videoseries", "live_stream"})
 
 
 def video_id(url: str) -> str | None:
@@ -44,7 +47,7 @@ def video_id(url: str) -> str | None:
             candidate = values[0] if values else None
         elif len(segments) == 2 and segments[0] in _ID_PATHS:
             candidate = segments[1]
-    if candidate is not None and _VIDEO_ID.fullmatch(candidate):
+    if candidate is not None and _VIDEO_ID.fullmatch(candidate) and candidate not in _NOT_VIDEO_IDS:
         return candidate
     return None
 
