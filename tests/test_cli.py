@@ -843,3 +843,19 @@ def test_merge_keeps_only_keep_runs_of_history(web: TestWeb, tmp_path: Path) -> 
                      "--reports", str(tmp_path / "reports"), "-q"]) == 0  # fmt: skip
     with Store.open(merged) as store:
         assert len(store.history(url)) == 2
+
+
+@pytest.mark.parametrize("command", [["status"], ["history", "https://x.example/"], ["report"]])
+def test_a_read_only_command_with_a_mistyped_state_creates_nothing(
+    tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cat = catalog(tmp_path, [("a", "https://x.example/")])
+    state = tmp_path / "typo" / "nested" / "state.db"
+    args = [*command, "--state", str(state)]
+    if command[0] != "history":  # the one command that needs no catalog
+        args += ["--catalog", str(cat)]
+    if command == ["report"]:
+        args += ["--reports", str(tmp_path / "reports")]
+    assert main(args) == 2
+    assert "no state database here" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()

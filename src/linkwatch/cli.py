@@ -391,7 +391,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
-    with Store.open(args.state) as store:
+    with Store.open(args.state, create=False) as store:
         states = store.load_states(with_text=False)
     rows = []
     for link in catalog.links:
@@ -432,7 +432,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    with Store.open(args.state) as store:
+    with Store.open(args.state, create=False) as store:
         rows = store.history(args.url)
     if not rows:
         print(f"{args.url}: no checks recorded in {args.state}", file=sys.stderr)
@@ -452,7 +452,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     reports = Path(args.reports)
     ensure_writable_dir(reports)
-    with Store.open(args.state) as store:
+    with Store.open(args.state, create=False) as store:
         summary = store.latest_summary(catalog, per_link=True)
         if summary is None:
             print(
@@ -471,7 +471,7 @@ def _sync_issues(args: argparse.Namespace, catalog: Catalog, *, dry_run: bool) -
     from linkwatch.github import WAYBACK_API, github_env, sync_run  # only with --issues
 
     repo, token, api_url = github_env(os.environ, getattr(args, "repo", None))
-    with Store.open(args.state) as store:
+    with Store.open(args.state, create=False) as store:
         summary = store.latest_summary(catalog, per_link=True)
         states = store.load_states(with_text=False)
     if summary is None:
@@ -510,7 +510,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
     )
 
     catalog = load_catalog(args.catalog)
-    with Store.open(args.state) as store:
+    with Store.open(args.state, create=False) as store:
         summary = store.latest_summary(catalog, per_link=True)
     if summary is None:
         print(f"{args.state}: no run recorded yet; run `linkwatch check` first", file=sys.stderr)

@@ -232,9 +232,17 @@ class Store:
         *,
         migrations: Sequence[Sequence[str]] = MIGRATIONS,
         busy_timeout_ms: int = 10_000,
+        create: bool = True,
     ) -> Store:
-        """Open (creating if needed) and migrate the database at ``path``."""
+        """Open (creating if needed) and migrate the database at ``path``.
+
+        ``create=False`` is for commands that only read history (``status``,
+        ``history``, ``report``…): a mistyped ``--state`` must be an error,
+        not a new empty database (and folders) at the wrong place.
+        """
         path = Path(path)
+        if not create and not path.is_file():
+            raise StateError(f"{path}: no state database here (run `linkwatch check` first)")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
