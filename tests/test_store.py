@@ -318,6 +318,53 @@ def test_merge_keeps_the_newer_state(tmp_path: Path, store: Store) -> None:
     assert store.load_states()[link(1).url].ok_streak == 9
 
 
+def test_merging_an_older_shard_last_keeps_the_newest_check_newest(
+    tmp_path: Path, store: Store
+) -> None:
+    """Runs are numbered in the order they ran, whatever order the shards come in."""
+    night2 = T0 + timedelta(days=1)
+    with Store.open(tmp_path / "old.db") as old:
+        old.record_run(
+            summary([result(0, Verdict.BROKEN, at=T0)], T0),
+            {link(0).url: state(0, health=Health.FAILING, fail_streak=1)},
+        )
+    with Store.open(tmp_path / "new.db") as new:
+        new.record_run(
+            summary([result(0, Verdict.OK, at=night2)], night2),
+            {link(0).url: state(0, health=Health.RECOVERED)},
+        )
+    store.merge_from(tmp_path / "new.db")
+    store.merge_from(tmp_path / "old.db")
+    catalog = Catalog(path="catalog.toml", settings=Settings(), links=(link(0),), schedules=())
+    latest = store.latest_summary(catalog, per_link=True)
+    assert latest is not None
+    assert [r.verdict for r in latest.results] == [Verdict.OK]
+    assert [h["verdict"] for h in store.history(link(0).url)] == ["broken", "ok"]
+    assert store.verdict_history() == {link(0).url: [Verdict.BROKEN, Verdict.OK]}
+    store.compact(1)
+    assert [h["verdict"] for h in store.history(link(0).url)] == ["ok"]
+    assert store.integrity_ok()
+
+
+def test_a_link_gone_from_the_catalog_no_longer_makes_the_view_inconclusive(
+    store: Store,
+) -> None:
+    night2 = T0 + timedelta(days=1)
+    offline = summary(
+        [result(0, Verdict.ERROR, at=T0), result(1, Verdict.ERROR, at=T0)],
+        T0,
+        inconclusive=True,
+        inconclusive_reason="the network is unreachable",
+    )
+    store.record_run(offline, {})
+    store.record_run(summary([result(0, at=night2)], night2), {link(0).url: state(0)})
+    catalog = Catalog(path="catalog.toml", settings=Settings(), links=(link(0),), schedules=())
+    latest = store.latest_summary(catalog, per_link=True)  # link 1 left the catalog
+    assert latest is not None
+    assert not latest.inconclusive
+    assert latest.started == night2
+
+
 def test_merge_refuses_a_non_database(tmp_path: Path, store: Store) -> None:
     bad = tmp_path / "junk.db"
     bad.write_bytes(b"junk" * 1000)

@@ -189,6 +189,31 @@ def _opt_bool(value: object) -> bool | None:
     return None if value is None else bool(value)
 
 
+def _renumber_by_time(c: sqlite3.Connection) -> None:
+    """Give runs ids in the order they finished, as runs recorded here get them.
+
+    Every "newest check" (reports, ``history``, ``compact``) goes by run id,
+    and a merge adds runs in the order the shards come, not the order they
+    ran: merging last week's shard after last night's would make its checks
+    the newest.  Only the runs from the first one out of order are moved
+    (after a nightly merge: that night's), each to the id its place calls
+    for, through negative ids so that no two collide on the way.
+    """
+    by_time = [row[0] for row in c.execute("SELECT id FROM runs ORDER BY finished, started, id")]
+    by_id = sorted(by_time)
+    first = next((i for i, (a, b) in enumerate(zip(by_time, by_id, strict=True)) if a != b), None)
+    if first is None:
+        return
+    c.execute("PRAGMA defer_foreign_keys = ON")  # checks follow their run below
+    moving = list(zip(by_id[first:], by_time[first:], strict=True))
+    for _, old in moving:
+        c.execute("UPDATE runs SET id = ? WHERE id = ?", (-old, old))
+        c.execute("UPDATE checks SET run_id = ? WHERE run_id = ?", (-old, old))
+    for new, old in moving:
+        c.execute("UPDATE runs SET id = ? WHERE id = ?", (new, -old))
+        c.execute("UPDATE checks SET run_id = ? WHERE run_id = ?", (new, -old))
+
+
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Sequence[str]], name: str) -> int:
     """Bring ``conn`` to ``len(migrations)``; returns the version found.
 
@@ -558,16 +583,24 @@ class Store:
         checks_sql = f"SELECT {', '.join(_CHECK_COLUMNS)} FROM checks"  # noqa: S608
         runs_sql = f"SELECT id, {', '.join(_RUN_COLUMNS)} FROM runs"  # noqa: S608
 
+        wanted = {link.url for link in catalog.links}
+
         def query(c: sqlite3.Connection) -> tuple[list[Any], list[Any]] | None:
             last = c.execute(runs_sql + " ORDER BY id DESC LIMIT 1").fetchone()
             if last is None:
                 return None
             if not per_link:
                 return [last], c.execute(checks_sql + " WHERE run_id = ?", (last[0],)).fetchall()
-            checks = c.execute(
-                checks_sql + " WHERE (url, run_id) IN (SELECT url, MAX(run_id) FROM checks "  # noqa: S608
-                "GROUP BY url)"
-            ).fetchall()
+            checks = [
+                row
+                for row in c.execute(
+                    checks_sql + " WHERE (url, run_id) IN (SELECT url, MAX(run_id) FROM checks "  # noqa: S608
+                    "GROUP BY url)"
+                )
+                # A link that left the catalog is no part of the view: its last
+                # check must not make it inconclusive, nor stretch its time span.
+                if row[1] in wanted
+            ]
             ids = sorted({row[0] for row in checks} | {last[0]})
             marks = ",".join("?" * len(ids))
             runs = c.execute(runs_sql + f" WHERE id IN ({marks}) ORDER BY id", ids).fetchall()
@@ -726,4 +759,5 @@ class Store:
             upsert = _insert("link_state", _STATE_COLUMNS, upsert_key="url")
             upsert += " WHERE excluded.updated_at > link_state.updated_at"
             c.executemany(upsert, states)
+            _renumber_by_time(c)
         return added
