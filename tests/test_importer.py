@@ -174,6 +174,63 @@ def test_second_link_in_item_belongs_to_first() -> None:
     assert second.note is None
 
 
+LOOSE_ITEM_REPEAT = """\
+- intro
+
+  - [A](https://a.example/)
+    - [B](https://b.example/)
+
+  see also [B again](https://b.example/)
+"""
+
+
+def test_parent_is_an_earlier_link_so_no_chain_loops() -> None:
+    # The loose item's only link follows its nested list and repeats B: taking
+    # it as A's parent made A → B → A, a catalog that did not load.
+    links = import_markdown(LOOSE_ITEM_REPEAT, "x.md").links
+    assert [(link.url, link.parent) for link in links] == [
+        ("https://a.example/", None),
+        ("https://b.example/", "https://a.example/"),
+    ]
+    parse_catalog(render_catalog(links), "catalog.toml")
+
+
+def test_parent_skips_an_enclosing_item_whose_link_comes_later() -> None:
+    text = (
+        "- [Top](https://top.example/)\n"
+        "  - intro\n\n"
+        "    - [A](https://a.example/)\n\n"
+        "    see [C](https://c.example/)\n"
+    )
+    links = by_url(import_markdown(text, "x.md").links)
+    assert links["https://a.example/"].parent == "https://top.example/"
+    assert links["https://c.example/"].parent == "https://top.example/"
+
+
+def test_cli_import_refuses_to_write_a_catalog_that_does_not_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import linkwatch.importer
+    from linkwatch.cli import main
+    from linkwatch.importer import ImportResult
+
+    looping = (
+        Link(url="https://a.example/", title="A", parent="https://b.example/"),
+        Link(url="https://b.example/", title="B", parent="https://a.example/"),
+    )
+    monkeypatch.setattr(
+        linkwatch.importer, "import_markdown", lambda text, path: ImportResult(looping, ())
+    )
+    source = tmp_path / "list.md"
+    source.write_text("- x\n", encoding="utf-8")
+    out = tmp_path / "catalog.toml"
+    assert main(["import", str(source), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{source}: not imported: the generated catalog would not load: link.parent:" in err
+    assert not out.exists()
+
+
 def test_blockquote_link_is_a_link_named_after_its_host() -> None:
     text = "## 0x10 入门篇\n\n> 推荐注册 [https://www.openrouter.ai/](https://www.openrouter.ai/)\n"
     (link,) = import_markdown(text, "x.md").links

@@ -13,8 +13,10 @@ What it understands, and why:
   and the text itself name chapters by word ("入门篇"); deeper headings keep
   their numbers, which order them inside a chapter ("0x31 大模型技术基础方向").
 * A list item owns the links of its own text.  Links in a nested item
-  belong to the nearest enclosing item that has a link (``parent``); a
-  second link in the same item ("[中文翻译](…)") belongs to the first.
+  belong to the nearest enclosing item that has a link before them
+  (``parent``); a second link in the same item ("[中文翻译](…)") belongs to
+  the first.  A parent always comes earlier in the document, so no parent
+  chain can loop.
 * 【必看】 / "must read" / "must-read" in an item's own text marks its links
   must-read; an item without a link of its own (a heading-like item such
   as "State of GPT：… 【必看】") passes the mark to the links under it.
@@ -92,6 +94,7 @@ class _Found:
     after: str
     bare: bool
     context: str
+    index: int = -1  # place among the usable links, in document order (set by _build)
 
 
 def import_markdown(text: str, path: str) -> ImportResult:
@@ -271,6 +274,7 @@ def _build(found: list[_Found], path: str, notes: list[str]) -> tuple[Link, ...]
         if problem:
             notes.append(f"{path}:{entry.line}: {entry.url!r} skipped ({problem})")
             continue
+        entry.index = len(usable)
         usable.append(entry)
         if entry.item is not None:
             entry.item.links.append(entry)
@@ -291,8 +295,6 @@ def _build(found: list[_Found], path: str, notes: list[str]) -> tuple[Link, ...]
 
 def _link(entry: _Found) -> Link:
     parent = _parent_url(entry)
-    if parent is not None and url_key(parent) == url_key(entry.url):
-        parent = None
     title, lang = _title_and_lang(entry)
     first_in_item = entry.item is None or entry.item.links[0] is entry
     note = entry.after if first_in_item and not entry.bare and _WORD.search(entry.after) else None
@@ -310,16 +312,20 @@ def _link(entry: _Found) -> Link:
 
 
 def _parent_url(entry: _Found) -> str | None:
-    item = entry.item
-    if item is None:
-        return None
-    if item.links and item.links[0] is not entry:
-        return item.links[0].url
-    ancestor = item.parent
-    while ancestor is not None:
-        if ancestor.links:
-            return ancestor.links[0].url
-        ancestor = ancestor.parent
+    """The first link of the nearest enclosing item that has one *before* this link.
+
+    Only an earlier link qualifies.  In a loose item the item's first link
+    can follow its nested list ("- intro / nested [A] / see also [B]"), and
+    taking it made a loop whenever that later link was a repeat of a nested
+    one (A under B, B under A), so the catalog did not load.  With every
+    parent earlier in the document than its child (a repeat's URL is kept
+    at its first, still earlier, place), no parent chain can loop.
+    """
+    scope = entry.item
+    while scope is not None:
+        if scope.links and scope.links[0].index < entry.index:
+            return scope.links[0].url
+        scope = scope.parent
     return None
 
 
