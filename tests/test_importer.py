@@ -73,6 +73,14 @@ def test_seed_front_matter_and_comments_are_not_links() -> None:
     assert "seed.md:118: comment thread skipped from here on" in result.notes
 
 
+def test_front_matter_skipped_after_a_byte_order_mark() -> None:
+    text = IN_REPO_SEED.read_text(encoding="utf-8")
+    plain = import_markdown(text, "seed.md")
+    with_bom = import_markdown("\ufeff" + text, "seed.md")
+    assert with_bom == plain
+    assert len(with_bom.links) == 44
+
+
 CHAPTERS = """\
 ## 0x10 入门篇
 

@@ -100,7 +100,9 @@ class _Found:
 def import_markdown(text: str, path: str) -> ImportResult:
     """Collect the http(s) links of a Markdown list, with sections, parents and marks."""
     notes: list[str] = []
-    body = _blank_front_matter(text)
+    # A UTF-8 byte order mark (Windows editors write one) is no text: left in,
+    # the first line is not "---" and the front matter is taken for the list.
+    body = _blank_front_matter(text.removeprefix("\ufeff"))
     body, comments_at = _cut_comment_thread(body)
     if comments_at:
         notes.append(f"{path}:{comments_at}: comment thread skipped from here on")
