@@ -273,6 +273,42 @@ def test_repeated_url_merged_first_wins_with_note() -> None:
     assert result.notes == ("x.md:2: https://A.example/ repeats line 1; merged (first wins)",)
 
 
+def test_heading_that_is_a_link_is_a_section_and_a_link() -> None:
+    text = "## [LangChain](https://github.com/langchain-ai/langchain)\n\n- [Docs](https://d.example/)\n"
+    links = import_markdown(text, "x.md").links
+    assert [(link.url, link.title, link.section, link.line) for link in links] == [
+        ("https://github.com/langchain-ai/langchain", "LangChain", ("LangChain",), 1),
+        ("https://d.example/", "Docs", ("LangChain",), 3),
+    ]
+
+
+HTML_BLOCK = """\
+# Tools
+
+<p align="center">
+<img src="https://example.org/logo.png">
+<a href="https://example.org/html-block">Site</a>
+<a href="https://example.org/logo"><img alt="Logo" src="https://example.org/l.svg"></a>
+<a href="docs/a.md">relative</a>
+</p>
+
+<!-- <a href="https://example.org/commented-out">old</a> -->
+"""
+
+
+def test_links_in_an_html_block_are_links() -> None:
+    result = import_markdown(HTML_BLOCK, "x.md")
+    assert [(link.url, link.title, link.section, link.line) for link in result.links] == [
+        ("https://example.org/html-block", "Site", ("Tools",), 5),
+        ("https://example.org/logo", "Logo", ("Tools",), 6),
+    ]
+    assert result.notes == (
+        "x.md:4: image https://example.org/logo.png skipped",
+        "x.md:6: image https://example.org/l.svg skipped",
+        "x.md:7: 'docs/a.md' skipped (relative link)",
+    )
+
+
 def test_link_lines_count_soft_breaks() -> None:
     text = "Intro\ntext [A](https://a.example/)\nmore [B](https://b.example/)\n"
     assert [link.line for link in import_markdown(text, "x.md").links] == [2, 3]

@@ -25,6 +25,9 @@ What it understands, and why:
 * YAML front matter (``---`` … ``---``) is metadata, not the list, and a
   clipped issue's comment thread ("**user** commented on 2023/9/13") is
   not the list either; both are skipped.
+* A heading that is a link ("## [LangChain](…)") names its section and is
+  a link in it; the ``<a href>`` of a raw HTML block (a README's centred
+  ``<p align="center">`` row) are read with the HTML parser.
 * Only absolute http(s) links are kept; relative links, ``#anchors``,
   ``mailto:`` and the like are reported in ``notes``.  A URL seen twice is
   kept once (first wins) with a note.
@@ -42,6 +45,7 @@ from urllib.parse import urlsplit
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from linkwatch.htmlpage import parse_html
 from linkwatch.models import Link
 from linkwatch.urls import url_key, url_problem
 
@@ -153,9 +157,14 @@ def _walk(tokens: list[Token], path: str, notes: list[str]) -> list[_Found]:
             if title:
                 headings.append((pending_heading, title))
             pending_heading = None
+            # "## [LangChain](…)" names the section and is a link in it.
+            found.extend(_links_in(token, tuple(h[1] for h in headings), item, path, notes))
         elif token.type == "inline":
             section = tuple(h[1] for h in headings)
             found.extend(_links_in(token, section, item, path, notes))
+        elif token.type == "html_block":
+            section = tuple(h[1] for h in headings)
+            found.extend(_html_links(token, section, item, path, notes))
     return found
 
 
@@ -239,6 +248,49 @@ def _links_in(
         found.after = _after(full, found.text)
     if item is not None:
         item.text.append(full)
+    return result
+
+
+def _html_links(
+    token: Token, section: tuple[str, ...], item: _Item | None, path: str, notes: list[str]
+) -> list[_Found]:
+    """The ``<a href>`` links of a raw HTML block, which CommonMark passes through unparsed.
+
+    READMEs centre a row of links or logos in ``<p align="center">``; those
+    are links of the list like any other, so the HTML parser reads them
+    (``<img>`` are skipped with a note, as Markdown images are).  A link's
+    line is found by its URL in the block, else the block's first line.
+    """
+    content = token.content
+    first = _line(token)
+    result: list[_Found] = []
+    at = 0
+    for node in parse_html(content).css("a[href], img[src]"):
+        attribute = "href" if node.tag == "a" else "src"
+        url = (node.attributes.get(attribute) or "").strip()
+        where = content.find(url, at) if url else -1
+        if where >= 0:
+            at = where + len(url)
+        line = first + content.count("\n", 0, at)
+        if node.tag != "a":
+            notes.append(f"{path}:{line}: image {url} skipped")
+            continue
+        shown = " ".join(node.text(deep=True).split())
+        if not shown and (image := node.css_first("img[alt]")) is not None:
+            shown = " ".join((image.attributes.get("alt") or "").split())
+        result.append(
+            _Found(
+                url=url,
+                text=shown,
+                line=line,
+                section=section,
+                item=item,
+                label="",
+                after="",
+                bare=_same_url(shown, url),
+                context=shown,
+            )
+        )
     return result
 
 
