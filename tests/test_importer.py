@@ -151,6 +151,26 @@ def test_linkless_item_hands_mark_to_children() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "视频： https://v.example/watch PPT： https://k.example/s.pdf",
+        "视频： [https://v.example/watch](https://v.example/watch)"
+        " PPT： [https://k.example/s.pdf](https://k.example/s.pdf)",
+    ],
+)
+def test_bare_url_label_is_the_text_since_the_previous_link(line: str) -> None:
+    text = f"- State of GPT：演示【必看】\n\t- {line}\n"
+    links = import_markdown(text, "x.md").links
+    assert [link.title for link in links] == ["State of GPT — 视频", "State of GPT — PPT"]
+
+
+def test_bare_url_label_drops_the_bracket_around_the_url() -> None:
+    text = "- Repo https://github.com/a/b (mirror: https://gitee.com/a/b)\n"
+    links = import_markdown(text, "x.md").links
+    assert [link.title for link in links] == ["Repo", "mirror"]
+
+
 def test_linked_item_does_not_hand_mark_to_children() -> None:
     text = "- [Q](https://q.example/) 【必看】\n\t- 以及 [API](https://q.example/api)\n"
     links = by_url(import_markdown(text, "x.md").links)

@@ -20,8 +20,8 @@ What it understands, and why:
 * 【必看】 / "must read" / "must-read" in an item's own text marks its links
   must-read; an item without a link of its own (a heading-like item such
   as "State of GPT：… 【必看】") passes the mark to the links under it.
-* A link whose text is the bare URL gets a title from its context:
-  "State of GPT — 视频".
+* A link whose text is the bare URL gets a title from its context and the
+  label since the previous link: "State of GPT — 视频".
 * YAML front matter (``---`` … ``---``) is metadata, not the list, and a
   clipped issue's comment thread ("**user** commented on 2023/9/13") is
   not the list either; both are skipped.
@@ -188,7 +188,10 @@ def _links_in(
     """The links of one inline token (a paragraph or a tight list item's text)."""
     result: list[_Found] = []
     line = _line(token)
-    before: list[str] = []  # plain text so far, for labels of bare URLs
+    before: list[str] = []  # plain text so far (link texts included), for the context
+    # Plain text since the previous link: a bare URL's label.  Counting from
+    # the start of the line made "视频： URL1 PPT： URL2" label URL2 with URL1.
+    since: list[str] = []
     link_href: str | None = None
     link_text: list[str] = []
     link_line = line
@@ -197,12 +200,14 @@ def _links_in(
         if child.type in ("softbreak", "hardbreak"):
             line += 1
             before.append(" ")
+            since.append(" ")
         elif child.type == "link_open":
             link_href = str(child.attrs.get("href", ""))
             link_text = []
             link_line = line
         elif child.type == "link_close" and link_href is not None:
-            label = "".join(before)
+            label = "".join(since)
+            since = []
             shown = " ".join("".join(link_text).split())
             result.append(
                 _Found(
@@ -223,7 +228,10 @@ def _links_in(
             if link_href is not None:
                 link_text.append(child.content)
             else:
-                for bare in _bare_urls(child.content):
+                start = 0
+                for at, bare in _bare_urls(child.content):
+                    label = "".join(since) + child.content[start:at]
+                    since, start = [], at + len(bare)
                     result.append(
                         _Found(
                             url=bare,
@@ -231,13 +239,14 @@ def _links_in(
                             line=line,
                             section=section,
                             item=item,
-                            label="".join(before) + child.content.split(bare, 1)[0],
+                            label=label,
                             after="",
                             bare=True,
                             context="",
                         )
                     )
                 before.append(child.content)
+                since.append(child.content[start:])
         elif child.type == "image":
             notes.append(f"{path}:{line}: image {child.attrs.get('src', '')!s} skipped")
         elif child.type == "html_inline" and "href" in child.content.lower():
@@ -294,7 +303,8 @@ def _html_links(
     return result
 
 
-def _bare_urls(text: str) -> list[str]:
+def _bare_urls(text: str) -> list[tuple[int, str]]:
+    """The bare URLs in ``text``, each with where it starts."""
     urls = []
     for match in _BARE_URL.finditer(text):
         url = match.group(0)
@@ -303,7 +313,7 @@ def _bare_urls(text: str) -> list[str]:
         ):
             url = url[:-1]
         if len(url) > len("https://"):
-            urls.append(url)
+            urls.append((match.start(), url))
     return urls
 
 
@@ -403,7 +413,10 @@ def _title_and_lang(entry: _Found) -> tuple[str, str]:
     if entry.item is None:  # a bare URL in running text: its host is the best name
         return _host(entry.url), guess_lang("", entry.url)
     label = _MUST_READ.sub("", entry.label)
-    label = " ".join(label.split()).strip().rstrip("：:，,-—– ").strip()
+    label = " ".join(label.split()).strip().rstrip("：:，,-—–(（ ").strip()
+    if label[:1] in "(（" and not any(c in label for c in ")）"):
+        # "Repo URL1 (mirror: URL2)": the bracket opened before URL2 wraps it.
+        label = label[1:].strip()
     base = _context_name(entry)
     marked = _lang_marker(label)
     if base and label:
