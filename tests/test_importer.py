@@ -198,8 +198,24 @@ def test_second_link_in_item_belongs_to_first() -> None:
     text = "- [Playbook](https://p.example/)：经验。[中文翻译](https://p.example/zh)。\n"
     first, second = import_markdown(text, "x.md").links
     assert (first.parent, second.parent) == (None, "https://p.example/")
-    assert first.note == "经验。中文翻译。"
+    assert first.note == "经验。"  # the link after the full stop is its own, not the note's
     assert second.note is None
+
+
+@pytest.mark.parametrize(
+    ("item", "note"),
+    [
+        (
+            "[D2L](https://d.example/)：配合[视频](https://v.example/)，很好。【必看】",
+            "配合视频，很好。",
+        ),
+        ("[Corpus](https://c.example/)：很科学。[工具 FlagData](https://f.example/)", "很科学。"),
+        ("[A](https://a.example/): good. [B](https://b.example/) too.", "good."),
+    ],
+)
+def test_note_keeps_links_inside_its_sentence_only(item: str, note: str) -> None:
+    first, _ = import_markdown(f"- {item}\n", "x.md").links
+    assert first.note == note
 
 
 LOOSE_ITEM_REPEAT = """\

@@ -72,6 +72,8 @@ _COMMENT_MARK = re.compile(r"^\*\*[^*\n]+\*\* commented on \d{4}/\d{1,2}/\d{1,2}
 _BARE_URL = re.compile(r"https?://[^\s<>\u3000-\u303f\uff00-\uffef]+", re.IGNORECASE)
 _TRAILING_PUNCT = ".,:;!?*_~'\""
 _WORD = re.compile(r"\w")
+# A sentence ends (at the end of the text): "。", "！", ". " and the like.
+_SENTENCE_END = re.compile(r"[。！？；!?;.]\s*$")
 _SEPARATORS = re.compile(r"[：:。，,;；（(]|\s[-—–]\s")
 
 
@@ -252,9 +254,9 @@ def _links_in(
         elif child.type == "html_inline" and "href" in child.content.lower():
             notes.append(f"{path}:{line}: inline HTML link skipped (write it as Markdown)")
     full = " ".join("".join(before).split())
-    for found in result:
+    for index, found in enumerate(result):
         found.context = full
-        found.after = _after(full, found.text)
+        found.after = _after(_following(result, index, "".join(since)))
     if item is not None:
         item.text.append(full)
     return result
@@ -317,10 +319,26 @@ def _bare_urls(text: str) -> list[tuple[int, str]]:
     return urls
 
 
-def _after(full: str, shown: str) -> str:
-    index = full.find(shown) if shown else -1
-    rest = full[index + len(shown) :] if index >= 0 else ""
-    rest = _MUST_READ.sub("", rest)
+def _following(result: list[_Found], index: int, tail: str) -> str:
+    """The text after ``result[index]``: to the end, or to a later link that starts a sentence.
+
+    A link inside a sentence is part of its wording ("配合[B站李沐的视频](…)，
+    是…"), but one after a full stop ("…说明。[中文翻译](…)") is a link of
+    its own, imported with its own title: its text is no part of this note.
+    """
+    parts: list[str] = []
+    for later in result[index + 1 :]:
+        parts.append(later.label)
+        if _SENTENCE_END.search("".join(parts)):
+            return "".join(parts)
+        parts.append(later.text)
+    parts.append(tail)
+    return "".join(parts)
+
+
+def _after(text: str) -> str:
+    """The text that follows a link, as its note: no must-read mark, no leading separator."""
+    rest = _MUST_READ.sub("", text)
     return " ".join(rest.strip().lstrip("：:，,-—– ").split())
 
 
