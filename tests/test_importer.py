@@ -73,6 +73,14 @@ def test_seed_front_matter_and_comments_are_not_links() -> None:
     assert "seed.md:118: comment thread skipped from here on" in result.notes
 
 
+def test_front_matter_skipped_after_a_byte_order_mark() -> None:
+    text = IN_REPO_SEED.read_text(encoding="utf-8")
+    plain = import_markdown(text, "seed.md")
+    with_bom = import_markdown("\ufeff" + text, "seed.md")
+    assert with_bom == plain
+    assert len(with_bom.links) == 44
+
+
 CHAPTERS = """\
 ## 0x10 入门篇
 
@@ -143,6 +151,26 @@ def test_linkless_item_hands_mark_to_children() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "视频： https://v.example/watch PPT： https://k.example/s.pdf",
+        "视频： [https://v.example/watch](https://v.example/watch)"
+        " PPT： [https://k.example/s.pdf](https://k.example/s.pdf)",
+    ],
+)
+def test_bare_url_label_is_the_text_since_the_previous_link(line: str) -> None:
+    text = f"- State of GPT：演示【必看】\n\t- {line}\n"
+    links = import_markdown(text, "x.md").links
+    assert [link.title for link in links] == ["State of GPT — 视频", "State of GPT — PPT"]
+
+
+def test_bare_url_label_drops_the_bracket_around_the_url() -> None:
+    text = "- Repo https://github.com/a/b (mirror: https://gitee.com/a/b)\n"
+    links = import_markdown(text, "x.md").links
+    assert [link.title for link in links] == ["Repo", "mirror"]
+
+
 def test_linked_item_does_not_hand_mark_to_children() -> None:
     text = "- [Q](https://q.example/) 【必看】\n\t- 以及 [API](https://q.example/api)\n"
     links = by_url(import_markdown(text, "x.md").links)
@@ -170,8 +198,81 @@ def test_second_link_in_item_belongs_to_first() -> None:
     text = "- [Playbook](https://p.example/)：经验。[中文翻译](https://p.example/zh)。\n"
     first, second = import_markdown(text, "x.md").links
     assert (first.parent, second.parent) == (None, "https://p.example/")
-    assert first.note == "经验。中文翻译。"
+    assert first.note == "经验。"  # the link after the full stop is its own, not the note's
     assert second.note is None
+
+
+@pytest.mark.parametrize(
+    ("item", "note"),
+    [
+        (
+            "[D2L](https://d.example/)：配合[视频](https://v.example/)，很好。【必看】",
+            "配合视频，很好。",
+        ),
+        ("[Corpus](https://c.example/)：很科学。[工具 FlagData](https://f.example/)", "很科学。"),
+        ("[A](https://a.example/): good. [B](https://b.example/) too.", "good."),
+    ],
+)
+def test_note_keeps_links_inside_its_sentence_only(item: str, note: str) -> None:
+    first, _ = import_markdown(f"- {item}\n", "x.md").links
+    assert first.note == note
+
+
+LOOSE_ITEM_REPEAT = """\
+- intro
+
+  - [A](https://a.example/)
+    - [B](https://b.example/)
+
+  see also [B again](https://b.example/)
+"""
+
+
+def test_parent_is_an_earlier_link_so_no_chain_loops() -> None:
+    # The loose item's only link follows its nested list and repeats B: taking
+    # it as A's parent made A → B → A, a catalog that did not load.
+    links = import_markdown(LOOSE_ITEM_REPEAT, "x.md").links
+    assert [(link.url, link.parent) for link in links] == [
+        ("https://a.example/", None),
+        ("https://b.example/", "https://a.example/"),
+    ]
+    parse_catalog(render_catalog(links), "catalog.toml")
+
+
+def test_parent_skips_an_enclosing_item_whose_link_comes_later() -> None:
+    text = (
+        "- [Top](https://top.example/)\n"
+        "  - intro\n\n"
+        "    - [A](https://a.example/)\n\n"
+        "    see [C](https://c.example/)\n"
+    )
+    links = by_url(import_markdown(text, "x.md").links)
+    assert links["https://a.example/"].parent == "https://top.example/"
+    assert links["https://c.example/"].parent == "https://top.example/"
+
+
+def test_cli_import_refuses_to_write_a_catalog_that_does_not_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import linkwatch.importer
+    from linkwatch.cli import main
+    from linkwatch.importer import ImportResult
+
+    looping = (
+        Link(url="https://a.example/", title="A", parent="https://b.example/"),
+        Link(url="https://b.example/", title="B", parent="https://a.example/"),
+    )
+    monkeypatch.setattr(
+        linkwatch.importer, "import_markdown", lambda text, path: ImportResult(looping, ())
+    )
+    source = tmp_path / "list.md"
+    source.write_text("- x\n", encoding="utf-8")
+    out = tmp_path / "catalog.toml"
+    assert main(["import", str(source), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"{source}: not imported: the generated catalog would not load: link.parent:" in err
+    assert not out.exists()
 
 
 def test_blockquote_link_is_a_link_named_after_its_host() -> None:
@@ -206,6 +307,42 @@ def test_repeated_url_merged_first_wins_with_note() -> None:
     result = import_markdown(text, "x.md")
     assert [link.title for link in result.links] == ["First"]
     assert result.notes == ("x.md:2: https://A.example/ repeats line 1; merged (first wins)",)
+
+
+def test_heading_that_is_a_link_is_a_section_and_a_link() -> None:
+    text = "## [LangChain](https://github.com/langchain-ai/langchain)\n\n- [Docs](https://d.example/)\n"
+    links = import_markdown(text, "x.md").links
+    assert [(link.url, link.title, link.section, link.line) for link in links] == [
+        ("https://github.com/langchain-ai/langchain", "LangChain", ("LangChain",), 1),
+        ("https://d.example/", "Docs", ("LangChain",), 3),
+    ]
+
+
+HTML_BLOCK = """\
+# Tools
+
+<p align="center">
+<img src="https://example.org/logo.png">
+<a href="https://example.org/html-block">Site</a>
+<a href="https://example.org/logo"><img alt="Logo" src="https://example.org/l.svg"></a>
+<a href="docs/a.md">relative</a>
+</p>
+
+<!-- <a href="https://example.org/commented-out">old</a> -->
+"""
+
+
+def test_links_in_an_html_block_are_links() -> None:
+    result = import_markdown(HTML_BLOCK, "x.md")
+    assert [(link.url, link.title, link.section, link.line) for link in result.links] == [
+        ("https://example.org/html-block", "Site", ("Tools",), 5),
+        ("https://example.org/logo", "Logo", ("Tools",), 6),
+    ]
+    assert result.notes == (
+        "x.md:4: image https://example.org/logo.png skipped",
+        "x.md:6: image https://example.org/l.svg skipped",
+        "x.md:7: 'docs/a.md' skipped (relative link)",
+    )
 
 
 def test_link_lines_count_soft_breaks() -> None:

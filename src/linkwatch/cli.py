@@ -369,6 +369,17 @@ def cmd_import(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(note, file=sys.stderr)
     toml_text = render_catalog(imported.links)
+    # The docs promise the generated catalog loads back; a case the importer
+    # did not foresee must fail here, before anything is written, not on the
+    # next ``validate``.  The generated text's line numbers mean nothing to
+    # the user (it is never written), so the error names the Markdown file.
+    try:
+        parse_catalog(toml_text, str(args.output))
+    except CatalogError as exc:
+        problem = f"{exc.key}: {exc.message}" if exc.key else exc.message
+        raise CatalogError(
+            str(path), None, f"not imported: the generated catalog would not load: {problem}"
+        ) from None
     if args.output == "-":
         sys.stdout.write(toml_text)
     else:

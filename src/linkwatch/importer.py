@@ -13,16 +13,21 @@ What it understands, and why:
   and the text itself name chapters by word ("入门篇"); deeper headings keep
   their numbers, which order them inside a chapter ("0x31 大模型技术基础方向").
 * A list item owns the links of its own text.  Links in a nested item
-  belong to the nearest enclosing item that has a link (``parent``); a
-  second link in the same item ("[中文翻译](…)") belongs to the first.
+  belong to the nearest enclosing item that has a link before them
+  (``parent``); a second link in the same item ("[中文翻译](…)") belongs to
+  the first.  A parent always comes earlier in the document, so no parent
+  chain can loop.
 * 【必看】 / "must read" / "must-read" in an item's own text marks its links
   must-read; an item without a link of its own (a heading-like item such
   as "State of GPT：… 【必看】") passes the mark to the links under it.
-* A link whose text is the bare URL gets a title from its context:
-  "State of GPT — 视频".
+* A link whose text is the bare URL gets a title from its context and the
+  label since the previous link: "State of GPT — 视频".
 * YAML front matter (``---`` … ``---``) is metadata, not the list, and a
   clipped issue's comment thread ("**user** commented on 2023/9/13") is
   not the list either; both are skipped.
+* A heading that is a link ("## [LangChain](…)") names its section and is
+  a link in it; the ``<a href>`` of a raw HTML block (a README's centred
+  ``<p align="center">`` row) are read with the HTML parser.
 * Only absolute http(s) links are kept; relative links, ``#anchors``,
   ``mailto:`` and the like are reported in ``notes``.  A URL seen twice is
   kept once (first wins) with a note.
@@ -40,6 +45,7 @@ from urllib.parse import urlsplit
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from linkwatch.htmlpage import parse_html
 from linkwatch.models import Link
 from linkwatch.urls import url_key, url_problem
 
@@ -66,6 +72,8 @@ _COMMENT_MARK = re.compile(r"^\*\*[^*\n]+\*\* commented on \d{4}/\d{1,2}/\d{1,2}
 _BARE_URL = re.compile(r"https?://[^\s<>\u3000-\u303f\uff00-\uffef]+", re.IGNORECASE)
 _TRAILING_PUNCT = ".,:;!?*_~'\""
 _WORD = re.compile(r"\w")
+# A sentence ends (at the end of the text): "。", "！", ". " and the like.
+_SENTENCE_END = re.compile(r"[。！？；!?;.]\s*$")
 _SEPARATORS = re.compile(r"[：:。，,;；（(]|\s[-—–]\s")
 
 
@@ -92,12 +100,15 @@ class _Found:
     after: str
     bare: bool
     context: str
+    index: int = -1  # place among the usable links, in document order (set by _build)
 
 
 def import_markdown(text: str, path: str) -> ImportResult:
     """Collect the http(s) links of a Markdown list, with sections, parents and marks."""
     notes: list[str] = []
-    body = _blank_front_matter(text)
+    # A UTF-8 byte order mark (Windows editors write one) is no text: left in,
+    # the first line is not "---" and the front matter is taken for the list.
+    body = _blank_front_matter(text.removeprefix("\ufeff"))
     body, comments_at = _cut_comment_thread(body)
     if comments_at:
         notes.append(f"{path}:{comments_at}: comment thread skipped from here on")
@@ -148,9 +159,14 @@ def _walk(tokens: list[Token], path: str, notes: list[str]) -> list[_Found]:
             if title:
                 headings.append((pending_heading, title))
             pending_heading = None
+            # "## [LangChain](…)" names the section and is a link in it.
+            found.extend(_links_in(token, tuple(h[1] for h in headings), item, path, notes))
         elif token.type == "inline":
             section = tuple(h[1] for h in headings)
             found.extend(_links_in(token, section, item, path, notes))
+        elif token.type == "html_block":
+            section = tuple(h[1] for h in headings)
+            found.extend(_html_links(token, section, item, path, notes))
     return found
 
 
@@ -174,7 +190,10 @@ def _links_in(
     """The links of one inline token (a paragraph or a tight list item's text)."""
     result: list[_Found] = []
     line = _line(token)
-    before: list[str] = []  # plain text so far, for labels of bare URLs
+    before: list[str] = []  # plain text so far (link texts included), for the context
+    # Plain text since the previous link: a bare URL's label.  Counting from
+    # the start of the line made "视频： URL1 PPT： URL2" label URL2 with URL1.
+    since: list[str] = []
     link_href: str | None = None
     link_text: list[str] = []
     link_line = line
@@ -183,12 +202,14 @@ def _links_in(
         if child.type in ("softbreak", "hardbreak"):
             line += 1
             before.append(" ")
+            since.append(" ")
         elif child.type == "link_open":
             link_href = str(child.attrs.get("href", ""))
             link_text = []
             link_line = line
         elif child.type == "link_close" and link_href is not None:
-            label = "".join(before)
+            label = "".join(since)
+            since = []
             shown = " ".join("".join(link_text).split())
             result.append(
                 _Found(
@@ -209,7 +230,10 @@ def _links_in(
             if link_href is not None:
                 link_text.append(child.content)
             else:
-                for bare in _bare_urls(child.content):
+                start = 0
+                for at, bare in _bare_urls(child.content):
+                    label = "".join(since) + child.content[start:at]
+                    since, start = [], at + len(bare)
                     result.append(
                         _Found(
                             url=bare,
@@ -217,27 +241,72 @@ def _links_in(
                             line=line,
                             section=section,
                             item=item,
-                            label="".join(before) + child.content.split(bare, 1)[0],
+                            label=label,
                             after="",
                             bare=True,
                             context="",
                         )
                     )
                 before.append(child.content)
+                since.append(child.content[start:])
         elif child.type == "image":
             notes.append(f"{path}:{line}: image {child.attrs.get('src', '')!s} skipped")
         elif child.type == "html_inline" and "href" in child.content.lower():
             notes.append(f"{path}:{line}: inline HTML link skipped (write it as Markdown)")
     full = " ".join("".join(before).split())
-    for found in result:
+    for index, found in enumerate(result):
         found.context = full
-        found.after = _after(full, found.text)
+        found.after = _after(_following(result, index, "".join(since)))
     if item is not None:
         item.text.append(full)
     return result
 
 
-def _bare_urls(text: str) -> list[str]:
+def _html_links(
+    token: Token, section: tuple[str, ...], item: _Item | None, path: str, notes: list[str]
+) -> list[_Found]:
+    """The ``<a href>`` links of a raw HTML block, which CommonMark passes through unparsed.
+
+    READMEs centre a row of links or logos in ``<p align="center">``; those
+    are links of the list like any other, so the HTML parser reads them
+    (``<img>`` are skipped with a note, as Markdown images are).  A link's
+    line is found by its URL in the block, else the block's first line.
+    """
+    content = token.content
+    first = _line(token)
+    result: list[_Found] = []
+    at = 0
+    for node in parse_html(content).css("a[href], img[src]"):
+        attribute = "href" if node.tag == "a" else "src"
+        url = (node.attributes.get(attribute) or "").strip()
+        where = content.find(url, at) if url else -1
+        if where >= 0:
+            at = where + len(url)
+        line = first + content.count("\n", 0, at)
+        if node.tag != "a":
+            notes.append(f"{path}:{line}: image {url} skipped")
+            continue
+        shown = " ".join(node.text(deep=True).split())
+        if not shown and (image := node.css_first("img[alt]")) is not None:
+            shown = " ".join((image.attributes.get("alt") or "").split())
+        result.append(
+            _Found(
+                url=url,
+                text=shown,
+                line=line,
+                section=section,
+                item=item,
+                label="",
+                after="",
+                bare=_same_url(shown, url),
+                context=shown,
+            )
+        )
+    return result
+
+
+def _bare_urls(text: str) -> list[tuple[int, str]]:
+    """The bare URLs in ``text``, each with where it starts."""
     urls = []
     for match in _BARE_URL.finditer(text):
         url = match.group(0)
@@ -246,14 +315,30 @@ def _bare_urls(text: str) -> list[str]:
         ):
             url = url[:-1]
         if len(url) > len("https://"):
-            urls.append(url)
+            urls.append((match.start(), url))
     return urls
 
 
-def _after(full: str, shown: str) -> str:
-    index = full.find(shown) if shown else -1
-    rest = full[index + len(shown) :] if index >= 0 else ""
-    rest = _MUST_READ.sub("", rest)
+def _following(result: list[_Found], index: int, tail: str) -> str:
+    """The text after ``result[index]``: to the end, or to a later link that starts a sentence.
+
+    A link inside a sentence is part of its wording ("配合[B站李沐的视频](…)，
+    是…"), but one after a full stop ("…说明。[中文翻译](…)") is a link of
+    its own, imported with its own title: its text is no part of this note.
+    """
+    parts: list[str] = []
+    for later in result[index + 1 :]:
+        parts.append(later.label)
+        if _SENTENCE_END.search("".join(parts)):
+            return "".join(parts)
+        parts.append(later.text)
+    parts.append(tail)
+    return "".join(parts)
+
+
+def _after(text: str) -> str:
+    """The text that follows a link, as its note: no must-read mark, no leading separator."""
+    rest = _MUST_READ.sub("", text)
     return " ".join(rest.strip().lstrip("：:，,-—– ").split())
 
 
@@ -271,6 +356,7 @@ def _build(found: list[_Found], path: str, notes: list[str]) -> tuple[Link, ...]
         if problem:
             notes.append(f"{path}:{entry.line}: {entry.url!r} skipped ({problem})")
             continue
+        entry.index = len(usable)
         usable.append(entry)
         if entry.item is not None:
             entry.item.links.append(entry)
@@ -291,8 +377,6 @@ def _build(found: list[_Found], path: str, notes: list[str]) -> tuple[Link, ...]
 
 def _link(entry: _Found) -> Link:
     parent = _parent_url(entry)
-    if parent is not None and url_key(parent) == url_key(entry.url):
-        parent = None
     title, lang = _title_and_lang(entry)
     first_in_item = entry.item is None or entry.item.links[0] is entry
     note = entry.after if first_in_item and not entry.bare and _WORD.search(entry.after) else None
@@ -310,16 +394,20 @@ def _link(entry: _Found) -> Link:
 
 
 def _parent_url(entry: _Found) -> str | None:
-    item = entry.item
-    if item is None:
-        return None
-    if item.links and item.links[0] is not entry:
-        return item.links[0].url
-    ancestor = item.parent
-    while ancestor is not None:
-        if ancestor.links:
-            return ancestor.links[0].url
-        ancestor = ancestor.parent
+    """The first link of the nearest enclosing item that has one *before* this link.
+
+    Only an earlier link qualifies.  In a loose item the item's first link
+    can follow its nested list ("- intro / nested [A] / see also [B]"), and
+    taking it made a loop whenever that later link was a repeat of a nested
+    one (A under B, B under A), so the catalog did not load.  With every
+    parent earlier in the document than its child (a repeat's URL is kept
+    at its first, still earlier, place), no parent chain can loop.
+    """
+    scope = entry.item
+    while scope is not None:
+        if scope.links and scope.links[0].index < entry.index:
+            return scope.links[0].url
+        scope = scope.parent
     return None
 
 
@@ -343,7 +431,10 @@ def _title_and_lang(entry: _Found) -> tuple[str, str]:
     if entry.item is None:  # a bare URL in running text: its host is the best name
         return _host(entry.url), guess_lang("", entry.url)
     label = _MUST_READ.sub("", entry.label)
-    label = " ".join(label.split()).strip().rstrip("：:，,-—– ").strip()
+    label = " ".join(label.split()).strip().rstrip("：:，,-—–(（ ").strip()
+    if label[:1] in "(（" and not any(c in label for c in ")）"):
+        # "Repo URL1 (mirror: URL2)": the bracket opened before URL2 wraps it.
+        label = label[1:].strip()
     base = _context_name(entry)
     marked = _lang_marker(label)
     if base and label:
