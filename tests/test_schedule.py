@@ -137,6 +137,55 @@ def test_a_slow_run_is_never_overlapped(caplog: pytest.LogCaptureFixture) -> Non
     assert "previous run still going, skipped" in caplog.text
 
 
+def test_schedules_take_turns_on_the_shared_state(caplog: pytest.LogCaptureFixture) -> None:
+    """Two schedules firing together (nightly and hourly at 03:00) must not run at once."""
+    active = 0
+    most = 0
+    done: list[str] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+
+        async def job(schedule: Schedule) -> None:
+            nonlocal active, most
+            active += 1
+            most = max(most, active)
+            await asyncio.sleep(0.3)
+            active -= 1
+            done.append(schedule.name)
+            if {"nightly", "hourly"} <= set(done):
+                stop.set()
+
+        schedules = [Schedule("nightly", "@every 0.1s"), Schedule("hourly", "@every 0.1s")]
+        await asyncio.wait_for(run_schedules(schedules, job, stop=stop), timeout=10)
+
+    with caplog.at_level(logging.INFO, logger="linkwatch.schedule"):
+        asyncio.run(main())
+    assert most == 1
+    assert {"nightly", "hourly"} <= set(done)
+    assert "another run is going, waiting for it" in caplog.text
+
+
+def test_a_waiting_run_does_not_start_after_stop(caplog: pytest.LogCaptureFixture) -> None:
+    started: list[str] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+
+        async def job(schedule: Schedule) -> None:
+            started.append(schedule.name)
+            await asyncio.sleep(0.4)  # the other schedule fires meanwhile and waits
+            stop.set()
+
+        schedules = [Schedule("a", "@every 0.1s"), Schedule("b", "@every 0.1s")]
+        await asyncio.wait_for(run_schedules(schedules, job, stop=stop), timeout=10)
+
+    with caplog.at_level(logging.INFO, logger="linkwatch.schedule"):
+        asyncio.run(main())
+    assert len(started) == 1
+    assert "stopping, run not started" in caplog.text
+
+
 def test_stop_cancels_a_run_after_the_grace_period(caplog: pytest.LogCaptureFixture) -> None:
     outcome: list[str] = []
 

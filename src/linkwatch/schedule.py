@@ -5,6 +5,10 @@ with the job options that make a long-running checker safe:
 
 * ``max_instances=1`` — a run that outlasts its interval is never overlapped
   by the next one (the next fire is skipped and logged);
+* one run at a time over all schedules — they share one state database, so a
+  schedule that fires while another's run is going waits for it (logged),
+  then runs.  ``max_instances=1`` counts the waiting run, so at most one
+  waits per schedule and a backlog cannot build up;
 * ``coalesce=True`` — after a pause (laptop asleep, host overloaded) missed
   fires collapse into one run instead of a burst;
 * ``misfire_grace_time`` — a fire that is late by at most this much still runs.
@@ -163,10 +167,27 @@ async def run_schedules(
     stopping = asyncio.Event()
     running: set[asyncio.Task[object]] = set()
 
+    # All schedules write one state database, and a run reads the history it
+    # extends: two runs at once would each add their step to the same old
+    # history, and one step would be lost.  So runs take turns.
+    turn = asyncio.Lock()
+
     async def run(schedule: Schedule) -> None:
         task = asyncio.current_task()
         assert task is not None
         running.add(task)
+        try:
+            if turn.locked():
+                log.info("schedule %s: another run is going, waiting for it", schedule.name)
+            async with turn:
+                if stopping.is_set():
+                    log.info("schedule %s: stopping, run not started", schedule.name)
+                    return
+                await run_one(schedule)
+        finally:
+            running.discard(task)
+
+    async def run_one(schedule: Schedule) -> None:
         log.info("schedule %s: run started", schedule.name)
         try:
             await job(schedule)
@@ -177,8 +198,6 @@ async def run_schedules(
             log.exception("schedule %s: run failed", schedule.name)
         else:
             log.info("schedule %s: run finished", schedule.name)
-        finally:
-            running.discard(task)
 
     scheduler = AsyncIOScheduler(event_loop=loop)
     names = {schedule.name: schedule for schedule, _ in triggers}
