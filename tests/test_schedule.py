@@ -277,3 +277,82 @@ def test_sigterm_stops_cleanly_with_status_zero(tmp_path: Path) -> None:
     assert "received SIGTERM, stopping" in seen
     assert "schedule tick: run finished" in seen
     assert seen[-2:] == ["scheduler stopped", "exited cleanly"]
+
+
+SIGTERM_TWICE_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, logging, signal, sys
+    import anyio
+    from linkwatch.cli import _terminate
+    from linkwatch.models import Schedule
+    from linkwatch.schedule import run_schedules
+
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
+
+    async def job(schedule):
+        print("job running", flush=True)
+        await asyncio.sleep(60)
+
+    signal.signal(signal.SIGTERM, _terminate)  # as linkwatch.cli.main does
+    try:
+        anyio.run(lambda: run_schedules([Schedule("tick", "@every 0.2s")], job, grace_seconds=60))
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+        sys.exit(130)
+    """
+)
+
+
+def test_second_sigterm_cuts_the_grace_period_short(tmp_path: Path) -> None:
+    """A second SIGTERM while draining cancels the run and exits 130, not killed (143)."""
+    script = tmp_path / "sched.py"
+    script.write_text(SIGTERM_TWICE_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line.rstrip("\n"))
+        if line.startswith("job running"):
+            proc.send_signal(signal.SIGTERM)
+        elif line.startswith("waiting up to"):
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest, _ = proc.communicate(timeout=20)
+    seen += rest.splitlines()
+    assert proc.returncode == 130, seen
+    assert "received SIGTERM again, cancelling the running check(s) now" in seen
+    assert "schedule tick: run cancelled" in seen
+    assert seen[-2:] == ["scheduler stopped", "interrupted"]
+
+
+def test_the_callers_signal_handlers_are_restored() -> None:
+    def mine(signum: int, frame: object) -> None:
+        raise AssertionError("not expected")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+
+        async def job(schedule: Schedule) -> None:
+            stop.set()
+
+        await asyncio.wait_for(
+            run_schedules([Schedule("once", "@every 0.1s")], job, stop=stop), timeout=10
+        )
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        asyncio.run(main())
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)

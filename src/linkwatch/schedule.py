@@ -16,7 +16,10 @@ with the job options that make a long-running checker safe:
 Stopping (SIGTERM from systemd, Docker or Kubernetes, or Ctrl-C) is clean:
 no new run starts, the current run gets a grace period to finish and is then
 cancelled.  Cancelling loses nothing, because the pipeline writes a run's
-history in a single transaction.  Exit is then normal (status 0).
+history in a single transaction.  Exit is then normal (status 0).  A second
+signal during the grace period cancels the run at once; the stop is still
+clean, and ``run_schedules`` then raises ``KeyboardInterrupt``, which the CLI
+reports as an interruption (status 130).
 
 Two differences from crontab(5) are handled or documented here:
 
@@ -38,6 +41,7 @@ import re
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from types import FrameType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import anyio
@@ -55,6 +59,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from linkwatch.errors import CatalogError
 from linkwatch.models import Schedule
+
+_Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
 
 DEFAULT_GRACE_SECONDS = 60.0
 DEFAULT_MISFIRE_GRACE_SECONDS = 300
@@ -226,11 +232,24 @@ async def run_schedules(
             misfire_grace_time=misfire_grace_seconds,
         )
 
-    handled: list[signal.Signals] = []
+    hurry = asyncio.Event()
+
+    def on_signal(signum: signal.Signals) -> None:
+        if not stopping.is_set():
+            log.info("received %s, stopping", signum.name)
+            stopping.set()
+        else:
+            log.warning("received %s again, cancelling the running check(s) now", signum.name)
+            hurry.set()
+
+    # Ours until the drain is over: a second signal then cuts the grace short
+    # instead of meeting the default action (death by SIGTERM, exit 143).
+    handled: list[tuple[signal.Signals, _Handler]] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
         try:
-            loop.add_signal_handler(signum, _on_signal, signum, stopping, log)
-            handled.append(signum)
+            loop.add_signal_handler(signum, on_signal, signum)
+            handled.append((signum, previous))
         except (NotImplementedError, RuntimeError, ValueError):
             log.debug("cannot handle %s here (not the main thread?)", signum.name)
 
@@ -249,27 +268,37 @@ async def run_schedules(
     finally:
         scheduler.pause()
         forwarder.cancel()
-        for signum in handled:
+        await _drain(running, grace_seconds, hurry, log)
+        for signum, previous in handled:
             loop.remove_signal_handler(signum)
-        await _drain(running, grace_seconds, log)
+            # remove_signal_handler leaves SIG_DFL, not the caller's handler.
+            if previous is not None:
+                signal.signal(signum, previous)
         scheduler.shutdown(wait=False)
         # AsyncIOScheduler.shutdown is delivered through call_soon_threadsafe: let it run.
         await asyncio.sleep(0)
         log.info("scheduler stopped")
+    if hurry.is_set():
+        # Stopped, cleanly, but not as asked the first time: report it the
+        # way the CLI reports Ctrl-C (exit 130, history left as it was).
+        raise KeyboardInterrupt
 
 
-def _on_signal(signum: signal.Signals, stopping: asyncio.Event, log: logging.Logger) -> None:
-    log.info("received %s, stopping", signum.name)
-    stopping.set()
-
-
-async def _drain(running: set[asyncio.Task[object]], grace: float, log: logging.Logger) -> None:
+async def _drain(
+    running: set[asyncio.Task[object]], grace: float, hurry: asyncio.Event, log: logging.Logger
+) -> None:
     if not running:
         return
     log.info("waiting up to %.0f s for %d running check(s) to finish", grace, len(running))
-    _, pending = await asyncio.wait(set(running), timeout=grace)
+    finished = asyncio.ensure_future(asyncio.wait(set(running)))
+    hurried = asyncio.ensure_future(hurry.wait())
+    await asyncio.wait({finished, hurried}, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+    finished.cancel()
+    hurried.cancel()
+    pending = {task for task in running if not task.done()}
     if pending:
-        log.warning("grace period over, cancelling %d run(s)", len(pending))
+        if not hurry.is_set():
+            log.warning("grace period over, cancelling %d run(s)", len(pending))
         for task in pending:
             task.cancel()
         await asyncio.wait(pending)
