@@ -17,9 +17,10 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from linkwatch.catalog import cron_problem
 from linkwatch.errors import CatalogError
 from linkwatch.models import Schedule
-from linkwatch.schedule import build_trigger, crontab_weekdays, run_schedules
+from linkwatch.schedule import build_trigger, run_schedules
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -27,25 +28,77 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 @pytest.mark.parametrize(
     ("field", "expected"),
     [
-        ("*", "*"),
         ("0", "sun"),
         ("7", "sun"),
+        ("7-7", "sun"),
         ("1-5", "mon,tue,wed,thu,fri"),
         ("5-7", "sun,fri,sat"),
+        ("0-7", "sun,mon,tue,wed,thu,fri,sat"),
         ("*/2", "sun,tue,thu,sat"),
         ("sat,sun", "sun,sat"),
         ("MON-WED", "mon,tue,wed"),
         ("1/3", "mon,thu"),
     ],
 )
-def test_crontab_weekdays_use_sunday_zero(field: str, expected: str) -> None:
-    assert crontab_weekdays(field) == expected
+def test_weekdays_are_crontabs_sunday_zero(field: str, expected: str) -> None:
+    trigger = build_trigger(Schedule("w", f"0 3 * * {field}"))
+    assert isinstance(trigger, CronTrigger)
+    assert str(trigger.fields[4]) == expected  # day_of_week
 
 
-@pytest.mark.parametrize("field", ["8", "x", "5-1", "*/0", "1--2"])
-def test_crontab_weekdays_rejects_garbage(field: str) -> None:
-    with pytest.raises(ValueError):
-        crontab_weekdays(field)
+def _fires(cron: str, count: int, zone: str = "UTC") -> list[datetime]:
+    trigger = build_trigger(Schedule("x", cron, timezone=zone))
+    fires: list[datetime] = []
+    now = datetime(2025, 11, 14, 12, 0, tzinfo=UTC)  # a Friday
+    previous = None
+    for _ in range(count):
+        fire = trigger.get_next_fire_time(previous, now)
+        assert fire is not None
+        fires.append(fire)
+        previous = now = fire
+    return fires
+
+
+def test_steps_on_named_months_are_kept() -> None:
+    """APScheduler drops the step of ``jan-dec/6`` and fired every day."""
+    fires = _fires("0 3 1 jan-dec/6 *", 3)
+    assert [f.strftime("%m-%d") for f in fires] == ["01-01", "07-01", "01-01"]
+    assert [f.month for f in _fires("0 3 * jan-jun/2 *", 40)] == [1] * 31 + [3] * 9
+
+
+def test_a_step_beyond_the_range_means_the_first_value() -> None:
+    """``*/90`` passed validate and APScheduler refused it; cron reads minute 0."""
+    assert [f.strftime("%H:%M") for f in _fires("*/90 * * * *", 2)] == ["12:00", "13:00"]
+
+
+def test_seven_to_seven_is_sunday_only() -> None:
+    assert {f.strftime("%A") for f in _fires("0 3 * * 7-7", 3)} == {"Sunday"}
+
+
+@pytest.mark.parametrize(
+    "cron",
+    [
+        "*/90 * * * *",
+        "0 3 * jan-dec/6 *",
+        "0 3 * * 7-7",
+        "1-5/10 * * * *",
+        "0 3 * * 7/2",
+        "0 0 31 2 *",
+        "0 3 * * fri-sun",
+        "0 3 * 13 *",
+        "0 3 * * */8",
+        "0 3 * jan-dec/13 *",
+    ],
+)
+def test_validate_and_the_scheduler_agree(cron: str) -> None:
+    """One rule set: the scheduler refuses exactly what ``validate`` refuses."""
+    problem = cron_problem(cron)
+    try:
+        build_trigger(Schedule("x", cron))
+    except ValueError as exc:
+        assert str(exc) == problem
+    else:
+        assert problem is None
 
 
 def test_sunday_cron_fires_on_sunday() -> None:
@@ -67,6 +120,11 @@ def test_every_is_an_interval() -> None:
     [
         ("0 3 * *", "UTC"),
         ("61 3 * * *", "UTC"),
+        ("0 3 * * 8", "UTC"),
+        ("0 3 * * x", "UTC"),
+        ("0 3 * * 5-1", "UTC"),
+        ("0 3 * * */0", "UTC"),
+        ("0 3 * * 1--2", "UTC"),
         ("@every 0s", "UTC"),
         ("@every soon", "UTC"),
         ("0 3 * * *", "Mars/Olympus_Mons"),

@@ -24,8 +24,12 @@ reports as an interruption (status 130).
 Two differences from crontab(5) are handled or documented here:
 
 * APScheduler 3.x numbers weekdays from Monday = 0, crontab from Sunday = 0
-  (APScheduler issue #286).  :func:`build_trigger` rewrites the weekday field
-  to names, so ``0 3 * * 0`` means Sunday as it does in cron.
+  (APScheduler issue #286), and its parser reads other crontab syntax its own
+  way (``jan-dec/6`` loses its step, ``*/90`` is refused).  So
+  :func:`build_trigger` reads the expression with the catalog's validator,
+  :func:`linkwatch.catalog.cron_values`, and hands APScheduler plain lists of
+  values, weekdays by name: ``0 3 * * 0`` means Sunday as it does in cron,
+  and ``validate`` and the scheduler cannot disagree.
 * When both day-of-month and day-of-week are restricted, cron fires when
   *either* matches; APScheduler requires *both*.  Avoid combining them.
 
@@ -57,6 +61,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from linkwatch.catalog import cron_values
 from linkwatch.errors import CatalogError
 from linkwatch.models import Schedule
 
@@ -68,47 +73,6 @@ DEFAULT_MISFIRE_GRACE_SECONDS = 300
 _EVERY = re.compile(r"^@every\s+(\d+(?:\.\d+)?)\s*(ms|s|m|h)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_DOW_ITEM = re.compile(r"^(\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/([0-9]+))?$")
-
-
-def _day_number(token: str) -> int:
-    if token in _CRON_DAYS:
-        return _CRON_DAYS.index(token)
-    if token.isdigit() and 0 <= int(token) <= 7:
-        return int(token) % 7
-    raise ValueError(f"bad day of week {token!r}")
-
-
-def crontab_weekdays(field: str) -> str:
-    """Rewrite a crontab(5) day-of-week field (Sunday = 0 or 7) as APScheduler day names.
-
-    ``1-5`` → ``mon,tue,wed,thu,fri``; ``*/2`` → ``sun,tue,thu,sat``.
-    """
-    if field == "*":
-        return field
-    days: set[int] = set()
-    for item in field.lower().split(","):
-        match = _DOW_ITEM.match(item)
-        if not match:
-            raise ValueError(f"bad day-of-week field {field!r}")
-        span, step_text = match.groups()
-        step = int(step_text) if step_text else 1
-        if step < 1:
-            raise ValueError(f"step 0 in day-of-week field {field!r}")
-        if span == "*":
-            low, high = 0, 6
-        elif "-" in span:
-            first, last = span.split("-")
-            low = _day_number(first)
-            # "5-7" ends on Sunday: keep 7 as the upper bound of the range.
-            high = 7 if last == "7" else _day_number(last)
-        else:
-            low = _day_number(span)
-            high = 6 if step_text else low
-        if high < low:
-            raise ValueError(f"day-of-week range {span!r} runs backwards")
-        days.update(d % 7 for d in range(low, high + 1, step))
-    return ",".join(_CRON_DAYS[d] for d in sorted(days))
 
 
 def build_trigger(schedule: Schedule) -> BaseTrigger:
@@ -133,8 +97,15 @@ def build_trigger(schedule: Schedule) -> BaseTrigger:
             f"{expr!r} must have 5 fields (minute hour day-of-month month day-of-week)"
             " or be '@every <n>s'"
         )
-    fields[4] = crontab_weekdays(fields[4])
-    return CronTrigger.from_crontab(" ".join(fields), timezone=zone)
+    # APScheduler gets plain value lists: it reads some crontab syntax its own way.
+    minute, hour, day, month, weekday = (
+        "*" if allowed is None else ",".join(map(str, allowed)) for allowed in cron_values(expr)
+    )
+    if weekday != "*":  # by name: APScheduler 3.x numbers weekdays from Monday
+        weekday = ",".join(_CRON_DAYS[int(number)] for number in weekday.split(","))
+    return CronTrigger(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, timezone=zone
+    )
 
 
 def _when(moment: datetime | None) -> str:
