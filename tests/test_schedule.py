@@ -14,13 +14,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from linkwatch.catalog import cron_problem
 from linkwatch.errors import CatalogError
 from linkwatch.models import Schedule
-from linkwatch.schedule import build_trigger, run_schedules
+from linkwatch.schedule import CrontabTrigger, build_trigger, run_schedules
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -42,21 +41,61 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 )
 def test_weekdays_are_crontabs_sunday_zero(field: str, expected: str) -> None:
     trigger = build_trigger(Schedule("w", f"0 3 * * {field}"))
-    assert isinstance(trigger, CronTrigger)
-    assert str(trigger.fields[4]) == expected  # day_of_week
+    assert isinstance(trigger, CrontabTrigger)
+    assert str(trigger.wall.fields[4]) == expected  # day_of_week
 
 
-def _fires(cron: str, count: int, zone: str = "UTC") -> list[datetime]:
+def _fires(
+    cron: str,
+    count: int,
+    zone: str = "UTC",
+    now: datetime = datetime(2025, 11, 14, 12, 0, tzinfo=UTC),  # a Friday
+) -> list[datetime]:
+    """The next ``count`` fire times, as the scheduler asks for them (a fake clock)."""
     trigger = build_trigger(Schedule("x", cron, timezone=zone))
     fires: list[datetime] = []
-    now = datetime(2025, 11, 14, 12, 0, tzinfo=UTC)  # a Friday
     previous = None
     for _ in range(count):
         fire = trigger.get_next_fire_time(previous, now)
         assert fire is not None
         fires.append(fire)
-        previous = now = fire
+        previous, now = fire, fire + timedelta(seconds=5)  # the run took 5 s
     return fires
+
+
+def _utc(fires: list[datetime]) -> list[str]:
+    return [f.astimezone(UTC).strftime("%m-%d %H:%MZ") for f in fires]
+
+
+def test_a_fixed_time_runs_once_the_night_clocks_go_back() -> None:
+    """01:30 happens twice in New York on 2025-11-02; cron runs once, APScheduler ran twice."""
+    fires = _fires("30 1 * * *", 3, "America/New_York", datetime(2025, 11, 1, 12, tzinfo=UTC))
+    assert _utc(fires) == ["11-02 05:30Z", "11-03 06:30Z", "11-04 06:30Z"]
+
+
+def test_the_repeated_hour_fires_no_wall_time_twice() -> None:
+    """APScheduler went 02:00+02, 02:30+02, 02:00+01, 02:30+02 (back in time) in Berlin."""
+    fires = _fires("*/30 * * * *", 4, "Europe/Berlin", datetime(2025, 10, 25, 23, 50, tzinfo=UTC))
+    assert [f.isoformat() for f in fires] == [
+        "2025-10-26T02:00:00+02:00",
+        "2025-10-26T02:30:00+02:00",
+        "2025-10-26T03:00:00+01:00",
+        "2025-10-26T03:30:00+01:00",
+    ]
+
+
+def test_started_in_the_repeated_hour_the_second_occurrence_is_next() -> None:
+    fires = _fires("30 1 * * *", 1, "America/New_York", datetime(2025, 11, 2, 6, 10, tzinfo=UTC))
+    assert [f.isoformat() for f in fires] == ["2025-11-02T01:30:00-05:00"]
+
+
+def test_a_time_the_clocks_skip_runs_once_shifted_by_the_gap() -> None:
+    fires = _fires("30 2 * * *", 3, "America/New_York", datetime(2025, 3, 8, 12, tzinfo=UTC))
+    assert [f.isoformat() for f in fires] == [
+        "2025-03-09T03:30:00-04:00",
+        "2025-03-10T02:30:00-04:00",
+        "2025-03-11T02:30:00-04:00",
+    ]
 
 
 def test_steps_on_named_months_are_kept() -> None:
@@ -103,7 +142,6 @@ def test_validate_and_the_scheduler_agree(cron: str) -> None:
 
 def test_sunday_cron_fires_on_sunday() -> None:
     trigger = build_trigger(Schedule("weekly", "0 3 * * 0", timezone="Asia/Shanghai"))
-    assert isinstance(trigger, CronTrigger)
     friday = datetime(2025, 11, 14, 12, 0, tzinfo=UTC)
     fire = trigger.get_next_fire_time(None, friday)
     assert fire.strftime("%A %H:%M %Z") == "Sunday 03:00 CST"

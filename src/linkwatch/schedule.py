@@ -21,7 +21,7 @@ signal during the grace period cancels the run at once; the stop is still
 clean, and ``run_schedules`` then raises ``KeyboardInterrupt``, which the CLI
 reports as an interruption (status 130).
 
-Two differences from crontab(5) are handled or documented here:
+Differences from crontab(5) handled or documented here:
 
 * APScheduler 3.x numbers weekdays from Monday = 0, crontab from Sunday = 0
   (APScheduler issue #286), and its parser reads other crontab syntax its own
@@ -30,6 +30,11 @@ Two differences from crontab(5) are handled or documented here:
   :func:`linkwatch.catalog.cron_values`, and hands APScheduler plain lists of
   values, weekdays by name: ``0 3 * * 0`` means Sunday as it does in cron,
   and ``validate`` and the scheduler cannot disagree.
+* The night the clocks go back, a time in the repeated hour fires once, at
+  its first occurrence (cron does so for fixed times; for ``*`` in the hour
+  or minute it fires again by the new time: here the repeated hour is
+  quiet).  A time the clocks skip fires shifted by the gap (``30 2 * * *``
+  at 03:30 that day).  See :class:`CrontabTrigger`.
 * When both day-of-month and day-of-week are restricted, cron fires when
   *either* matches; APScheduler requires *both*.  Avoid combining them.
 
@@ -44,7 +49,7 @@ import logging
 import re
 import signal
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -103,9 +108,58 @@ def build_trigger(schedule: Schedule) -> BaseTrigger:
     )
     if weekday != "*":  # by name: APScheduler 3.x numbers weekdays from Monday
         weekday = ",".join(_CRON_DAYS[int(number)] for number in weekday.split(","))
-    return CronTrigger(
-        minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, timezone=zone
+    wall = CronTrigger(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, timezone=UTC
     )
+    return CrontabTrigger(wall, zone)
+
+
+class CrontabTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler is untyped
+    """A cron schedule read on the local wall clock: each matching local time fires once.
+
+    APScheduler 3.x's ``CronTrigger`` steps through aware datetimes, and the
+    night the clocks go back it fires a fixed time twice (``30 1 * * *`` in
+    New York at 01:30 EDT and again at 01:30 EST), which cron does not do.
+    So ``wall``, a ``CronTrigger`` in UTC (a clock without DST, standing for
+    the local wall clock), finds the matching wall times, and each is placed
+    in ``zone`` afterwards: an ambiguous one at its first occurrence still
+    ahead, one the clocks skip (spring forward) shifted by the gap, as
+    PEP 495 places it.  Fire times always move forward in wall time, so the
+    repeated hour fires nothing it already fired.
+    """
+
+    def __init__(self, wall: CronTrigger, zone: ZoneInfo) -> None:
+        self.wall = wall
+        self.zone = zone
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        if previous_fire_time is not None:
+            # Strictly after the previous fire, on the wall clock and in time.
+            start = self._local(previous_fire_time) + timedelta(microseconds=1)
+            earliest = previous_fire_time.astimezone(UTC) + timedelta(microseconds=1)
+        else:
+            start = self._local(now)
+            earliest = now.astimezone(UTC)
+        wall: datetime | None = self.wall.get_next_fire_time(None, start.replace(tzinfo=UTC))
+        while wall is not None:
+            local = wall.replace(tzinfo=None)
+            for fold in (0, 1):
+                moment = local.replace(tzinfo=self.zone, fold=fold)
+                if fold and self._local(moment) != local:
+                    break  # skipped by the clocks: fold=1 would place it before the gap
+                # In UTC: aware datetimes with the same tzinfo compare ignoring fold.
+                if moment.astimezone(UTC) >= earliest:
+                    return moment.astimezone(UTC).astimezone(self.zone)
+            wall = self.wall.get_next_fire_time(wall, wall)
+        return None
+
+    def _local(self, moment: datetime) -> datetime:
+        return moment.astimezone(self.zone).replace(tzinfo=None)
+
+    def __str__(self) -> str:
+        return f"{self.wall} {self.zone.key}"
 
 
 def _when(moment: datetime | None) -> str:
