@@ -14,6 +14,7 @@ from linkwatch.catalog import (
     SETTINGS_KEYS,
     balance_by_host,
     cron_problem,
+    cron_values,
     filter_links,
     load_catalog,
     parse_catalog,
@@ -347,10 +348,28 @@ def test_shipped_catalog_loads() -> None:
         ("0 3 * dec-jan *", False),
         ("0 3 * * 5-7", True),
         ("0 3 1-1 * *", True),
+        ("*/90 * * * *", True),
+        ("0 3 * jan-dec/6 *", True),
+        ("0 3 * * 7-7", True),
+        ("0 3 * * 7-6", False),
     ],
 )
 def test_cron_problem(cron: str, ok: bool) -> None:
     assert (cron_problem(cron) is None) is ok
+
+
+@pytest.mark.parametrize(
+    ("cron", "values"),
+    [
+        ("* * * * *", (None, None, None, None, None)),
+        ("*/90 */5 1-5/2 jan-dec/6 7-7", ((0,), (0, 5, 10, 15, 20), (1, 3, 5), (1, 7), (0,))),
+        ("0 3 * * 5-7", ((0,), (3,), None, None, (0, 5, 6))),
+        ("0 3 * * */3", ((0,), (3,), None, None, (0, 3, 6))),
+        ("1/20 3 * * SAT,sun", ((1, 21, 41), (3,), None, None, (0, 6))),
+    ],
+)
+def test_cron_values(cron: str, values: tuple[tuple[int, ...] | None, ...]) -> None:
+    assert cron_values(cron) == values
 
 
 @pytest.mark.parametrize(

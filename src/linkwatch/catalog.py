@@ -685,33 +685,70 @@ def _describe(value: object) -> str:
 
 def cron_problem(cron: str) -> str | None:
     """What is wrong with a 5-field crontab expression (crontab(5)), or None."""
+    try:
+        cron_values(cron)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def cron_values(cron: str) -> tuple[tuple[int, ...] | None, ...]:
+    """The values each of the five crontab(5) fields of ``cron`` allows; None for ``*``.
+
+    The one reading of a cron expression: ``validate`` refuses what this
+    refuses, and ``linkwatch schedule`` hands APScheduler these values as
+    plain lists, never crontab syntax, which APScheduler 3.x reads its own
+    way (it drops the step of ``jan-dec/6``, refuses ``*/90`` that cron reads
+    as minute 0, and numbers weekdays from Monday).  Day of week is crontab's:
+    0 and 7 are Sunday, given as 0.  Raises ``ValueError`` with a one-line
+    reason.
+    """
     fields = cron.split()
     if len(fields) != 5:
-        return (
+        raise ValueError(
             f"{cron!r} must have 5 fields (minute hour day-of-month month day-of-week), "
             f"got {len(fields)}"
         )
-    for text, (what, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+    result: list[tuple[int, ...] | None] = []
+    for text, field in zip(fields, _CRON_FIELDS, strict=True):
+        what, low, high, _ = field
+        if text == "*":
+            result.append(None)
+            continue
+        weekday = what == "day of week"
+        values: set[int] = set()
         for item in text.lower().split(","):
             match = _CRON_ITEM.match(item)
             if not match:
-                return f"{cron!r}: bad {what} field {text!r}"
-            if match.group(2) is not None and int(match.group(2)) == 0:
-                return f"{cron!r}: step 0 in {what} field {text!r}"
-            if match.group(1) == "*":
-                continue
-            values = []
-            for bound in match.group(1).split("-"):
-                if bound in names:
-                    values.append(low + names.index(bound))  # jan = 1, sun = 0
-                    continue
-                if not bound.isdigit() or not low <= int(bound) <= high:
-                    return f"{cron!r}: {what} value {bound!r} is outside {low}-{high}"
-                values.append(int(bound))
-            # The scheduler refuses "5-1" at start-up; say so here, with the line.
-            if values != sorted(values):
-                return f"{cron!r}: {what} range {match.group(1)!r} runs backwards"
-    return None
+                raise ValueError(f"{cron!r}: bad {what} field {text!r}")
+            span, step_text = match.groups()
+            step = int(step_text) if step_text else 1
+            if step == 0:
+                raise ValueError(f"{cron!r}: step 0 in {what} field {text!r}")
+            # 7 is another name for Sunday, not an eighth day: "*" and "1/2"
+            # end on Saturday, only a range written up to 7 reaches it.
+            top = high - 1 if weekday else high
+            if span == "*":
+                first, last = low, top
+            else:
+                bounds = [_cron_number(cron, bound, field) for bound in span.split("-")]
+                first = bounds[0]
+                last = bounds[-1] if len(bounds) > 1 else (max(first, top) if step_text else first)
+                # Cron refuses "5-1" (crontab(5) has no wrap-around); so do we.
+                if last < first:
+                    raise ValueError(f"{cron!r}: {what} range {span!r} runs backwards")
+            values.update(value % 7 if weekday else value for value in range(first, last + 1, step))
+        result.append(tuple(sorted(values)))
+    return tuple(result)
+
+
+def _cron_number(cron: str, bound: str, field: tuple[str, int, int, tuple[str, ...]]) -> int:
+    what, low, high, names = field
+    if bound in names:
+        return low + names.index(bound)  # jan = 1, sun = 0
+    if not bound.isdigit() or not low <= int(bound) <= high:
+        raise ValueError(f"{cron!r}: {what} value {bound!r} is outside {low}-{high}")
+    return int(bound)
 
 
 def timezone_exists(name: str) -> bool:
