@@ -171,6 +171,65 @@ def test_extract_region_choice(html: bytes, select: str | None, expected: str) -
     assert extract_text(html, "text/html", select) == expected
 
 
+def webforms_page(viewstate: str, extra: str = "") -> bytes:
+    """An ASP.NET WebForms page: the whole body is one server-side <form>."""
+    return (
+        '<html><body><div>Skip to content</div><form method="post" id="form1">'
+        f'<input type="hidden" name="__VIEWSTATE" value="{viewstate}">'
+        "<div class=post><h1>Attention explained</h1><p>The real article text, long enough "
+        f"to be most of the page.</p>{extra}<textarea>draft</textarea>"
+        "<button>Post</button></div></form></body></html>"
+    ).encode()
+
+
+def test_a_form_that_wraps_the_page_is_read_not_dropped() -> None:
+    text = extract_text(webforms_page("dDwtMTIzNDU2Nzg5O3Q8"), "text/html")
+    assert text == (
+        "Skip to content\nAttention explained\n"
+        "The real article text, long enough to be most of the page."
+    )
+    assert fp(webforms_page("dDwtMTIzNDU2Nzg5O3Q8")) == fp(webforms_page("QW5vdGhlclN0YXRlOTg3"))
+
+
+@pytest.mark.parametrize(
+    ("html", "select", "expected"),
+    [
+        # the region inside a form: the form is its wrapper, not chrome
+        (b"<body><form><main><p>in main</p></main></form><p>out</p></body>", None, "in main"),
+        (b"<body><form><div class=c>picked</div></form></body>", ".c", "picked"),
+        (b"<body><form class=c>whole form</form></body>", "form.c", "whole form"),
+        # forms beside or inside the region stay chrome
+        (b"<body><main><p>text</p><form>Reply: what is 3 + 4?</form></main></body>", None, "text"),
+        (
+            b"<body><p>A long paragraph of the page itself.</p><form>Subscribe</form></body>",
+            None,
+            "A long paragraph of the page itself.",
+        ),
+        (b"<body><article>a</article><form>Search the site</form></body>", None, "a"),
+    ],
+)
+def test_forms_are_chrome_unless_they_hold_the_page(
+    html: bytes, select: str | None, expected: str
+) -> None:
+    assert extract_text(html, "text/html", select) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "binary"),
+    [
+        (b"<html><body><div id=root></div></body></html>", "text/html", False),
+        (b"<div id=root></div>", None, False),
+        (b"", "text/plain", False),
+        (b"%PDF-1.7\n\x00", "application/pdf", True),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", None, True),
+    ],
+)
+def test_is_binary_tells_a_textless_page_from_a_binary_body(
+    body: bytes, content_type: str | None, binary: bool
+) -> None:
+    assert content.is_binary(body, content_type) is binary
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "expected"),
     [
@@ -379,7 +438,8 @@ _HTML_PARTS = (
     "<div role=main>", "<DIV ROLE='MAIN'>", "<div hidden>", "</div>", "<title>tt</title>",
     "<h1>hh</h1>", "<script>s</script>", "<svg><title>st</title></svg>", "text ", "<template>",
     "</template>", "<aside>", "</aside>", '<span aria-hidden="true">x</span>', "<form>",
-    "</form>", '<div role="dialog">d</div>', "<section>", "</section>", "<br>",
+    "</form>", '<div role="dialog">d</div>', "<section>", "</section>", "<br>", "more words ",
+    "<textarea>typed</textarea>", '<input value="tok">', "<form role=main>",
 )  # fmt: skip
 
 
@@ -389,9 +449,18 @@ def _text_the_css_way(html: str) -> str:
     for selector in (",".join(content._DROP_TAGS), *content._DROP_SELECTORS):
         for node in tree.css(selector):
             node.decompose()
-    nodes = tree.css("main, [role=main]") or tree.css("article")
-    if not nodes:
+    region = "main, [role=main]" if tree.css("main, [role=main]") else "article"
+    nodes = tree.css(region)
+    if nodes:  # a form stays only around the chosen region (css() includes the form)
+        for form in tree.css("form"):
+            if not form.css_first(region):
+                form.decompose()
+    else:
         nodes = [tree.body] if tree.body is not None else []
+        size = len("".join((tree.body.text() if tree.body else "").split()))
+        for form in tree.css("form"):  # or when it holds most of the body's text
+            if 2 * len("".join(form.text().split())) <= size:
+                form.decompose()
     chosen = [n for n in nodes if not any(content._contains(o, n) for o in nodes if o is not n)]
     return content.normalise(content._render(chosen))
 

@@ -31,9 +31,11 @@ from linkwatch.htmlpage import SharedBody, decode_text, parse_html, text_codec
 
 # Elements that never carry a page's main text.  ``template`` content is
 # inert (HTML §4.12.3), ``noscript`` duplicates what scripts render, and
-# nav/header/footer/aside/form are the site's chrome (HTML §4.3 sectioning
-# semantics): menus, "related posts" sidebars that rotate per request, login
-# and search forms holding CSRF tokens.
+# nav/header/footer/aside are the site's chrome (HTML §4.3 sectioning
+# semantics): menus, "related posts" sidebars that rotate per request.
+# Form controls (button, select, textarea, datalist) hold what a user types
+# or picks, not what the page says.  ``<form>`` itself is not here: see
+# ``_drop_forms``.
 _DROP_TAGS = (
     "script",
     "style",
@@ -44,13 +46,14 @@ _DROP_TAGS = (
     "header",
     "footer",
     "aside",
-    "form",
     "iframe",
     "canvas",
     "object",
     "embed",
     "button",
     "select",
+    "textarea",
+    "datalist",
 )
 # ARIA landmarks that mean the same chrome when sites use <div role=…>
 # (WAI-ARIA 1.2 §5.3.4), plus elements hidden from every reader (HTML
@@ -271,10 +274,14 @@ def _render(nodes: Iterable[LexborNode]) -> str:
 def _html_text(html: str, select: str | None, shared: SharedBody | None) -> str:
     # The tree is changed below (chrome removed), so it is taken, not shared.
     tree = shared.take_tree(html) if shared is not None else parse_html(html)
-    for name in _DROP_TAGS:
-        for node in tree.tags(name):
-            node.decompose()
     lowered = html.lower()
+    for name in _DROP_TAGS:
+        # Each ``tags()`` walks the whole tree; an element whose start tag is
+        # nowhere in the markup cannot be in it (the parser only invents
+        # html/head/body/tbody), so most pages skip most walks.
+        if "<" + name in lowered:
+            for node in tree.tags(name):
+                node.decompose()
     has_role = "role" in lowered
     if has_role or any(name in lowered for name in _DROP_ATTR_NAMES):
         for node in tree.css(_DROP_ATTRS):
@@ -287,9 +294,46 @@ def _html_text(html: str, select: str | None, shared: SharedBody | None) -> str:
         )
         if not nodes:
             nodes = [tree.body] if tree.body is not None else []
+    if "<form" in lowered:
+        _drop_forms(tree.tags("form"), nodes, tree.body)
     # A <main> nested in another selected node would be rendered twice.
     chosen = [n for n in nodes if not any(_contains(o, n) for o in nodes if o is not n)]
     return _render(chosen)
+
+
+def _drop_forms(
+    forms: Sequence[LexborNode], chosen: Sequence[LexborNode], body: LexborNode | None
+) -> None:
+    """Remove the forms that are chrome, keep the one that holds the page.
+
+    Most forms are chrome: login, search and newsletter boxes, comment forms
+    with a rotating anti-spam question.  But ASP.NET WebForms (and other
+    server-side form frameworks) wrap the whole page in one ``<form>``;
+    dropping it dropped the article, and the page's fingerprint fell back
+    to its raw bytes, which change with every ``__VIEWSTATE``.  So a form
+    stays when it contains the chosen region (``<main>``, an ``<article>``,
+    the catalog's ``select``), or — when the page marks no region and the
+    whole ``<body>`` is read — when it holds most of the body's text.  Its
+    controls are gone already (``_DROP_TAGS``); a form's tokens live in
+    attribute values, which are never text.
+    """
+    regions = [n for n in chosen if n != body]
+    if regions:
+        for form in forms:
+            if not any(n == form or _contains(form, n) for n in regions):
+                form.decompose()
+        return
+    # No region: the body is read.  HTML never nests forms (§13.2.6.4.7), so
+    # at most one form can hold more than half of the body's text.
+    body_size = _text_size(body) if body is not None and forms else 0
+    for form in forms:
+        if 2 * _text_size(form) <= body_size:
+            form.decompose()
+
+
+def _text_size(node: LexborNode) -> int:
+    """How many non-space characters of text ``node`` holds (counted in C)."""
+    return len("".join(node.text(deep=True).split()))
 
 
 def _contains(outer: LexborNode, inner: LexborNode) -> bool:
@@ -321,16 +365,37 @@ def extract_text(
     """
     if shared is not None and shared.body is not body and shared.body != body:
         shared = None
-    media, charset = _media_type(content_type)
-    if media in _HTML_TYPES or (media is None and _looks_html(body)):
+    kind = _kind(body, content_type)
+    _, charset = _media_type(content_type)
+    if kind == "html":
         html = _decode(body, charset, html=True, shared=shared)
         return normalise(_html_text(html, select, shared))
+    if kind == "text":
+        return normalise(_decode(body, charset, html=False))
+    return ""
+
+
+def is_binary(body: bytes, content_type: str | None) -> bool:
+    """Whether :func:`extract_text` treats ``body`` as binary (PDF, image…).
+
+    For HTML and text an empty :func:`extract_text` means the page holds no
+    readable text (a JavaScript app shell, a ``select`` that matches
+    nothing), which is not the same as a body that has no text form at all.
+    """
+    return _kind(body, content_type) == "binary"
+
+
+def _kind(body: bytes, content_type: str | None) -> str:
+    """``"html"``, ``"text"`` or ``"binary"``: how :func:`extract_text` reads ``body``."""
+    media, _ = _media_type(content_type)
+    if media in _HTML_TYPES or (media is None and _looks_html(body)):
+        return "html"
     is_text = media is not None and (
         media.startswith("text/") or media in _TEXTUAL_TYPES or media.endswith(("+json", "+xml"))
     )
     if is_text or (media is None and not _looks_binary(body)):
-        return normalise(_decode(body, charset, html=False))
-    return ""
+        return "text"
+    return "binary"
 
 
 # --- noise -----------------------------------------------------------------
