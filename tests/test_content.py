@@ -273,6 +273,29 @@ def test_extract_decoding_and_types(body: bytes, content_type: str | None, expec
         ("Copyright 2024 Example ok", "Example ok"),
         ("发布于下午3:05 ok", "发布于 ok"),
         ("上午 10:30:01 ok", "ok"),
+        # a full date or a clock glued to a label (inline elements join without a space)
+        ("更新时间2024-03-05 12:00:01 ok", "更新时间 ok"),
+        ("Last build2024-03-05T12:00:01Z ok", "Last build ok"),
+        ("发表于2024/03/05发布 ok", "发表于 发布 ok"),
+        ("今日发布于12:30 ok", "今日发布于 ok"),
+        # relative times: moment.js wording, short forms, Chinese both scripts
+        ("Updated a few seconds ago ok", "Updated ok"),
+        ("Posted 3h ago ok", "Posted ok"),
+        ("edited 2 hrs ago ok", "edited ok"),
+        ("发布于 1个小时前 ok", "发布于 ok"),
+        ("更新於 3小時前 ok", "更新於 ok"),
+        ("3 分鐘前 ok", "ok"),
+        ("剛剛 ok", "ok"),
+        # counters: Chinese reads/views/upvotes, labels in parentheses
+        ("posted @ 阅读(1234) 评论(5) ok", "posted @ ok"),
+        ("1234 次阅读 ok", "ok"),
+        ("浏览 1234 ok", "ok"),
+        ("1,234 人赞同了该回答", "了该回答"),
+        ("Comments (12) ok", "ok"),
+        ("repo · stars 120", "repo ·"),
+        # tokens: scattered lone lower-case letters, or base64 padding
+        ("token TW5PcFFyU3RVdld4WXo5ODc2 ok", "token ok"),
+        ("blob dGhpcyBpcyBub3QgYSBuYW1l== ok", "blob ok"),
     ],
 )
 def test_builtin_noise_is_removed(noisy: str, clean: str) -> None:
@@ -287,10 +310,43 @@ def test_builtin_noise_is_removed(noisy: str, clean: str) -> None:
         "GPT-4 has 1.8 trillion parameters",
         "Chapter 12: attention",
         "deadbeef",
+        # names of models and classes are words, not tokens
+        "We use Llama-2-7b-chat-hf for the demo.",
+        "Load it with AutoModelForSeq2SeqLM or T5ForConditionalGeneration.",
+        "Mixtral-8x7B-Instruct-v0 and Meta-Llama-3-8B-Instruct",
+        # counter words only as whole words, and a verb with its object is prose
+        "We profile 5 startups.",
+        "The loader reads 2 files",
+        "She likes 3 songs and shares 25 photos",
+        "重点关注 3 个方面",
+        "3 playlists, 10 starters and 4 readers",
     ],
 )
 def test_meaningful_text_is_not_noise(text: str) -> None:
     assert strip_noise(text) == text
+
+
+def glued(stamp: str) -> bytes:
+    inline = f"<span>Last build</span><time>{stamp}</time>"
+    return f"<main><p>Body text.</p><p>{inline}</p></main>".encode()
+
+
+def test_a_stamp_glued_to_its_label_by_inline_markup_is_noise() -> None:
+    assert fp(glued("2024-03-05T12:00:01Z")) == fp(glued("2024-03-06T08:13:44Z"))
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("Llama-2-7b-chat-hf", "Llama-2-13b-chat-hf"),
+        ("AutoModelForSeq2SeqLM", "T5ForConditionalGeneration"),
+        ("We profile 5 startups.", "We profile 6 startups."),
+        ("The loader reads 2 files", "The loader reads 3 files"),
+        ("重点关注 3 个方面", "重点关注 4 个方面"),
+    ],
+)
+def test_a_real_edit_near_noise_words_changes_the_fingerprint(old: str, new: str) -> None:
+    assert fingerprint(old) != fingerprint(new)
 
 
 def test_user_ignore_patterns_apply() -> None:
@@ -413,14 +469,19 @@ def test_fingerprints_do_not_move_between_releases(text: str, digest: str) -> No
     assert fingerprint(text) == digest
 
 
-_NOISY_ALPHABET = "aAbcſsStVvwK0123456789٣ ,.:：-/万k©()次播放量观看\n"
+_NOISY_ALPHABET = "aAbcſsStVvwK0123456789٣ ,.:：-/万k©()（）次人播放量观看重点关注阅读\n"
 
 
 @given(st.text(alphabet=_NOISY_ALPHABET, max_size=60) | st.text(max_size=40))
 def test_fast_counter_rule_matches_exactly_what_the_plain_rule_matches(text: str) -> None:
-    number = r"\d[\d,.]*\s*(?:[kKmMbBwW]|万|亿|千)?\+?"  # the rule as first written
-    plain = re.compile(
-        rf"(?i:{number}\s*{content._COUNTER_WORDS}|{content._COUNTER_WORDS}\s*[:：]?\s*{number})"
+    number = r"\d[\d,.]*\s*(?:[kKmMbBwW]|万|亿|千)?\+?"  # not possessive
+    en, zh, end = content._COUNTER_EN, content._COUNTER_ZH, content._PHRASE_END
+    count = rf"(?:[(（]\s*{number}\s*[)）]|[:：]?\s*{number})"
+    plain = re.compile(  # the rule without its first-letter lookahead
+        rf"(?i:{number}\s*(?:{en}(?![a-z])|[次人]?{zh})"
+        rf"|(?<![a-z])(?-i:(?=[A-Z])){en}(?![a-z])\s*{count}"
+        rf"|(?<![a-z]){en}(?![a-z])\s*(?:[(（]\s*{number}\s*[)）]|[:：]\s*{number}|{number}{end})"
+        rf"|(?<!{content._HAN}){zh}\s*{count})"
     )
     fast = re.compile(content.BUILTIN_NOISE[-1][1])
     assert fast.sub("#", text) == plain.sub("#", text)
@@ -525,6 +586,9 @@ _RULE_PIECES = (
     "Sept. 5, 2024", "5 Oct 2024", "Dec 31 1999", "© 2019–2024", "12:34:56 a.m.",
     "one day ago", "2 周前", "12,345 次播放", "Likes: 3.4万", "0123456789ABCDEF0123",
     "x下午3:05", "a上午 12:34", "re3分钟前", "x2024年3月5日", "reviews 12", "no©2024",
+    "x2024-03-05T12:00", "于2024/03/05", "于12:30", "a few seconds ago", "3h ago", "1个小时前",
+    "3小時前", "剛剛", "阅读(1234)", "人赞同", "浏览 12", "重点关注 3", "reads 2 files",
+    "Llama-2-7b-chat-hf", "AutoModelForSeq2SeqLM", "dGVzdA==", "ab12:30", "Comments (5)",
 )  # fmt: skip
 
 

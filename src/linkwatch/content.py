@@ -404,29 +404,54 @@ _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
     r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
 )
-_UNITS_EN = r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?)"
-_COUNTER_WORD_LIST = (
+_UNITS_EN = (
+    r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|wks?|months?|mos?|years?|yrs?)"
+)
+# Counter words.  English ones are whole words ("5 startups" holds no
+# "stars"); Chinese has no spaces, so a label must not be the tail of a
+# longer word ("重点关注 3 个方面" is "focus on 3 aspects", not 关注 = followers).
+_COUNTER_WORDS_EN = (
     "views?", "likes?", "stars?", "forks?", "watching", "watchers?", "comments?", "downloads?",
     "plays?", "subscribers?", "followers?", "reads?", "reactions?", "shares?", "clones?",
-    "次播放", "次观看", "播放量?", "观看", "点赞", "收藏", "评论", "弹幕", "阅读量?", "关注",
-    "粉丝", "人看过", "人观看", "投币", "转发", "赞",
 )  # fmt: skip
-_COUNTER_WORDS = "(?:" + "|".join(_COUNTER_WORD_LIST) + ")"
-# The first letters of the counter words, as a lookahead in front of the
-# alternation: Python's regex engine tries all 31 words at every position
-# of a line (and again at every backtracking step of a number before them),
-# and this one character test rejects almost all of them first.  It matches
-# exactly the same text (it only restates a necessary condition); with the
-# possessive number below, the counter rule on a short line went 13 -> 5 µs.
-_COUNTER_FIRST = "".join(sorted({word[0] for word in _COUNTER_WORD_LIST}))
+_COUNTER_WORDS_ZH = (
+    "播放量?", "观看", "点赞", "收藏", "评论", "弹幕", "阅读量?", "浏览量?", "关注", "粉丝",
+    "投币", "转发", "赞同?", "看过",
+)  # fmt: skip
+_COUNTER_EN = "(?:" + "|".join(_COUNTER_WORDS_EN) + ")"
+_COUNTER_ZH = "(?:" + "|".join(_COUNTER_WORDS_ZH) + ")"
+# Han ideographs (CJK Unified, Extension A, Compatibility): what may not
+# precede a Chinese label.
+_HAN = r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\uf9ff]"
+# The first letters of the counter words (and of 次/人, "times"/"people",
+# which may stand between a number and its word: "1234 次阅读", "5 人赞同"), as
+# a lookahead in front of the alternation: Python's regex engine tries all
+# the words at every position of a line (and again at every backtracking
+# step of a number before them), and this one character test rejects
+# almost all of them first.  It matches exactly the same text (it only
+# restates a necessary condition); with the possessive number below, the
+# counter rule on a short line went 13 -> 5 µs.
+_COUNTER_FIRST = "".join(
+    sorted({word[0] for word in (*_COUNTER_WORDS_EN, *_COUNTER_WORDS_ZH, "次", "人")})
+)
 _COUNTER_START = f"(?=[{_COUNTER_FIRST}])"
 # Possessive (``*+``, Python 3.11): what follows a number never starts with a
 # digit, comma, dot or space, so giving those back cannot make a match; without
-# it every digit of "127.0.0.1" retried the 31 counter words at each step back.
+# it every digit of "127.0.0.1" retried the counter words at each step back.
 _NUMBER = r"\d[\d,.]*+\s*+(?:[kKmMbBwW]|万|亿|千)?\+?"
+# A label's count: "Stars 120", "likes: 5", "阅读(1234)".
+_COUNT = rf"(?:[(（]\s*{_NUMBER}\s*[)）]|[:：]?\s*{_NUMBER})"
+# A lowercase English counter word before a bare number is a label only when
+# the number ends the phrase ("… · stars 5"); followed by a word it is a verb
+# and its object ("the loader reads 2 files").  Stated without relying on the
+# possessive number, so giving digits back cannot make it hold.
+_PHRASE_END = r"(?![\s\d,.]*[a-z])"
 
 # Each rule: (why it is noise, pattern).  Order matters only for overlap:
 # longer constructs (ISO timestamps) go before their parts (clock times).
+# A full date shape needs no word boundary before it: inline elements are
+# joined without a space ("<span>更新时间</span><span>2024-03-05</span>" reads
+# "更新时间2024-03-05"), and Chinese puts none between words.
 BUILTIN_NOISE: tuple[tuple[str, str], ...] = (
     (
         "Copyright lines carry the current year and roll over every 1 January.",
@@ -434,11 +459,11 @@ BUILTIN_NOISE: tuple[tuple[str, str], ...] = (
     ),
     (
         "ISO 8601 / RFC 3339 timestamps: server render times, 'generated at' stamps.",
-        r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
+        r"(?<!\d)\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
     ),
     (
         "Slashed and CJK dates (2024/03/05, 2024年3月5日) are the same render stamps.",
-        r"\b\d{4}/\d{1,2}/\d{1,2}\b|\d{4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?",
+        r"(?<!\d)\d{4}/\d{1,2}/\d{1,2}(?!\d)|\d{4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?",
     ),
     (
         "Spelled-out dates ('Updated March 5, 2024', '5 Mar 2024').",
@@ -446,16 +471,22 @@ BUILTIN_NOISE: tuple[tuple[str, str], ...] = (
         rf"|\b\d{{1,2}}\s+{_MONTHS}\s+\d{{4}}\b)",
     ),
     (
-        "Clock times (12:34, 12:34:56 PM, 下午3:05) tick on every request.",
-        r"(?:(?:上午|下午)\s*|\b)\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp]\.?[Mm]\.?)?\b",
+        "Clock times (12:34, 12:34:56 PM, 下午3:05, 发布于12:30) tick on every request; "
+        "not after a Latin letter or digit, where '12:30' is part of something else.",
+        r"(?:(?:上午|下午)\s*|(?<![A-Za-z\d_]))\d{1,2}:\d{2}(?::\d{2})?"
+        r"(?:\s*[AaPp]\.?[Mm]\.?)?(?![A-Za-z\d_])",
     ),
     (
-        "Relative times ('3 minutes ago', 'just now', 'yesterday') move by themselves.",
-        rf"(?i:\b(?:\d+|an?|one)\s+{_UNITS_EN}\s+ago\b|\bjust now\b|\byesterday\b|\btoday\b)",
+        "Relative times ('3 minutes ago', '3h ago', 'a few seconds ago', 'just now', "
+        "'yesterday') move by themselves.",
+        rf"(?i:\b(?:(?:an?|one|(?:a\s+)?few|several)\s+{_UNITS_EN}"
+        rf"|\d+\s*(?:{_UNITS_EN}|[smhdwy]))\s+ago\b|\bjust now\b|\byesterday\b|\btoday\b)",
     ),
     (
-        "Chinese relative times (3 分钟前, 刚刚, 昨天) as bilibili and zhihu print them.",
-        r"\d+\s*(?:秒|分钟|小时|天|周|个月|月|年)前|刚刚|昨天|前天|今天",
+        "Chinese relative times (3 分钟前, 1个小时前, 3小時前, 刚刚, 昨天), simplified and "
+        "traditional, as bilibili, zhihu and Taiwanese sites print them.",
+        r"\d+\s*(?:秒钟?|秒鐘|分钟|分鐘|分|个?小时|個?小時|个?钟头|個?鐘頭|天|日|周|週"
+        r"|[个個]?星期|[个個]?月|年)前|刚刚|剛剛|昨天|前天|今天",
     ),
     (
         "UUIDs: request ids and nonces.",
@@ -466,16 +497,22 @@ BUILTIN_NOISE: tuple[tuple[str, str], ...] = (
         r"\b[0-9a-fA-F]{16,}\b",
     ),
     (
-        "Base64-like tokens (≥ 16, mixing digits, upper and lower case): nonces, "
-        "session and CSRF tokens.  Words and slugs lack the mix, so they stay.",
+        "Base64-like tokens (≥ 16, mixing digits, upper and lower case): nonces, session "
+        "and CSRF tokens.  Random text scatters lone lower-case letters between capitals "
+        "and digits ('aB3dE5'); names keep theirs in words ('AutoModelForSeq2SeqLM', "
+        "'Llama-2-7b-chat-hf'), so a token needs two lone ones, or base64 padding.",
         r"(?<![A-Za-z0-9+/_-])(?=[A-Za-z0-9+/_-]*\d)(?=[A-Za-z0-9+/_-]*[a-z])"
-        r"(?=[A-Za-z0-9+/_-]*[A-Z])[A-Za-z0-9+/_-]{16,}={0,2}",
+        r"(?=[A-Za-z0-9+/_-]*[A-Z])(?=(?:[A-Za-z0-9+/_-]*?[A-Z0-9][a-z](?=[A-Z0-9])){2}"
+        r"|[A-Za-z0-9+/_-]*=(?![\w+/-]))[A-Za-z0-9+/_-]{16,}={0,2}",
     ),
     (
-        "Counters ('1.2k views', '12,345 次播放', '播放量 3.4万'): they grow while the "
-        "content stays the same.",
-        rf"(?i:{_NUMBER}\s*{_COUNTER_START}{_COUNTER_WORDS}"
-        rf"|{_COUNTER_START}{_COUNTER_WORDS}\s*[:：]?\s*{_NUMBER})",
+        "Counters ('1.2k views', '12,345 次播放', '播放量 3.4万', 'Star 12.3k', '阅读(1234)'): "
+        "they grow while the content stays the same.",
+        rf"(?i:{_NUMBER}\s*{_COUNTER_START}(?:{_COUNTER_EN}(?![a-z])|[次人]?{_COUNTER_ZH})"
+        rf"|{_COUNTER_START}(?:(?<![a-z])(?:(?-i:(?=[A-Z])){_COUNTER_EN}(?![a-z])\s*{_COUNT}"
+        rf"|{_COUNTER_EN}(?![a-z])\s*(?:[(（]\s*{_NUMBER}\s*[)）]|[:：]\s*{_NUMBER}"
+        rf"|{_NUMBER}{_PHRASE_END}))"
+        rf"|(?<!{_HAN}){_COUNTER_ZH}\s*{_COUNT}))",
     ),
 )
 
@@ -500,8 +537,8 @@ _GUARDS: tuple[tuple[str, str], ...] = (
     ("", r"(?=\d)"),  # slashed and CJK dates
     ("", r"(?i:(?=[\djfmasond]))"),  # spelled-out dates: a month or a day number
     ("", r"(?=[上下\d])"),  # clock times
-    ("", r"(?i:(?=[\dajoyt]))"),  # relative times: a number, a/an/one, just, yesterday, today
-    ("", r"(?=[\d刚昨前今])"),  # Chinese relative times
+    ("", r"(?i:(?=[\dajofsyt]))"),  # relative: number, a/an/one/few/several, just, yesterday, today
+    ("", r"(?=[\d刚剛昨前今])"),  # Chinese relative times
     ("", ""),  # UUIDs: \b and a hex class are already cheap
     (r"\b", r"(?=[0-9a-fA-F]{16})"),  # long hex runs
     ("(?<![A-Za-z0-9+/_-])", "(?=[A-Za-z0-9+/_-]{16})"),  # tokens: most words are shorter
@@ -520,10 +557,10 @@ def _guarded(boundary: str, guard: str, rule: str) -> str:
 
 
 # The rules that can start right after an ASCII letter, digit or "_": every
-# other rule begins with ``\b`` (false between two word characters) or the
-# token rule's lookbehind.  Inside a word, which is most positions of prose,
-# only these are tried.
-_MID_WORD_RULES = frozenset({0, 2, 4, 6, 10})  # ©, CJK dates, 下午 clocks, 分钟前, counters
+# other rule begins with ``\b`` (false between two word characters) or a
+# lookbehind that refuses letters.  Inside a word, which is most positions of
+# prose, only these are tried.
+_MID_WORD_RULES = frozenset({0, 1, 2, 4, 6, 10})  # ©, dates, 下午 clocks, 分钟前, counters
 
 
 def _alternation(indices: Iterable[int]) -> str:
@@ -549,7 +586,7 @@ _BUILTIN = re.compile(
 # cannot hold noise.  (A 16-letter run of only a–f is left alone: no such word.)
 _DIGIT = re.compile(r"\d")
 _DIGITLESS_NOISE = ("©", "(c)", "copyright", "just now", "yesterday", "today", " ago",
-                    "刚刚", "昨天", "前天", "今天")  # fmt: skip
+                    "刚刚", "剛剛", "昨天", "前天", "今天")  # fmt: skip
 
 
 def _strip_builtin(text: str) -> str:
