@@ -243,6 +243,14 @@ def test_is_binary_tells_a_textless_page_from_a_binary_body(
         (b"%PDF-1.7\n\x00\x01\x02", "application/pdf", ""),
         (b"\x89PNG\r\n\x1a\n\x00\x00", None, ""),
         (b"<p>x</p>", "text/html; charset=no-such-codec", "x"),
+        # GB2312 and Latin-1 labels are read as browsers read them (GB18030, windows-1252)
+        ('<meta charset="gb2312"><p>作者:朱镕基</p>'.encode("gb18030"), "text/html", "作者:朱镕基"),
+        ("<p>朱镕基</p>".encode("gb18030"), "text/html; charset=GB2312", "朱镕基"),
+        (
+            b"<p>\x93quoted\x94 caf\xe9</p>",
+            "text/html; charset=iso-8859-1",
+            "\u201cquoted\u201d café",
+        ),
     ],
 )
 def test_extract_decoding_and_types(body: bytes, content_type: str | None, expected: str) -> None:
