@@ -171,6 +171,65 @@ def test_extract_region_choice(html: bytes, select: str | None, expected: str) -
     assert extract_text(html, "text/html", select) == expected
 
 
+def webforms_page(viewstate: str, extra: str = "") -> bytes:
+    """An ASP.NET WebForms page: the whole body is one server-side <form>."""
+    return (
+        '<html><body><div>Skip to content</div><form method="post" id="form1">'
+        f'<input type="hidden" name="__VIEWSTATE" value="{viewstate}">'
+        "<div class=post><h1>Attention explained</h1><p>The real article text, long enough "
+        f"to be most of the page.</p>{extra}<textarea>draft</textarea>"
+        "<button>Post</button></div></form></body></html>"
+    ).encode()
+
+
+def test_a_form_that_wraps_the_page_is_read_not_dropped() -> None:
+    text = extract_text(webforms_page("dDwtMTIzNDU2Nzg5O3Q8"), "text/html")
+    assert text == (
+        "Skip to content\nAttention explained\n"
+        "The real article text, long enough to be most of the page."
+    )
+    assert fp(webforms_page("dDwtMTIzNDU2Nzg5O3Q8")) == fp(webforms_page("QW5vdGhlclN0YXRlOTg3"))
+
+
+@pytest.mark.parametrize(
+    ("html", "select", "expected"),
+    [
+        # the region inside a form: the form is its wrapper, not chrome
+        (b"<body><form><main><p>in main</p></main></form><p>out</p></body>", None, "in main"),
+        (b"<body><form><div class=c>picked</div></form></body>", ".c", "picked"),
+        (b"<body><form class=c>whole form</form></body>", "form.c", "whole form"),
+        # forms beside or inside the region stay chrome
+        (b"<body><main><p>text</p><form>Reply: what is 3 + 4?</form></main></body>", None, "text"),
+        (
+            b"<body><p>A long paragraph of the page itself.</p><form>Subscribe</form></body>",
+            None,
+            "A long paragraph of the page itself.",
+        ),
+        (b"<body><article>a</article><form>Search the site</form></body>", None, "a"),
+    ],
+)
+def test_forms_are_chrome_unless_they_hold_the_page(
+    html: bytes, select: str | None, expected: str
+) -> None:
+    assert extract_text(html, "text/html", select) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "binary"),
+    [
+        (b"<html><body><div id=root></div></body></html>", "text/html", False),
+        (b"<div id=root></div>", None, False),
+        (b"", "text/plain", False),
+        (b"%PDF-1.7\n\x00", "application/pdf", True),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", None, True),
+    ],
+)
+def test_is_binary_tells_a_textless_page_from_a_binary_body(
+    body: bytes, content_type: str | None, binary: bool
+) -> None:
+    assert content.is_binary(body, content_type) is binary
+
+
 @pytest.mark.parametrize(
     ("body", "content_type", "expected"),
     [
@@ -184,6 +243,14 @@ def test_extract_region_choice(html: bytes, select: str | None, expected: str) -
         (b"%PDF-1.7\n\x00\x01\x02", "application/pdf", ""),
         (b"\x89PNG\r\n\x1a\n\x00\x00", None, ""),
         (b"<p>x</p>", "text/html; charset=no-such-codec", "x"),
+        # GB2312 and Latin-1 labels are read as browsers read them (GB18030, windows-1252)
+        ('<meta charset="gb2312"><p>作者:朱镕基</p>'.encode("gb18030"), "text/html", "作者:朱镕基"),
+        ("<p>朱镕基</p>".encode("gb18030"), "text/html; charset=GB2312", "朱镕基"),
+        (
+            b"<p>\x93quoted\x94 caf\xe9</p>",
+            "text/html; charset=iso-8859-1",
+            "\u201cquoted\u201d café",
+        ),
     ],
 )
 def test_extract_decoding_and_types(body: bytes, content_type: str | None, expected: str) -> None:
@@ -214,6 +281,29 @@ def test_extract_decoding_and_types(body: bytes, content_type: str | None, expec
         ("Copyright 2024 Example ok", "Example ok"),
         ("发布于下午3:05 ok", "发布于 ok"),
         ("上午 10:30:01 ok", "ok"),
+        # a full date or a clock glued to a label (inline elements join without a space)
+        ("更新时间2024-03-05 12:00:01 ok", "更新时间 ok"),
+        ("Last build2024-03-05T12:00:01Z ok", "Last build ok"),
+        ("发表于2024/03/05发布 ok", "发表于 发布 ok"),
+        ("今日发布于12:30 ok", "今日发布于 ok"),
+        # relative times: moment.js wording, short forms, Chinese both scripts
+        ("Updated a few seconds ago ok", "Updated ok"),
+        ("Posted 3h ago ok", "Posted ok"),
+        ("edited 2 hrs ago ok", "edited ok"),
+        ("发布于 1个小时前 ok", "发布于 ok"),
+        ("更新於 3小時前 ok", "更新於 ok"),
+        ("3 分鐘前 ok", "ok"),
+        ("剛剛 ok", "ok"),
+        # counters: Chinese reads/views/upvotes, labels in parentheses
+        ("posted @ 阅读(1234) 评论(5) ok", "posted @ ok"),
+        ("1234 次阅读 ok", "ok"),
+        ("浏览 1234 ok", "ok"),
+        ("1,234 人赞同了该回答", "了该回答"),
+        ("Comments (12) ok", "ok"),
+        ("repo · stars 120", "repo ·"),
+        # tokens: scattered lone lower-case letters, or base64 padding
+        ("token TW5PcFFyU3RVdld4WXo5ODc2 ok", "token ok"),
+        ("blob dGhpcyBpcyBub3QgYSBuYW1l== ok", "blob ok"),
     ],
 )
 def test_builtin_noise_is_removed(noisy: str, clean: str) -> None:
@@ -228,10 +318,43 @@ def test_builtin_noise_is_removed(noisy: str, clean: str) -> None:
         "GPT-4 has 1.8 trillion parameters",
         "Chapter 12: attention",
         "deadbeef",
+        # names of models and classes are words, not tokens
+        "We use Llama-2-7b-chat-hf for the demo.",
+        "Load it with AutoModelForSeq2SeqLM or T5ForConditionalGeneration.",
+        "Mixtral-8x7B-Instruct-v0 and Meta-Llama-3-8B-Instruct",
+        # counter words only as whole words, and a verb with its object is prose
+        "We profile 5 startups.",
+        "The loader reads 2 files",
+        "She likes 3 songs and shares 25 photos",
+        "重点关注 3 个方面",
+        "3 playlists, 10 starters and 4 readers",
     ],
 )
 def test_meaningful_text_is_not_noise(text: str) -> None:
     assert strip_noise(text) == text
+
+
+def glued(stamp: str) -> bytes:
+    inline = f"<span>Last build</span><time>{stamp}</time>"
+    return f"<main><p>Body text.</p><p>{inline}</p></main>".encode()
+
+
+def test_a_stamp_glued_to_its_label_by_inline_markup_is_noise() -> None:
+    assert fp(glued("2024-03-05T12:00:01Z")) == fp(glued("2024-03-06T08:13:44Z"))
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("Llama-2-7b-chat-hf", "Llama-2-13b-chat-hf"),
+        ("AutoModelForSeq2SeqLM", "T5ForConditionalGeneration"),
+        ("We profile 5 startups.", "We profile 6 startups."),
+        ("The loader reads 2 files", "The loader reads 3 files"),
+        ("重点关注 3 个方面", "重点关注 4 个方面"),
+    ],
+)
+def test_a_real_edit_near_noise_words_changes_the_fingerprint(old: str, new: str) -> None:
+    assert fingerprint(old) != fingerprint(new)
 
 
 def test_user_ignore_patterns_apply() -> None:
@@ -354,14 +477,19 @@ def test_fingerprints_do_not_move_between_releases(text: str, digest: str) -> No
     assert fingerprint(text) == digest
 
 
-_NOISY_ALPHABET = "aAbcſsStVvwK0123456789٣ ,.:：-/万k©()次播放量观看\n"
+_NOISY_ALPHABET = "aAbcſsStVvwK0123456789٣ ,.:：-/万k©()（）次人播放量观看重点关注阅读\n"
 
 
 @given(st.text(alphabet=_NOISY_ALPHABET, max_size=60) | st.text(max_size=40))
 def test_fast_counter_rule_matches_exactly_what_the_plain_rule_matches(text: str) -> None:
-    number = r"\d[\d,.]*\s*(?:[kKmMbBwW]|万|亿|千)?\+?"  # the rule as first written
-    plain = re.compile(
-        rf"(?i:{number}\s*{content._COUNTER_WORDS}|{content._COUNTER_WORDS}\s*[:：]?\s*{number})"
+    number = r"\d[\d,.]*\s*(?:[kKmMbBwW]|万|亿|千)?\+?"  # not possessive
+    en, zh, end = content._COUNTER_EN, content._COUNTER_ZH, content._PHRASE_END
+    count = rf"(?:[(（]\s*{number}\s*[)）]|[:：]?\s*{number})"
+    plain = re.compile(  # the rule without its first-letter lookahead
+        rf"(?i:{number}\s*(?:{en}(?![a-z])|[次人]?{zh})"
+        rf"|(?<![a-z])(?-i:(?=[A-Z])){en}(?![a-z])\s*{count}"
+        rf"|(?<![a-z]){en}(?![a-z])\s*(?:[(（]\s*{number}\s*[)）]|[:：]\s*{number}|{number}{end})"
+        rf"|(?<!{content._HAN}){zh}\s*{count})"
     )
     fast = re.compile(content.BUILTIN_NOISE[-1][1])
     assert fast.sub("#", text) == plain.sub("#", text)
@@ -379,7 +507,8 @@ _HTML_PARTS = (
     "<div role=main>", "<DIV ROLE='MAIN'>", "<div hidden>", "</div>", "<title>tt</title>",
     "<h1>hh</h1>", "<script>s</script>", "<svg><title>st</title></svg>", "text ", "<template>",
     "</template>", "<aside>", "</aside>", '<span aria-hidden="true">x</span>', "<form>",
-    "</form>", '<div role="dialog">d</div>', "<section>", "</section>", "<br>",
+    "</form>", '<div role="dialog">d</div>', "<section>", "</section>", "<br>", "more words ",
+    "<textarea>typed</textarea>", '<input value="tok">', "<form role=main>",
 )  # fmt: skip
 
 
@@ -389,9 +518,18 @@ def _text_the_css_way(html: str) -> str:
     for selector in (",".join(content._DROP_TAGS), *content._DROP_SELECTORS):
         for node in tree.css(selector):
             node.decompose()
-    nodes = tree.css("main, [role=main]") or tree.css("article")
-    if not nodes:
+    region = "main, [role=main]" if tree.css("main, [role=main]") else "article"
+    nodes = tree.css(region)
+    if nodes:  # a form stays only around the chosen region (css() includes the form)
+        for form in tree.css("form"):
+            if not form.css_first(region):
+                form.decompose()
+    else:
         nodes = [tree.body] if tree.body is not None else []
+        size = len("".join((tree.body.text() if tree.body else "").split()))
+        for form in tree.css("form"):  # or when it holds most of the body's text
+            if 2 * len("".join(form.text().split())) <= size:
+                form.decompose()
     chosen = [n for n in nodes if not any(content._contains(o, n) for o in nodes if o is not n)]
     return content.normalise(content._render(chosen))
 
@@ -456,6 +594,9 @@ _RULE_PIECES = (
     "Sept. 5, 2024", "5 Oct 2024", "Dec 31 1999", "© 2019–2024", "12:34:56 a.m.",
     "one day ago", "2 周前", "12,345 次播放", "Likes: 3.4万", "0123456789ABCDEF0123",
     "x下午3:05", "a上午 12:34", "re3分钟前", "x2024年3月5日", "reviews 12", "no©2024",
+    "x2024-03-05T12:00", "于2024/03/05", "于12:30", "a few seconds ago", "3h ago", "1个小时前",
+    "3小時前", "剛剛", "阅读(1234)", "人赞同", "浏览 12", "重点关注 3", "reads 2 files",
+    "Llama-2-7b-chat-hf", "AutoModelForSeq2SeqLM", "dGVzdA==", "ab12:30", "Comments (5)",
 )  # fmt: skip
 
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from linkwatch.htmlpage import HOSTILE_PREFIX, MAX_DEPTH, SharedBody, max_depth, parse_html
+import pytest
+
+from linkwatch.htmlpage import (
+    HOSTILE_PREFIX,
+    MAX_DEPTH,
+    SharedBody,
+    max_depth,
+    parse_html,
+    text_codec,
+)
 
 BODY = "<html><head><title>Café</title></head><body><h1>x</h1></body></html>".encode()
 
@@ -59,3 +68,23 @@ def test_ordinary_pages_are_parsed_whole() -> None:
     assert page.count("<") > MAX_DEPTH  # many tags, but shallow: void elements do not nest
     assert max_depth(page) < 10
     assert parse_html(page).css_first("#end") is not None
+
+
+@pytest.mark.parametrize(
+    ("label", "codec"),
+    [
+        # WHATWG Encoding §4.2: the GBK labels are read with the GB18030 decoder
+        *((label, "gb18030") for label in ("gb2312", "GBK", "x-gbk", "chinese", "csgb2312")),
+        ("iso-ir-58", "gb18030"),
+        # and the Latin-1 and ASCII labels as windows-1252
+        *((label, "cp1252") for label in ("iso-8859-1", "latin1", "us-ascii", "ascii", "l1")),
+        ("Shift_JIS", "cp932"),
+        ("euc-kr", "cp949"),
+        ("big5", "big5hkscs"),
+        ("utf-8", "utf-8"),
+        ("windows-1252", "cp1252"),
+        ("zlib", None),  # not a text encoding: ignored, as browsers do
+    ],
+)
+def test_charset_labels_mean_what_they_mean_to_browsers(label: str, codec: str | None) -> None:
+    assert text_codec(label) == codec

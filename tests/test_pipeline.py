@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from linkwatch import pipeline
-from linkwatch.content import extract_text, fingerprint
+from linkwatch.content import extract_text, fingerprint, fingerprint_bytes
 from linkwatch.models import Catalog, Link, Observation, RunSummary, Settings
 from linkwatch.store import Store
 
@@ -117,3 +117,52 @@ def test_witnesses_are_other_hosts_of_the_catalog_canary_first_then_the_busiest(
         "https://mid.example/0",
     ]
     assert pipeline.witness_links(catalog, list(links)) == []  # a whole run has none to ask
+
+
+def shell_obs(nonce: str) -> Observation:
+    """A JavaScript app shell: no text until scripts run, a nonce per request."""
+    page = (
+        f'<!doctype html><html><head><title>Docs</title><script nonce="{nonce}">'
+        f'window.__REQ="{nonce}"</script></head><body><div id="root"></div></body></html>'
+    )
+    return Observation(url=URL, final_url=URL, status_code=200, headers=HTML, body=page.encode())
+
+
+def test_a_page_without_text_has_the_fingerprint_of_its_empty_text() -> None:
+    first = pipeline.observe(LINK, shell_obs("aB3dE5fG7hJ9kL1m"), T0)
+    again = pipeline.observe(LINK, shell_obs("Zx9Yw8Vu7Ts6Rq5P"), T0, previous_hash="x")
+    assert first.content_hash == again.content_hash == fingerprint("")
+    assert first.text == ""  # stored as such, so a later diff shows the text that came
+
+
+def test_a_binary_body_is_still_hashed_byte_for_byte() -> None:
+    pdf = b"%PDF-1.7\n\x00\x01 a pdf"
+    observation = Observation(
+        url=URL,
+        final_url=URL,
+        status_code=200,
+        headers={"content-type": "application/pdf"},
+        body=pdf,
+    )
+    result = pipeline.observe(LINK, observation, T0)
+    assert (result.content_hash, result.text) == (fingerprint_bytes(pdf), None)
+
+
+def test_a_textless_page_is_not_changed_on_every_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nonces = iter(["aB3dE5fG7hJ9kL1m", "Zx9Yw8Vu7Ts6Rq5P", "Qq1Ww2Ee3Rr4Tt5Y"])
+
+    async def fake_check_links(
+        links: Iterable[Link], settings: Settings, *, on_result: Callable[..., None], **_: Any
+    ) -> None:
+        for link in links:
+            on_result(link, shell_obs(next(nonces)))
+
+    monkeypatch.setattr(pipeline, "check_links", fake_check_links)
+    catalog = Catalog(path="catalog.toml", settings=Settings(), links=(LINK,))
+    with Store.open(tmp_path / "state.db") as store:
+        for day in range(3):
+            at = T0 + timedelta(days=day)
+            summary = asyncio.run(pipeline.run_once(catalog, store, clock=lambda at=at: at))
+            assert not summary.results[0].changed

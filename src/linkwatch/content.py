@@ -31,9 +31,11 @@ from linkwatch.htmlpage import SharedBody, decode_text, parse_html, text_codec
 
 # Elements that never carry a page's main text.  ``template`` content is
 # inert (HTML §4.12.3), ``noscript`` duplicates what scripts render, and
-# nav/header/footer/aside/form are the site's chrome (HTML §4.3 sectioning
-# semantics): menus, "related posts" sidebars that rotate per request, login
-# and search forms holding CSRF tokens.
+# nav/header/footer/aside are the site's chrome (HTML §4.3 sectioning
+# semantics): menus, "related posts" sidebars that rotate per request.
+# Form controls (button, select, textarea, datalist) hold what a user types
+# or picks, not what the page says.  ``<form>`` itself is not here: see
+# ``_drop_forms``.
 _DROP_TAGS = (
     "script",
     "style",
@@ -44,13 +46,14 @@ _DROP_TAGS = (
     "header",
     "footer",
     "aside",
-    "form",
     "iframe",
     "canvas",
     "object",
     "embed",
     "button",
     "select",
+    "textarea",
+    "datalist",
 )
 # ARIA landmarks that mean the same chrome when sites use <div role=…>
 # (WAI-ARIA 1.2 §5.3.4), plus elements hidden from every reader (HTML
@@ -287,9 +290,47 @@ def _html_text(html: str, select: str | None, shared: SharedBody | None) -> str:
         )
         if not nodes:
             nodes = [tree.body] if tree.body is not None else []
+    forms = tree.tags("form")  # a walk in C: cheaper than one scan of the markup
+    if forms:
+        _drop_forms(forms, nodes, tree.body)
     # A <main> nested in another selected node would be rendered twice.
     chosen = [n for n in nodes if not any(_contains(o, n) for o in nodes if o is not n)]
     return _render(chosen)
+
+
+def _drop_forms(
+    forms: Sequence[LexborNode], chosen: Sequence[LexborNode], body: LexborNode | None
+) -> None:
+    """Remove the forms that are chrome, keep the one that holds the page.
+
+    Most forms are chrome: login, search and newsletter boxes, comment forms
+    with a rotating anti-spam question.  But ASP.NET WebForms (and other
+    server-side form frameworks) wrap the whole page in one ``<form>``;
+    dropping it dropped the article, and the page's fingerprint fell back
+    to its raw bytes, which change with every ``__VIEWSTATE``.  So a form
+    stays when it contains the chosen region (``<main>``, an ``<article>``,
+    the catalog's ``select``), or — when the page marks no region and the
+    whole ``<body>`` is read — when it holds most of the body's text.  Its
+    controls are gone already (``_DROP_TAGS``); a form's tokens live in
+    attribute values, which are never text.
+    """
+    regions = [n for n in chosen if n != body]
+    if regions:
+        for form in forms:
+            if not any(n == form or _contains(form, n) for n in regions):
+                form.decompose()
+        return
+    # No region: the body is read.  HTML never nests forms (§13.2.6.4.7), so
+    # at most one form can hold more than half of the body's text.
+    body_size = _text_size(body) if body is not None and forms else 0
+    for form in forms:
+        if 2 * _text_size(form) <= body_size:
+            form.decompose()
+
+
+def _text_size(node: LexborNode) -> int:
+    """How many non-space characters of text ``node`` holds (counted in C)."""
+    return len("".join(node.text(deep=True).split()))
 
 
 def _contains(outer: LexborNode, inner: LexborNode) -> bool:
@@ -321,16 +362,37 @@ def extract_text(
     """
     if shared is not None and shared.body is not body and shared.body != body:
         shared = None
-    media, charset = _media_type(content_type)
-    if media in _HTML_TYPES or (media is None and _looks_html(body)):
+    kind = _kind(body, content_type)
+    _, charset = _media_type(content_type)
+    if kind == "html":
         html = _decode(body, charset, html=True, shared=shared)
         return normalise(_html_text(html, select, shared))
+    if kind == "text":
+        return normalise(_decode(body, charset, html=False))
+    return ""
+
+
+def is_binary(body: bytes, content_type: str | None) -> bool:
+    """Whether :func:`extract_text` treats ``body`` as binary (PDF, image…).
+
+    For HTML and text an empty :func:`extract_text` means the page holds no
+    readable text (a JavaScript app shell, a ``select`` that matches
+    nothing), which is not the same as a body that has no text form at all.
+    """
+    return _kind(body, content_type) == "binary"
+
+
+def _kind(body: bytes, content_type: str | None) -> str:
+    """``"html"``, ``"text"`` or ``"binary"``: how :func:`extract_text` reads ``body``."""
+    media, _ = _media_type(content_type)
+    if media in _HTML_TYPES or (media is None and _looks_html(body)):
+        return "html"
     is_text = media is not None and (
         media.startswith("text/") or media in _TEXTUAL_TYPES or media.endswith(("+json", "+xml"))
     )
     if is_text or (media is None and not _looks_binary(body)):
-        return normalise(_decode(body, charset, html=False))
-    return ""
+        return "text"
+    return "binary"
 
 
 # --- noise -----------------------------------------------------------------
@@ -339,29 +401,54 @@ _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
     r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
 )
-_UNITS_EN = r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?)"
-_COUNTER_WORD_LIST = (
+_UNITS_EN = (
+    r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|wks?|months?|mos?|years?|yrs?)"
+)
+# Counter words.  English ones are whole words ("5 startups" holds no
+# "stars"); Chinese has no spaces, so a label must not be the tail of a
+# longer word ("重点关注 3 个方面" is "focus on 3 aspects", not 关注 = followers).
+_COUNTER_WORDS_EN = (
     "views?", "likes?", "stars?", "forks?", "watching", "watchers?", "comments?", "downloads?",
     "plays?", "subscribers?", "followers?", "reads?", "reactions?", "shares?", "clones?",
-    "次播放", "次观看", "播放量?", "观看", "点赞", "收藏", "评论", "弹幕", "阅读量?", "关注",
-    "粉丝", "人看过", "人观看", "投币", "转发", "赞",
 )  # fmt: skip
-_COUNTER_WORDS = "(?:" + "|".join(_COUNTER_WORD_LIST) + ")"
-# The first letters of the counter words, as a lookahead in front of the
-# alternation: Python's regex engine tries all 31 words at every position
-# of a line (and again at every backtracking step of a number before them),
-# and this one character test rejects almost all of them first.  It matches
-# exactly the same text (it only restates a necessary condition); with the
-# possessive number below, the counter rule on a short line went 13 -> 5 µs.
-_COUNTER_FIRST = "".join(sorted({word[0] for word in _COUNTER_WORD_LIST}))
+_COUNTER_WORDS_ZH = (
+    "播放量?", "观看", "点赞", "收藏", "评论", "弹幕", "阅读量?", "浏览量?", "关注", "粉丝",
+    "投币", "转发", "赞同?", "看过",
+)  # fmt: skip
+_COUNTER_EN = "(?:" + "|".join(_COUNTER_WORDS_EN) + ")"
+_COUNTER_ZH = "(?:" + "|".join(_COUNTER_WORDS_ZH) + ")"
+# Han ideographs (CJK Unified, Extension A, Compatibility): what may not
+# precede a Chinese label.
+_HAN = r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\uf9ff]"
+# The first letters of the counter words (and of 次/人, "times"/"people",
+# which may stand between a number and its word: "1234 次阅读", "5 人赞同"), as
+# a lookahead in front of the alternation: Python's regex engine tries all
+# the words at every position of a line (and again at every backtracking
+# step of a number before them), and this one character test rejects
+# almost all of them first.  It matches exactly the same text (it only
+# restates a necessary condition); with the possessive number below, the
+# counter rule on a short line went 13 -> 5 µs.
+_COUNTER_FIRST = "".join(
+    sorted({word[0] for word in (*_COUNTER_WORDS_EN, *_COUNTER_WORDS_ZH, "次", "人")})
+)
 _COUNTER_START = f"(?=[{_COUNTER_FIRST}])"
 # Possessive (``*+``, Python 3.11): what follows a number never starts with a
 # digit, comma, dot or space, so giving those back cannot make a match; without
-# it every digit of "127.0.0.1" retried the 31 counter words at each step back.
+# it every digit of "127.0.0.1" retried the counter words at each step back.
 _NUMBER = r"\d[\d,.]*+\s*+(?:[kKmMbBwW]|万|亿|千)?\+?"
+# A label's count: "Stars 120", "likes: 5", "阅读(1234)".
+_COUNT = rf"(?:[(（]\s*{_NUMBER}\s*[)）]|[:：]?\s*{_NUMBER})"
+# A lowercase English counter word before a bare number is a label only when
+# the number ends the phrase ("… · stars 5"); followed by a word it is a verb
+# and its object ("the loader reads 2 files").  Stated without relying on the
+# possessive number, so giving digits back cannot make it hold.
+_PHRASE_END = r"(?![\s\d,.]*[a-z])"
 
 # Each rule: (why it is noise, pattern).  Order matters only for overlap:
 # longer constructs (ISO timestamps) go before their parts (clock times).
+# A full date shape needs no word boundary before it: inline elements are
+# joined without a space ("<span>更新时间</span><span>2024-03-05</span>" reads
+# "更新时间2024-03-05"), and Chinese puts none between words.
 BUILTIN_NOISE: tuple[tuple[str, str], ...] = (
     (
         "Copyright lines carry the current year and roll over every 1 January.",
@@ -369,11 +456,11 @@ BUILTIN_NOISE: tuple[tuple[str, str], ...] = (
     ),
     (
         "ISO 8601 / RFC 3339 timestamps: server render times, 'generated at' stamps.",
-        r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
+        r"(?<!\d)\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?",
     ),
     (
         "Slashed and CJK dates (2024/03/05, 2024年3月5日) are the same render stamps.",
-        r"\b\d{4}/\d{1,2}/\d{1,2}\b|\d{4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?",
+        r"(?<!\d)\d{4}/\d{1,2}/\d{1,2}(?!\d)|\d{4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*日)?",
     ),
     (
         "Spelled-out dates ('Updated March 5, 2024', '5 Mar 2024').",
@@ -381,16 +468,22 @@ BUILTIN_NOISE: tuple[tuple[str, str], ...] = (
         rf"|\b\d{{1,2}}\s+{_MONTHS}\s+\d{{4}}\b)",
     ),
     (
-        "Clock times (12:34, 12:34:56 PM, 下午3:05) tick on every request.",
-        r"(?:(?:上午|下午)\s*|\b)\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp]\.?[Mm]\.?)?\b",
+        "Clock times (12:34, 12:34:56 PM, 下午3:05, 发布于12:30) tick on every request; "
+        "not after a Latin letter or digit, where '12:30' is part of something else.",
+        r"(?:(?:上午|下午)\s*|(?<![A-Za-z\d_]))\d{1,2}:\d{2}(?::\d{2})?"
+        r"(?:\s*[AaPp]\.?[Mm]\.?)?(?![A-Za-z\d_])",
     ),
     (
-        "Relative times ('3 minutes ago', 'just now', 'yesterday') move by themselves.",
-        rf"(?i:\b(?:\d+|an?|one)\s+{_UNITS_EN}\s+ago\b|\bjust now\b|\byesterday\b|\btoday\b)",
+        "Relative times ('3 minutes ago', '3h ago', 'a few seconds ago', 'just now', "
+        "'yesterday') move by themselves.",
+        rf"(?i:\b(?:(?:an?|one|(?:a\s+)?few|several)\s+{_UNITS_EN}"
+        rf"|\d+\s*(?:{_UNITS_EN}|[smhdwy]))\s+ago\b|\bjust now\b|\byesterday\b|\btoday\b)",
     ),
     (
-        "Chinese relative times (3 分钟前, 刚刚, 昨天) as bilibili and zhihu print them.",
-        r"\d+\s*(?:秒|分钟|小时|天|周|个月|月|年)前|刚刚|昨天|前天|今天",
+        "Chinese relative times (3 分钟前, 1个小时前, 3小時前, 刚刚, 昨天), simplified and "
+        "traditional, as bilibili, zhihu and Taiwanese sites print them.",
+        r"\d+\s*(?:秒钟?|秒鐘|分钟|分鐘|分|个?小时|個?小時|个?钟头|個?鐘頭|天|日|周|週"
+        r"|[个個]?星期|[个個]?月|年)前|刚刚|剛剛|昨天|前天|今天",
     ),
     (
         "UUIDs: request ids and nonces.",
@@ -401,16 +494,22 @@ BUILTIN_NOISE: tuple[tuple[str, str], ...] = (
         r"\b[0-9a-fA-F]{16,}\b",
     ),
     (
-        "Base64-like tokens (≥ 16, mixing digits, upper and lower case): nonces, "
-        "session and CSRF tokens.  Words and slugs lack the mix, so they stay.",
+        "Base64-like tokens (≥ 16, mixing digits, upper and lower case): nonces, session "
+        "and CSRF tokens.  Random text scatters lone lower-case letters between capitals "
+        "and digits ('aB3dE5'); names keep theirs in words ('AutoModelForSeq2SeqLM', "
+        "'Llama-2-7b-chat-hf'), so a token needs two lone ones, or base64 padding.",
         r"(?<![A-Za-z0-9+/_-])(?=[A-Za-z0-9+/_-]*\d)(?=[A-Za-z0-9+/_-]*[a-z])"
-        r"(?=[A-Za-z0-9+/_-]*[A-Z])[A-Za-z0-9+/_-]{16,}={0,2}",
+        r"(?=[A-Za-z0-9+/_-]*[A-Z])(?=(?:[A-Za-z0-9+/_-]*?[A-Z0-9][a-z](?=[A-Z0-9])){2}"
+        r"|[A-Za-z0-9+/_-]*=(?![\w+/-]))[A-Za-z0-9+/_-]{16,}={0,2}",
     ),
     (
-        "Counters ('1.2k views', '12,345 次播放', '播放量 3.4万'): they grow while the "
-        "content stays the same.",
-        rf"(?i:{_NUMBER}\s*{_COUNTER_START}{_COUNTER_WORDS}"
-        rf"|{_COUNTER_START}{_COUNTER_WORDS}\s*[:：]?\s*{_NUMBER})",
+        "Counters ('1.2k views', '12,345 次播放', '播放量 3.4万', 'Star 12.3k', '阅读(1234)'): "
+        "they grow while the content stays the same.",
+        rf"(?i:{_NUMBER}\s*{_COUNTER_START}(?:{_COUNTER_EN}(?![a-z])|[次人]?{_COUNTER_ZH})"
+        rf"|{_COUNTER_START}(?:(?<![a-z])(?:(?-i:(?=[A-Z])){_COUNTER_EN}(?![a-z])\s*{_COUNT}"
+        rf"|{_COUNTER_EN}(?![a-z])\s*(?:[(（]\s*{_NUMBER}\s*[)）]|[:：]\s*{_NUMBER}"
+        rf"|{_NUMBER}{_PHRASE_END}))"
+        rf"|(?<!{_HAN}){_COUNTER_ZH}\s*{_COUNT}))",
     ),
 )
 
@@ -435,8 +534,8 @@ _GUARDS: tuple[tuple[str, str], ...] = (
     ("", r"(?=\d)"),  # slashed and CJK dates
     ("", r"(?i:(?=[\djfmasond]))"),  # spelled-out dates: a month or a day number
     ("", r"(?=[上下\d])"),  # clock times
-    ("", r"(?i:(?=[\dajoyt]))"),  # relative times: a number, a/an/one, just, yesterday, today
-    ("", r"(?=[\d刚昨前今])"),  # Chinese relative times
+    ("", r"(?i:(?=[\dajofsyt]))"),  # relative: number, a/an/one/few/several, just, yesterday, today
+    ("", r"(?=[\d刚剛昨前今])"),  # Chinese relative times
     ("", ""),  # UUIDs: \b and a hex class are already cheap
     (r"\b", r"(?=[0-9a-fA-F]{16})"),  # long hex runs
     ("(?<![A-Za-z0-9+/_-])", "(?=[A-Za-z0-9+/_-]{16})"),  # tokens: most words are shorter
@@ -455,10 +554,10 @@ def _guarded(boundary: str, guard: str, rule: str) -> str:
 
 
 # The rules that can start right after an ASCII letter, digit or "_": every
-# other rule begins with ``\b`` (false between two word characters) or the
-# token rule's lookbehind.  Inside a word, which is most positions of prose,
-# only these are tried.
-_MID_WORD_RULES = frozenset({0, 2, 4, 6, 10})  # ©, CJK dates, 下午 clocks, 分钟前, counters
+# other rule begins with ``\b`` (false between two word characters) or a
+# lookbehind that refuses letters.  Inside a word, which is most positions of
+# prose, only these are tried.
+_MID_WORD_RULES = frozenset({0, 1, 2, 4, 6, 10})  # ©, dates, 下午 clocks, 分钟前, counters
 
 
 def _alternation(indices: Iterable[int]) -> str:
@@ -484,7 +583,7 @@ _BUILTIN = re.compile(
 # cannot hold noise.  (A 16-letter run of only a–f is left alone: no such word.)
 _DIGIT = re.compile(r"\d")
 _DIGITLESS_NOISE = ("©", "(c)", "copyright", "just now", "yesterday", "today", " ago",
-                    "刚刚", "昨天", "前天", "今天")  # fmt: skip
+                    "刚刚", "剛剛", "昨天", "前天", "今天")  # fmt: skip
 
 
 def _strip_builtin(text: str) -> str:

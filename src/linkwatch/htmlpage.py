@@ -8,10 +8,11 @@ rendering, so the pipeline builds one :class:`SharedBody` per observation
 and passes it to both; each still works on its own when given none.
 
 Sharing is keyed by the decoded text, not by the bytes: the two modules pick
-a charset by slightly different rules (content honours a BOM, classify maps
-GB2312 to GB18030), and a tree is only reused when both decoded the body to
-the very same string — otherwise the second caller simply parses again, so
-sharing can never change what either of them sees.
+a charset by slightly different rules (content honours a BOM), and a tree is
+only reused when both decoded the body to the very same string — otherwise
+the second caller simply parses again, so sharing can never change what
+either of them sees.  Both read a charset label through :func:`text_codec`,
+so they agree on what it means.
 """
 
 from __future__ import annotations
@@ -31,6 +32,41 @@ _NOT_WEB_CHARSETS = frozenset(
 )
 
 
+# WHATWG Encoding Standard §4.2: browsers read these encodings as a superset
+# (GB2312 and GBK pages as GB18030, Latin-1 and ASCII as windows-1252, …),
+# and servers label pages by the subset while writing the superset's
+# characters: read strictly, "朱镕基" in a GB2312-labelled page came out as
+# "朱�F基".  Keyed by Python's codec name, so every alias of a label agrees.
+_WEB_SUPERSET = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "iso8859-1": "cp1252",
+    "ascii": "cp1252",
+    "iso8859-9": "cp1254",
+    "iso8859-11": "cp874",
+    "tis-620": "cp874",
+    "euc_kr": "cp949",
+    "shift_jis": "cp932",
+    "big5": "big5hkscs",
+}
+# WHATWG labels of those encodings that Python's codec registry does not know.
+_WHATWG_ONLY_LABELS = {
+    "csgb2312": "gb18030",
+    "gb_2312": "gb18030",
+    "gb_2312-80": "gb18030",
+    "x-gbk": "gb18030",
+    "iso88591": "cp1252",
+    "x-cp1252": "cp1252",
+    "windows-874": "cp874",
+    "dos-874": "cp874",
+    "x-sjis": "cp932",
+    "windows-31j": "cp932",
+    "big5-hkscs": "big5hkscs",
+    "x-x-big5": "big5hkscs",
+    "cn-big5": "big5hkscs",
+}
+
+
 @functools.lru_cache(maxsize=128)
 def text_codec(label: str | None) -> str | None:
     """Python's codec for a charset label a server sent, or None when it is not usable.
@@ -40,21 +76,25 @@ def text_codec(label: str | None) -> str | None:
     (``zlib``, ``base64``), codecs that raise whatever the error handler
     (``undefined``), or that only do strict errors (``idna``).  Decoding a
     body with one of those would crash the check; a browser would ignore
-    such a label and fall back to its default, and so do we (None).
+    such a label and fall back to its default, and so do we (None).  A label
+    of an encoding browsers read as a superset gives the superset
+    (``_WEB_SUPERSET``).
     """
     if not label:
         return None
+    name = label.strip().strip("\"'")
     try:
-        info = codecs.lookup(label.strip().strip("\"'"))
+        info = codecs.lookup(_WHATWG_ONLY_LABELS.get(name.lower(), name))
     except (LookupError, ValueError):  # ValueError: a NUL in the label
         return None
     if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_WEB_CHARSETS:
         return None
+    codec = _WEB_SUPERSET.get(info.name, info.name)
     try:
-        b"\xff\xfe<p>\x80</p>".decode(info.name, errors="replace")
+        b"\xff\xfe<p>\x80</p>".decode(codec, errors="replace")
     except (UnicodeError, ValueError, TypeError):
         return None
-    return info.name
+    return codec
 
 
 #: Deeper than this is hostile: Chromium's own parser stops nesting at 512.

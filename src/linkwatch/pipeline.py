@@ -25,6 +25,7 @@ from linkwatch.content import (
     extract_text,
     fingerprint,
     fingerprint_bytes,
+    is_binary,
 )
 from linkwatch.errors import LinkwatchError
 from linkwatch.fetch import Resolver, check_links
@@ -80,14 +81,22 @@ def effective_settings(settings: Settings, options: RunOptions) -> Settings:
 def _content_facts(
     obs: Observation, link: Link, shared: SharedBody | None = None
 ) -> tuple[str | None, str | None]:
-    """Fingerprint the main content of a full 2xx answer; (hash, text)."""
+    """Fingerprint the main content of a full 2xx answer; (hash, text).
+
+    An HTML or text page with no readable text (a JavaScript app shell whose
+    content only scripts render, a ``select`` that matches nothing) is
+    fingerprinted as the empty text it is: its raw bytes hold per-request
+    nonces, ``__VIEWSTATE`` and build ids, and hashing them reported such a
+    page "changed" on every run with nothing to show.  Only a binary body
+    (PDF, image…), which has no text form, is hashed byte for byte.
+    """
     if obs.not_modified or obs.status_code is None or not 200 <= obs.status_code < 300:
         return None, None
     if not obs.body:
         return None, None
     content_type = obs.headers.get("content-type")
     text = extract_text(obs.body, content_type, link.select, shared=shared)
-    if text:
+    if text or not is_binary(obs.body, content_type):
         return fingerprint(text, link.ignore_patterns, normalised=True), text
     return fingerprint_bytes(obs.body), None
 
