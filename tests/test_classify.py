@@ -433,6 +433,11 @@ NOT_SOFT_404 = [
     "HTTP status 404 explained",
     "Attention Is All You Need",
     "",
+    # The phrase inside a sentence that is about something else.
+    "How to Fix the 'Page Not Found' Error in WordPress",
+    "Vue Router 处理页面不存在的情况 - 掘金",
+    "Next.js: Custom page you are looking for component",
+    "Seite nicht gefunden? So beheben Sie WordPress-Fehler",
 ]
 
 
@@ -444,6 +449,42 @@ def test_titles_that_merely_mention_not_found_are_ok(title: str) -> None:
 def test_soft_404_in_gbk_page_is_decoded() -> None:
     body = '<html><head><meta charset="gbk"><title>页面不存在</title></head></html>'.encode("gbk")
     assert check(ob(200, body=body, headers={"content-type": "text/html"}))[1] == "soft-404-title"
+
+
+ARTICLE = "".join(
+    f"<p>{'The server answers this status when nothing is at the address. ' * 6}</p>"
+    for _ in range(4)
+)
+
+
+@pytest.mark.parametrize(
+    ("title", "h1"),
+    [
+        ("404 Not Found - HTTP | MDN", "404 Not Found"),
+        ("Not Found - A Novel | Goodreads", "Not Found"),
+        ("Page Not Found - Songs | Example Band", ""),
+    ],
+)
+def test_a_page_named_after_a_not_found_phrase_within_a_section_is_ok(title: str, h1: str) -> None:
+    """A not-found segment beside a topic and a site's name names an article."""
+    assert check(ob(200, body=page(title=title, h1=h1, body=ARTICLE))) == (Verdict.OK, "ok")
+
+
+def test_a_page_named_after_a_not_found_phrase_is_broken_when_nearly_empty() -> None:
+    body = page(title="Page not found | Docs | Acme", h1="Page not found", body="<p>Go home.</p>")
+    assert check(ob(200, body=body)) == (Verdict.BROKEN, "soft-404-title")
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Sorry, the page you were looking for could not be found.",
+        "Oops! This page doesn’t exist - Example",
+        "很抱歉，您访问的页面不存在 - 示例",
+    ],
+)
+def test_a_not_found_phrase_with_only_small_talk_around_it_is_a_soft_404(title: str) -> None:
+    assert check(ob(200, body=page(title=title))) == (Verdict.BROKEN, "soft-404-title")
 
 
 def test_soft_404_ignored_on_non_html() -> None:

@@ -399,8 +399,43 @@ SOFT_404_SEGMENTS: tuple[re.Pattern[str], ...] = tuple(
 _ANY_SOFT_404_SEGMENT = re.compile(
     "|".join(f"(?:{p.pattern})" for p in SOFT_404_SEGMENTS), re.IGNORECASE
 )
-_SEGMENT_SPLIT = re.compile(r"\s+[-–—|·:»/]\s+|[|·–—»]|：")
+# CJK scripts and full-width forms: Chinese sites separate a title from the
+# site's name with "_" ("视频去哪了呢？_哔哩哔哩_bilibili"), where in Latin
+# text an underscore is part of a word.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+_SEGMENT_SPLIT = re.compile(rf"\s+[-–—|·:»/]\s+|[|·–—»]|：|(?<=[{_CJK}])_|_(?=[{_CJK}])")
 _STRIP_PUNCT = " \t\r\n!！?？.。,，;；:()（）[]【】\"'“”‘’…~"
+_HAS_CJK = re.compile(f"[{_CJK}]")
+_HAS_LATIN = re.compile(r"[a-z]", re.IGNORECASE)
+
+# A phrase says the page is missing only when the rest of its segment is
+# small talk around it ("Sorry, the page you were looking for doesn't exist
+# (404)"); a segment that also names something else is a page *about* the
+# phrase ("How to Fix the 'Page Not Found' Error in WordPress", "Vue Router
+# 处理页面不存在的情况", "Custom page you are looking for component").
+_PHRASES_LONGEST_FIRST = tuple(sorted(SOFT_404_PHRASES, key=len, reverse=True))
+_SOFT_404_SMALL_TALK: frozenset[str] = frozenset(
+    {
+        "a", "an", "the", "this", "that", "it", "it's", "its", "we", "we're", "we've", "you",
+        "you're", "your", "i", "i'm", "is", "are", "was", "were", "be", "been", "has", "have",
+        "had", "does", "doesn't", "do", "don't", "did", "didn't", "not", "no", "longer",
+        "anymore", "exist", "exists", "existed", "found", "find", "couldn't", "could", "can't",
+        "cannot", "isn't", "wasn't", "available", "removed", "deleted", "moved", "gone",
+        "missing", "may", "might", "seems", "looks", "like", "page", "file", "resource",
+        "requested", "looking", "for", "or", "and", "here", "there", "nothing", "anything",
+        "sorry", "oops", "ooops", "whoops", "oh", "uh", "hmm", "error", "404", "410", "http",
+        "leider", "die", "diese", "fehler", "ups", "hoppla", "désolé", "oups", "erreur", "cette",
+        "la", "le", "lo", "sentimos", "esta", "desculpe", "erro", "spiacenti", "questa", "errore",
+        "извините", "ошибка", "эта", "упс", "ой",
+    }
+)  # fmt: skip
+#: The same for scripts without spaces between words, removed as substrings.
+_SOFT_404_SMALL_TALK_CJK: tuple[str, ...] = (
+    "非常抱歉", "很抱歉", "抱歉", "对不起", "對不起", "哎呀", "糟糕", "啊叻", "错误", "錯誤",
+    "您", "你", "的", "了", "呢", "啊", "哦", "呀", "吧", "该", "此", "所", "要", "访问", "訪問",
+    "申し訳ございません", "申し訳ありません", "すみません", "エラー", "죄송합니다", "오류",
+)  # fmt: skip
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 # ---------------------------------------------------------------------------
 # Parked and for-sale domains.
@@ -551,6 +586,11 @@ YOUTUBE_UNAVAILABLE_MARKERS: tuple[str, ...] = (
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 
+#: Visible characters below which a page is little more than one message.
+#: Challenge, parking and error pages stay well under it (a Cloudflare
+#: challenge shows ~250); an article, a README or a book page do not.
+NEARLY_EMPTY_CHARS = 500
+
 
 # ---------------------------------------------------------------------------
 # The page, parsed lazily and at most once.
@@ -610,6 +650,11 @@ class _Page:
         for node in body.css("script, style, noscript, template"):
             node.decompose()
         return _squash(body.text(separator=" "))
+
+    @cached_property
+    def nearly_empty(self) -> bool:
+        """Little more than one message: a challenge, a parking or an error page."""
+        return len(self.visible_text) < NEARLY_EMPTY_CHARS
 
 
 _CHARSET = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9._:-]+)""", re.IGNORECASE)
@@ -759,18 +804,71 @@ def _bot_marker(status: int | None, headers: Mapping[str, str], page: _Page) -> 
 
 
 def soft_404_phrase(text: str) -> str | None:
-    """The "not found" phrase a title or heading carries, or None."""
+    """The "not found" phrase of a title or heading that says only that, or None.
+
+    "Says only that" means a segment that is (nearly) nothing but the phrase,
+    and at most one other segment, which is then the site's name ("Page not
+    found · GitHub").  More segments make the phrase the name of a page in
+    a section of a site ("404 Not Found - HTTP | MDN", "Not Found - A Novel
+    | Goodreads"): classify believes that only of a nearly empty page.
+    """
+    match = _soft_404_match(text)
+    return match[0] if match is not None and match[1] <= 1 else None
+
+
+def _soft_404_match(text: str) -> tuple[str, int] | None:
+    """(the not-found phrase, how many other segments name something), or None."""
     lower = text.lower().strip()
     if not lower:
         return None
-    for phrase in SOFT_404_PHRASES:
-        if phrase in lower:
-            return phrase
+    phrase: str | None = None
+    others: list[str] = []
     for segment in _SEGMENT_SPLIT.split(lower):
         cleaned = segment.strip(_STRIP_PUNCT)
-        if cleaned and _ANY_SOFT_404_SEGMENT.fullmatch(cleaned):
-            return cleaned
+        if not cleaned:
+            continue
+        found = _segment_not_found(cleaned)
+        if found is None:
+            others.append(cleaned)
+        elif phrase is None:
+            phrase = found
+    if phrase is None:
+        return None
+    names = len(others)
+    if names == 2 and _one_name_in_two_scripts(*others):
+        names = 1
+    return phrase, names
+
+
+def _segment_not_found(segment: str) -> str | None:
+    """The phrase if ``segment`` says "not found" and nothing else, else None."""
+    if _ANY_SOFT_404_SEGMENT.fullmatch(segment):
+        return segment
+    rest = segment.replace("’", "'")
+    found: str | None = None
+    for phrase in _PHRASES_LONGEST_FIRST:
+        if phrase.replace("’", "'") in rest:
+            found = found or phrase
+            rest = rest.replace(phrase.replace("’", "'"), " ")
+    if found is None:
+        return None
+    for word in _SOFT_404_SMALL_TALK_CJK:
+        rest = rest.replace(word, " ")
+    if all(word in _SOFT_404_SMALL_TALK for word in _WORD.findall(rest)):
+        return found
     return None
+
+
+def _one_name_in_two_scripts(a: str, b: str) -> bool:
+    """A site named twice, in CJK and in Latin letters ("哔哩哔哩_bilibili")."""
+
+    def cjk_only(x: str) -> bool:
+        return bool(_HAS_CJK.search(x)) and not _HAS_LATIN.search(x)
+
+    def latin_only(x: str) -> bool:
+        return bool(_HAS_LATIN.search(x)) and not _HAS_CJK.search(x)
+
+    return (cjk_only(a) and latin_only(b)) or (latin_only(a) and cjk_only(b))
 
 
 # Every parked marker contains one of these; a page with none skips the regexes.
@@ -1016,14 +1114,17 @@ def _classify_page(
                 return _result("video-unavailable", f"YouTube says: {ymarker.strip(chr(34))}.")
 
     if page.is_html and page.body:
-        phrase = soft_404_phrase(page.title)
-        if phrase is not None:
+        title = _soft_404_match(page.title)
+        if title is not None and (title[1] <= 1 or page.nearly_empty):
             return _result(
                 "soft-404-title",
                 f"HTTP {status}, but the page title says '{page.title}'.",
             )
-        phrase = soft_404_phrase(page.h1)
-        if phrase is not None:
+        # A title that names a not-found phrase among other segments makes the
+        # page an article of that name, and its first heading repeats the name
+        # ("404 Not Found" on MDN's page about the status): no evidence then.
+        heading = _soft_404_match(page.h1) if title is None else None
+        if heading is not None and (heading[1] <= 1 or page.nearly_empty):
             return _result(
                 "soft-404-heading",
                 f"HTTP {status}, but the page heading says '{page.h1}'.",
