@@ -552,6 +552,51 @@ def test_parked_domain(body: str) -> None:
     )
 
 
+PARKING_FEED = "".join(
+    f'<li><a href="/search?q=topic{n}">Related topic {n}</a></li>' for n in range(80)
+)
+
+
+def test_a_parking_services_script_is_parked_however_much_text_it_fills_in() -> None:
+    body = (
+        f'<ul>{PARKING_FEED}</ul><script src="https://www.sedoparking.com/frmpark/x.js"></script>'
+    )
+    assert check(ob(200, body=page(title="example.org", body=body))) == (
+        Verdict.BROKEN,
+        "parked-domain",
+    )
+
+
+NOT_PARKED = [
+    pytest.param(
+        "What is domain parking? - Wikipedia",
+        "<p>Domain parking is the registration of an Internet domain name without that "
+        "domain being associated with any services such as e-mail or a website.</p>",
+        id="article-about-parking",
+    ),
+    pytest.param(
+        "Buying my domain",
+        '<p>I bought it on <a href="https://dan.com/">Dan.com</a> last spring.</p>',
+        id="post-linking-a-marketplace",
+    ),
+    pytest.param(
+        "域名交易指南",
+        "<p>很多人通过域名出售平台赚钱。</p>",
+        id="chinese-article-about-domain-sales",
+    ),
+    pytest.param(
+        "Expired domains, a field guide",
+        "<p>Open an expired domain and you may read 'This domain is for sale'.</p>" + ARTICLE * 2,
+        id="long-article-quoting-a-parking-page",
+    ),
+]
+
+
+@pytest.mark.parametrize(("title", "body"), NOT_PARKED)
+def test_pages_that_talk_about_parking_are_not_parked(title: str, body: str) -> None:
+    assert check(ob(200, body=page(title=title, body=FILLER + body))) == (Verdict.OK, "ok")
+
+
 def test_parked_lookalike_domain_is_ok() -> None:
     body = page(body=FILLER + '<a href="https://jordan.com/">Jordan</a>')
     assert check(ob(200, body=body)) == (Verdict.OK, "ok")

@@ -441,32 +441,48 @@ _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 # Parked and for-sale domains.
 # ---------------------------------------------------------------------------
 
-PARKED_MARKERS: tuple[re.Pattern[str], ...] = tuple(
+# A parked page is a thin page whose one message is the sale: what counts
+# is where a marker sits, not that it occurs.  Articles about domain
+# parking, blog posts that link a marketplace and Chinese pages about 域名出售
+# platforms mention the same words.
+
+#: The page speaking of its own domain: believed in the title or the visible
+#: text of a short page (under ``SHORT_PAGE_CHARS`` visible characters).
+PARKED_STATEMENTS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"\bthis domain (?:name )?is for sale\b",
+        r"\bthis domain may be for sale\b",
+        r"\bdomain may be for sale\b",
+        r"\bbuy this domain\b",
+        r"\bparked free\b",
+        r"\bis parked for free\b",
+        r"\bthis domain is parked\b",
+        r"(?:此|该|該|本)域名(?:正在|可以?)?出售",
+        r"域名正在出售",
+    )
+)
+
+#: Mere mentions of parking or of a marketplace: believed only on a nearly
+#: empty page (under ``NEARLY_EMPTY_CHARS``), whose one message they then are.
+PARKED_MENTIONS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
         r"\bsedoparking\.com\b",
         r"\bsedo\.com/search/details\b",
         r"\bparkingcrew\.net\b",
-        r"\bthis domain (?:name )?is for sale\b",
-        r"\bthis domain may be for sale\b",
-        r"\bdomain may be for sale\b",
         r"\bbodis\.com\b",
         r"\bdan\.com\b",
         r"\bafternic\.com\b",
-        r"\bbuy this domain\b",
         r"\bhugedomains\.com\b",
-        r"\bparked free\b",
-        r"\bis parked for free\b",
-        r"\bthis domain is parked\b",
+        r"\bundeveloped\.com\b",
         r"\bdomain parking\b",
         r"\bparklogic\b",
-        r"\bundeveloped\.com\b",
         r"域名出售",
-        r"域名正在出售",
-        r"此域名可出售",
-        r"该域名可以出售",
     )
 )
+
+PARKED_MARKERS: tuple[re.Pattern[str], ...] = PARKED_STATEMENTS + PARKED_MENTIONS
 
 #: Landing sites of domain marketplaces: a redirect there means the link's
 #: domain is up for sale.
@@ -482,6 +498,21 @@ PARKED_HOSTS: frozenset[str] = frozenset(
         "buydomains.com",
     }
 )
+
+#: Hosts whose scripts and frames only a parking page loads: a page that
+#: embeds one is parked however much text the parking service fills it with.
+PARKING_SERVICE_HOSTS: frozenset[str] = PARKED_HOSTS | {"sedoparking.com", "parklogic.com"}
+
+#: Visible characters below which a page may be a parking notice.
+SHORT_PAGE_CHARS = 2000
+
+_ATTR_URL_HOST = r"""\s*=\s*["']?(?:https?:)?//([a-z0-9.-]+)"""
+_LOADED_HOST = re.compile(
+    rf"<(?:script|iframe|frame|embed|object)\b[^>]*?\b(?:src|data){_ATTR_URL_HOST}"
+    rf"|<meta\b[^>]*?\brefresh\b[^>]*?\burl{_ATTR_URL_HOST}",
+    re.IGNORECASE,
+)
+_LINKED_HOST = re.compile(rf"<a\b[^>]*?\bhref{_ATTR_URL_HOST}", re.IGNORECASE)
 
 # ---------------------------------------------------------------------------
 # Bot walls.  "Strong" markers only ever appear on challenge pages and are
@@ -871,12 +902,17 @@ def _one_name_in_two_scripts(a: str, b: str) -> bool:
     return (cjk_only(a) and latin_only(b)) or (latin_only(a) and cjk_only(b))
 
 
-# Every parked marker contains one of these; a page with none skips the regexes.
-_PARKED_HINTS = ("domain", "park", "sedo", "bodis", "dan.com", "afternic", "域名")
+# Every parked marker and host contains one of these; a page with none skips the rest.
+_PARKED_HINTS = ("domain", "park", "sedo", "bodis", "dan.com", "afternic", "undeveloped", "域名")
 
 
 def parked_marker(text: str, lowered: str | None = None) -> str | None:
-    """The parked-domain phrase ``text`` holds, or None (``lowered``: its ``lower()``, if known)."""
+    """The parked-domain phrase ``text`` holds, or None (``lowered``: its ``lower()``, if known).
+
+    Any phrase, anywhere: for text already known to be a parking page's
+    message.  classify itself asks :func:`_parked_evidence`, which looks at
+    where a marker sits.
+    """
     if lowered is None:
         lowered = text.lower()
     if not any(hint in lowered for hint in _PARKED_HINTS):
@@ -885,6 +921,41 @@ def parked_marker(text: str, lowered: str | None = None) -> str | None:
         match = pattern.search(text)
         if match:
             return match.group(0)
+    return None
+
+
+def _parked_evidence(page: _Page) -> str | None:
+    """What shows ``page`` to be a parking or for-sale page, or None.
+
+    A parking service's script or frame counts on any page; a statement
+    ("This domain is for sale") in the title or text of a short page; a mere
+    mention (a marketplace's name or link, "domain parking") only when the
+    page is nearly empty.  So an article about parking, or a post that links
+    dan.com, is not mistaken for a parked domain.
+    """
+    if not any(hint in page.lower for hint in _PARKED_HINTS):
+        return None
+    for loaded in _LOADED_HOST.finditer(page.text):
+        host = (loaded.group(1) or loaded.group(2) or "").lower()
+        if registrable_domain(host) in PARKING_SERVICE_HOSTS:
+            return host
+    visible = page.visible_text
+    if len(visible) >= SHORT_PAGE_CHARS:
+        return None
+    said = f"{page.title} {visible}"
+    for pattern in PARKED_STATEMENTS:
+        match = pattern.search(said)
+        if match:
+            return match.group(0)
+    if not page.nearly_empty:
+        return None
+    for pattern in PARKED_MENTIONS:
+        match = pattern.search(said)
+        if match:
+            return match.group(0)
+    for linked in _LINKED_HOST.finditer(page.text):
+        if registrable_domain(linked.group(1).lower()) in PARKED_HOSTS:
+            return linked.group(1).lower()
     return None
 
 
@@ -1104,7 +1175,7 @@ def _classify_page(
             return _result("parked-domain", f"Redirects to a domain marketplace ({final_host}).")
 
     if page.is_html or not page.content_type:
-        marker = parked_marker(page.text, page.lower) if page.body else None
+        marker = _parked_evidence(page) if page.body else None
         if marker is not None:
             return _result("parked-domain", f"The domain is parked or for sale ('{marker}').")
 
