@@ -796,6 +796,33 @@ def test_expected_text_with_entities_is_found() -> None:
     assert check(ob(200, body=body), link(expect_text="Tom & Jerry"))[1] == "ok"
 
 
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        pytest.param(
+            "<p>本书介绍<strong>大语言</strong>模型的原理</p>", "大语言模型", id="strong-zh"
+        ),
+        pytest.param("<p>Fine-tune <code>Llama</code>-2 today</p>", "Llama-2", id="code"),
+        pytest.param("<p>The Trans<wbr>former model</p>", "Transformer", id="wbr"),
+        pytest.param('<p><a href="/x">Deep</a><em>Seek</em>-R1</p>', "DeepSeek-R1", id="nested"),
+    ],
+)
+def test_inline_markup_does_not_split_the_expected_text(markup: str, expected: str) -> None:
+    assert check(ob(200, body=page(body=FILLER + markup)), link(expect_text=expected)) == (
+        Verdict.OK,
+        "ok",
+    )
+
+
+@pytest.mark.parametrize(
+    "markup", ["<p>Deep</p><p>Seek</p>", "<li>Deep</li><li>Seek</li>", "Deep<br>Seek"]
+)
+def test_block_boundaries_still_part_words(markup: str) -> None:
+    obs = ob(200, body=page(body=FILLER + markup))
+    assert check(obs, link(expect_text="DeepSeek")) == (Verdict.BROKEN, "expected-text-missing")
+    assert check(obs, link(expect_text="Deep Seek")) == (Verdict.OK, "ok")
+
+
 # --- adapters ---------------------------------------------------------------
 
 
