@@ -322,6 +322,39 @@ def test_redirect_chain(
     assert check(ob(status, final=final, hops=tuple(hops))) == (verdict, reason)
 
 
+@pytest.mark.parametrize(
+    ("start", "final", "reason"),
+    [
+        ("https://example.com/docs", "https://docs.example.com/", "moved-permanently"),
+        ("https://example.com/blog/", "https://blog.example.com", "moved-permanently"),
+        ("https://example.com/Wiki/index.html", "https://wiki.example.com/", "moved-permanently"),
+        # A deep page sent to the new site's home page was lost all the same.
+        ("https://example.com/docs/guide", "https://docs.example.com/", "redirect-to-home"),
+        ("https://example.com/docs", "https://help.example.com/", "redirect-to-home"),
+    ],
+)
+def test_a_section_that_became_its_own_subdomain_is_moved(
+    start: str, final: str, reason: str
+) -> None:
+    assert check(ob(200, url=start, final=final, hops=((start, 301),)))[1] == reason
+
+
+@pytest.mark.parametrize("section", ["ai", "go", "js", "ml", "ui", "os", "io", "ts", "ux", "qa"])
+def test_a_two_letter_section_that_is_no_language_is_not_a_home_page(section: str) -> None:
+    start = "https://example.com/blog/ml-post"
+    final = f"https://example.com/{section}/"
+    assert check(ob(200, url=start, final=final, hops=((start, 301),))) == (
+        Verdict.MOVED,
+        "moved-permanently",
+    )
+
+
+@pytest.mark.parametrize("root", ["/de/", "/ja", "/pt-br/", "/zh_TW/index.html", "/fr-ca/"])
+def test_a_language_root_is_a_home_page(root: str) -> None:
+    final = "https://example.org" + root
+    assert check(ob(200, final=final, hops=((URL, 301),)))[1] == "redirect-to-home"
+
+
 def test_moved_suggests_the_final_url() -> None:
     result = classify(ob(200, final=NEW, hops=((URL, 301),)), link())
     assert result.suggested_url == NEW

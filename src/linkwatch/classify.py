@@ -591,7 +591,21 @@ LOGIN_PATH_SEGMENT = re.compile(
     re.IGNORECASE,
 )
 
-_LOCALE_ROOT = re.compile(r"/[a-z]{2}(?:[-_][a-z0-9]{2,4})?/?", re.IGNORECASE)
+_LOCALE_ROOT = re.compile(r"/([a-z]{2})(?:[-_][a-z0-9]{2,4})?/?", re.IGNORECASE)
+#: ISO 639-1 language codes, the first part of a locale root (``/en/``,
+#: ``/zh-cn/``).  Any two letters would make ``/ai/`` or ``/go/`` a home
+#: page; the few codes that are far more often a topic in a URL (``/ml/``
+#: machine learning, ``/io/``, ``/os/``, ``/ts/`` TypeScript) are left out.
+_ISO_639_1 = """
+    aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs
+    cu cv cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha
+    he hi ho hr ht hu hy hz ia id ie ig ii ik is it iu ja jv ka kg ki kj kk kl km kn ko
+    kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk mn mr ms mt my na nb nd ne
+    ng nl nn no nr nv ny oc oj om or pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si
+    sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr tt tw ty ug uk ur
+    uz ve vi vo wa wo xh yi yo za zh zu
+"""
+LANGUAGE_CODES: frozenset[str] = frozenset(_ISO_639_1.split())
 _INDEX_PAGES = frozenset({"index.html", "index.htm", "index.php", "default.aspx", "index"})
 
 #: Second-level labels under which registrations happen one level deeper
@@ -782,13 +796,35 @@ def registrable_domain(host: str) -> str:
 def _is_home_path(path: str) -> bool:
     if path in ("", "/"):
         return True
-    if _LOCALE_ROOT.fullmatch(path):
+    if _is_locale_root(path):
         return True
     segments = [s for s in path.split("/") if s]
     if segments and segments[-1].lower() in _INDEX_PAGES:
         rest = "/" + "/".join(segments[:-1])
-        return rest == "/" or _LOCALE_ROOT.fullmatch(rest) is not None
+        return rest == "/" or _is_locale_root(rest)
     return False
+
+
+def _is_locale_root(path: str) -> bool:
+    match = _LOCALE_ROOT.fullmatch(path)
+    return match is not None and match.group(1).lower() in LANGUAGE_CODES
+
+
+def _section_moved_to_subdomain(start: SplitResult, final: SplitResult) -> bool:
+    """``example.com/docs`` → ``docs.example.com/``: a section became its own site.
+
+    The link named that section's root, so the new host's home page *is* the
+    page, moved; a deep page sent there (``/docs/guide``) was lost all the same.
+    """
+    segments = [s for s in start.path.split("/") if s]
+    if segments and segments[-1].lower() in _INDEX_PAGES:
+        segments.pop()
+    start_host = (start.hostname or "").lower()
+    final_host = (final.hostname or "").lower()
+    if len(segments) != 1 or final_host == start_host:
+        return False
+    label = final_host.removeprefix("www.").split(".")[0]
+    return label == segments[0].lower() and final_host != registrable_domain(final_host)
 
 
 def _is_login_url(url: str) -> bool:
@@ -1195,6 +1231,7 @@ def _classify_page(
             and not _is_home_path(start_path)
             and _is_home_path(final_path)
             and not _has_query_identity(obs.url, final_url)
+            and not _section_moved_to_subdomain(_split(obs.url), _split(final_url))
         ):
             return _result(
                 "redirect-to-home",
