@@ -403,6 +403,44 @@ def test_home_page_keeping_the_query_is_not_redirect_to_home() -> None:
     assert check(ob(200, url=start, final=final, hops=((start, 301),)))[1] != "redirect-to-home"
 
 
+@pytest.mark.parametrize(
+    ("start", "final", "reason"),
+    [
+        # Documentation pages about logging in, renamed.
+        (
+            "https://supabase.com/docs/guides/authentication",
+            "https://supabase.com/docs/guides/auth",
+            "moved-permanently",
+        ),
+        (
+            "https://huggingface.co/docs/hub/oauth-old",
+            "https://huggingface.co/docs/hub/oauth",
+            "moved-permanently",
+        ),
+        (
+            "https://example.org/docs/signing-in",
+            "https://example.org/docs/login/overview",
+            "moved-permanently",
+        ),
+        # Login endpoints: named so, or saying where to return, or on another host.
+        ("https://example.org/members", "https://example.org/login", "login-required"),
+        ("https://example.org/members", "https://example.org/auth?next=/members", "login-required"),
+        (
+            "https://example.org/a",
+            "https://example.org/oauth/authorize?redirect_uri=x",
+            "login-required",
+        ),
+        ("https://example.org/a", "https://id.example.net/sso", "login-required"),
+        ("https://example.org/a", "https://tenant.auth0.com/u/login/identifier", "login-required"),
+        ("https://example.org/a", "https://example.org/cas/login?service=x", "login-required"),
+    ],
+)
+def test_login_pages_are_login_endpoints_not_pages_about_logging_in(
+    start: str, final: str, reason: str
+) -> None:
+    assert check(ob(200, url=start, final=final, hops=((start, 301),)))[1] == reason
+
+
 def test_login_link_redirecting_to_login_is_not_login_required() -> None:
     start = "https://example.org/login"
     final = "https://example.org/login/"

@@ -585,11 +585,23 @@ BOT_HEADER_WEAK: tuple[tuple[str, str], ...] = (
 LOGIN_HOST_LABELS: frozenset[str] = frozenset(
     {"login", "signin", "accounts", "account", "auth", "sso", "passport", "idp"}
 )
+#: The last path segment of a login endpoint ("/users/sign_in", "/login.php").
 LOGIN_PATH_SEGMENT = re.compile(
-    r"(?:log-?in|log_in|logon|sign-?in|sign_in|authwall|sso|auth|oauth2?|authorize|"
-    r"servicelogin|cas)(?:\.\w{2,5})?",
+    r"(?:log-?in|log_in|logon|sign-?in|sign_in|authwall|servicelogin)(?:\.\w{2,5})?",
     re.IGNORECASE,
 )
+#: Last segments that name login endpoints and documentation pages alike
+#: ("/docs/guides/auth", "/docs/hub/oauth"): a login page only when the
+#: address also says where to return after signing in, or is on another host.
+LOGIN_AMBIGUOUS_SEGMENT = re.compile(r"(?:sso|auth|oauth2?|authorize|cas)", re.IGNORECASE)
+#: Query parameters by which a login page knows where to send the user back.
+LOGIN_RETURN_PARAMS: frozenset[str] = frozenset(
+    {
+        "next", "return", "return_to", "returnto", "returnurl", "return_url", "redirect",
+        "redirect_uri", "redirect_url", "redirect_to", "redirecturl", "continue", "service",
+        "callback", "came_from", "goto", "dest", "destination",
+    }
+)  # fmt: skip
 
 _LOCALE_ROOT = re.compile(r"/([a-z]{2})(?:[-_][a-z0-9]{2,4})?/?", re.IGNORECASE)
 #: ISO 639-1 language codes, the first part of a locale root (``/en/``,
@@ -827,7 +839,16 @@ def _section_moved_to_subdomain(start: SplitResult, final: SplitResult) -> bool:
     return label == segments[0].lower() and final_host != registrable_domain(final_host)
 
 
-def _is_login_url(url: str) -> bool:
+def _is_login_url(url: str, came_from: str | None = None) -> bool:
+    """Does ``url`` (reached from ``came_from``, if given) look like a login page?
+
+    A login host (``accounts.``, ``login.`` …) always; otherwise the path
+    must *end* in a login endpoint (``/login``, ``/users/sign_in``).  With a
+    return-to query (``?next=``) or on another host than the link's, a path
+    ending in ``/auth``, ``/oauth``, ``/sso`` or holding a login step further
+    up (``/u/login/identifier``) counts too; without, those are as likely
+    documentation pages about logging in (``/docs/guides/auth``).
+    """
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -837,7 +858,20 @@ def _is_login_url(url: str) -> bool:
         return True
     if host == "passport.bilibili.com":
         return True
-    return any(LOGIN_PATH_SEGMENT.fullmatch(seg) for seg in parts.path.split("/") if seg)
+    segments = [seg for seg in parts.path.split("/") if seg]
+    if not segments:
+        return False
+    if LOGIN_PATH_SEGMENT.fullmatch(segments[-1]):
+        return True
+    params = {name.lower() for name, _, _ in (p.partition("=") for p in parts.query.split("&"))}
+    elsewhere = came_from is not None and _host(came_from) not in ("", host)
+    if not (params & LOGIN_RETURN_PARAMS or elsewhere):
+        return False
+    # With that corroboration, a login step deeper in the path counts too
+    # (``/u/login/identifier``), and the words that also name docs pages.
+    return LOGIN_AMBIGUOUS_SEGMENT.fullmatch(segments[-1]) is not None or any(
+        LOGIN_PATH_SEGMENT.fullmatch(seg) for seg in segments
+    )
 
 
 def _without_fragment(url: str) -> str:
@@ -1148,7 +1182,7 @@ def classify(obs: Observation, link: Link, *, shared: SharedBody | None = None) 
     if marker is not None:
         return _result("bot-challenge", f"HTTP {status} with a bot wall ({marker}).")
 
-    if redirects and _is_login_url(final_url) and not _is_login_url(obs.url):
+    if redirects and _is_login_url(final_url, obs.url) and not _is_login_url(obs.url):
         return _result("login-required", f"Redirected to a login page: {final_url}")
 
     if status in link.accept and not 200 <= status < 300:
