@@ -722,6 +722,29 @@ def test_bot_challenge(status: int, body: bytes, headers: dict[str, str]) -> Non
     )
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "<pre><code>window._cf_chl_opt = {cvId: '3', cType: 'managed'};</code></pre>",
+        "<p>Cloudflare shows a page verifying you are human before letting you in.</p>",
+        "<p>Scrapers look for <code>cf-browser-verification</code> and px-captcha.</p>",
+    ],
+)
+def test_strong_wall_markers_quoted_by_an_ordinary_page_are_ok(extra: str) -> None:
+    body = page(title="venv/cloudscraper: bypass Cloudflare", body=FILLER + extra)
+    assert check(ob(200, url="https://github.com/venv/cloudscraper", body=body)) == (
+        Verdict.OK,
+        "ok",
+    )
+    # The same page behind a refusal is a wall: there the markers stay strong.
+    assert check(ob(403, body=body)) == (Verdict.BLOCKED, "bot-challenge")
+
+
+def test_a_nearly_empty_200_saying_verifying_you_are_human_is_a_wall() -> None:
+    body = page(title="example.org", body="<p>Verifying you are human. This may take a second.</p>")
+    assert check(ob(200, body=body)) == (Verdict.BLOCKED, "bot-challenge")
+
+
 def test_recaptcha_on_an_ordinary_page_is_ok() -> None:
     body = page(body=FILLER + '<form><div class="g-recaptcha"></div></form>')
     assert check(ob(200, body=body)) == (Verdict.OK, "ok")

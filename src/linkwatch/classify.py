@@ -517,8 +517,10 @@ _LINKED_HOST = re.compile(rf"<a\b[^>]*?\bhref{_ATTR_URL_HOST}", re.IGNORECASE)
 
 # ---------------------------------------------------------------------------
 # Bot walls.  "Strong" markers only ever appear on challenge pages and are
-# trusted on any status, even 200; "weak" markers (a captcha widget, "Access
-# Denied") are trusted only on the statuses bot walls use.
+# trusted on any status, on a 2xx page when they sit where a challenge puts
+# them (its title, or a nearly empty page), since a README or an article may
+# quote them; "weak" markers (a captcha widget, "Access Denied") are trusted
+# only on the statuses bot walls use.
 # ---------------------------------------------------------------------------
 
 BOT_CHALLENGE_STATUSES: frozenset[int] = frozenset({401, 403, 429, 503})
@@ -930,9 +932,22 @@ def _bot_marker(status: int | None, headers: Mapping[str, str], page: _Page) -> 
             return f"{name}: {value}"
     lower = page.lower if page.body else ""
     for marker in BOT_STRONG_MARKERS + (BOT_WEAK_MARKERS if refused else ()):
-        if marker in lower:
+        if marker in lower and (
+            status is None or not 200 <= status < 300 or _where_walls_put(marker, page)
+        ):
             return marker
     return None
+
+
+def _where_walls_put(marker: str, page: _Page) -> bool:
+    """Is ``marker`` on a 2xx page where a challenge page carries it?
+
+    A challenge names itself in its title or is nearly empty (a script,
+    a widget, a sentence or two).  An ordinary page may quote the very same
+    words: a README showing ``window._cf_chl_opt`` in a code block, an
+    article about "verifying you are human".
+    """
+    return marker.startswith("<title>") or marker in page.title.lower() or page.nearly_empty
 
 
 def soft_404_phrase(text: str) -> str | None:
