@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -592,6 +594,72 @@ YT = "https://www.youtube.com/watch?v=bZQun8Y4L2A"
 def test_youtube_unavailable_page(marker: str) -> None:
     body = page(title=" - YouTube", body=f"<script>var x = '{marker}';</script>")
     assert check(ob(200, url=YT, body=body)) == (Verdict.BROKEN, "video-unavailable")
+
+
+def _watch_page(title: str, status: dict[str, object]) -> bytes:
+    player = json.dumps({"playabilityStatus": status, "videoDetails": {"title": title}})
+    return page(
+        title=f"{html.escape(title)} - YouTube",
+        head=f'<meta name="title" content="{html.escape(title)}">',
+        body=f"<script>var ytInitialPlayerResponse = {player};</script>",
+    )
+
+
+@pytest.mark.parametrize(
+    ("title", "status", "reason"),
+    [
+        pytest.param(
+            'How to fix "Video unavailable" on YouTube',
+            {"status": "OK", "playableInEmbed": True},
+            "ok",
+            id="how-to-about-the-error",
+        ),
+        pytest.param(
+            "This video is private? Sharing settings explained",
+            {"status": "OK"},
+            "ok",
+            id="title-quoting-private",
+        ),
+        pytest.param(
+            "Concert",
+            {"status": "LOGIN_REQUIRED", "reason": "Sign in to confirm your age"},
+            "ok",
+            id="age-check",
+        ),
+        pytest.param(
+            "",
+            {"status": "LOGIN_REQUIRED", "reason": "This video is private"},
+            "video-unavailable",
+            id="private",
+        ),
+        pytest.param(
+            "",
+            {"status": "ERROR", "reason": "This video isn't available anymore"},
+            "video-unavailable",
+            id="removed",
+        ),
+        pytest.param(
+            "",
+            {"status": "ERROR", "reason": "This video is no longer available because the "
+             "YouTube account associated with this video has been terminated."},
+            "video-unavailable",
+            id="account-terminated",
+        ),
+        pytest.param(
+            "", {"status": "UNPLAYABLE", "reason": "Video unavailable"}, "video-unavailable",
+            id="unplayable",
+        ),
+    ],
+)  # fmt: skip
+def test_youtube_watch_page_is_judged_by_its_player_status(
+    title: str, status: dict[str, object], reason: str
+) -> None:
+    assert check(ob(200, url=YT, body=_watch_page(title, status)))[1] == reason
+
+
+def test_youtube_title_without_a_player_response_is_not_a_signal() -> None:
+    body = page(title="Video unavailable? Here is why - YouTube", body=FILLER)
+    assert check(ob(200, url=YT, body=body)) == (Verdict.OK, "ok")
 
 
 def test_video_unavailable_text_elsewhere_is_not_a_signal() -> None:

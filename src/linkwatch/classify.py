@@ -18,6 +18,7 @@ provider or bot wall is a one-line change.
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -634,6 +635,15 @@ _SECOND_LEVEL = frozenset({"co", "com", "net", "org", "gov", "edu", "ac", "ne", 
 YOUTUBE_HOSTS: frozenset[str] = frozenset(
     {"youtube.com", "www.youtube.com", "m.youtube.com", "youtu.be", "music.youtube.com"}
 )
+#: A player response's reason for a video that is gone (with a non-OK status).
+YOUTUBE_REASONS: tuple[str, ...] = (
+    "Video unavailable",
+    "This video isn't available anymore",
+    "This video isn’t available anymore",
+    "This video has been removed",
+    "This video is private",
+)
+#: The same in a page without a player response.
 YOUTUBE_UNAVAILABLE_MARKERS: tuple[str, ...] = (
     '"status":"ERROR","reason":"Video unavailable"',
     "This video isn't available anymore",
@@ -1075,6 +1085,44 @@ def _parked_evidence(page: _Page) -> str | None:
     return None
 
 
+_PLAYABILITY = re.compile(r'"playabilityStatus"\s*:\s*\{')
+_TITLE_AND_META = re.compile(r"<title\b.*?</title\s*>|<meta\b[^>]*>", re.IGNORECASE | re.DOTALL)
+_JSON = json.JSONDecoder()
+
+
+def youtube_unavailable(text: str) -> str | None:
+    """What a YouTube watch page says of a video that is gone, or None.
+
+    The player response's ``playabilityStatus`` decides when the page has
+    one: ``ERROR`` is gone, and so is another non-``OK`` status whose reason
+    is one of YouTube's "unavailable" messages (``LOGIN_REQUIRED`` for a
+    private video, but not an age check).  The video's own title or
+    description may say "Video unavailable" (a how-to about the error), so
+    the words elsewhere count only on a page without a player response, and
+    never in its ``<title>`` or ``<meta>`` tags.
+    """
+    found = _PLAYABILITY.search(text)
+    if found is not None:
+        try:
+            status, _ = _JSON.raw_decode(text, found.end() - 1)
+        except ValueError:
+            status = None
+        if isinstance(status, dict):
+            reason = status.get("reason")
+            reason = reason if isinstance(reason, str) else ""
+            code = status.get("status")
+            if code == "ERROR":
+                return reason or "the video cannot be played (ERROR)"
+            if code != "OK" and any(m in reason for m in YOUTUBE_REASONS):
+                return reason
+            return None
+    rest = _TITLE_AND_META.sub(" ", text)
+    for marker in YOUTUBE_UNAVAILABLE_MARKERS:
+        if marker in rest:
+            return marker.strip('"')
+    return None
+
+
 def is_bot_challenge(obs: Observation) -> bool:
     return bot_challenge_marker(obs.status_code, obs.headers, obs.body, _ctype(obs)) is not None
 
@@ -1297,9 +1345,9 @@ def _classify_page(
             return _result("parked-domain", f"The domain is parked or for sale ('{marker}').")
 
     if final_host in YOUTUBE_HOSTS and page.body:
-        for ymarker in YOUTUBE_UNAVAILABLE_MARKERS:
-            if ymarker in page.text:
-                return _result("video-unavailable", f"YouTube says: {ymarker.strip(chr(34))}.")
+        said = youtube_unavailable(page.text)
+        if said is not None:
+            return _result("video-unavailable", f"YouTube says: {said}.")
 
     if page.is_html and page.body:
         title = _soft_404_match(page.title)
