@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -322,6 +324,39 @@ def test_redirect_chain(
     assert check(ob(status, final=final, hops=tuple(hops))) == (verdict, reason)
 
 
+@pytest.mark.parametrize(
+    ("start", "final", "reason"),
+    [
+        ("https://example.com/docs", "https://docs.example.com/", "moved-permanently"),
+        ("https://example.com/blog/", "https://blog.example.com", "moved-permanently"),
+        ("https://example.com/Wiki/index.html", "https://wiki.example.com/", "moved-permanently"),
+        # A deep page sent to the new site's home page was lost all the same.
+        ("https://example.com/docs/guide", "https://docs.example.com/", "redirect-to-home"),
+        ("https://example.com/docs", "https://help.example.com/", "redirect-to-home"),
+    ],
+)
+def test_a_section_that_became_its_own_subdomain_is_moved(
+    start: str, final: str, reason: str
+) -> None:
+    assert check(ob(200, url=start, final=final, hops=((start, 301),)))[1] == reason
+
+
+@pytest.mark.parametrize("section", ["ai", "go", "js", "ml", "ui", "os", "io", "ts", "ux", "qa"])
+def test_a_two_letter_section_that_is_no_language_is_not_a_home_page(section: str) -> None:
+    start = "https://example.com/blog/ml-post"
+    final = f"https://example.com/{section}/"
+    assert check(ob(200, url=start, final=final, hops=((start, 301),))) == (
+        Verdict.MOVED,
+        "moved-permanently",
+    )
+
+
+@pytest.mark.parametrize("root", ["/de/", "/ja", "/pt-br/", "/zh_TW/index.html", "/fr-ca/"])
+def test_a_language_root_is_a_home_page(root: str) -> None:
+    final = "https://example.org" + root
+    assert check(ob(200, final=final, hops=((URL, 301),)))[1] == "redirect-to-home"
+
+
 def test_moved_suggests_the_final_url() -> None:
     result = classify(ob(200, final=NEW, hops=((URL, 301),)), link())
     assert result.suggested_url == NEW
@@ -368,6 +403,44 @@ def test_home_page_keeping_the_query_is_not_redirect_to_home() -> None:
     start = "https://example.org/archives/12?p=12"
     final = "https://example.org/?p=12"
     assert check(ob(200, url=start, final=final, hops=((start, 301),)))[1] != "redirect-to-home"
+
+
+@pytest.mark.parametrize(
+    ("start", "final", "reason"),
+    [
+        # Documentation pages about logging in, renamed.
+        (
+            "https://supabase.com/docs/guides/authentication",
+            "https://supabase.com/docs/guides/auth",
+            "moved-permanently",
+        ),
+        (
+            "https://huggingface.co/docs/hub/oauth-old",
+            "https://huggingface.co/docs/hub/oauth",
+            "moved-permanently",
+        ),
+        (
+            "https://example.org/docs/signing-in",
+            "https://example.org/docs/login/overview",
+            "moved-permanently",
+        ),
+        # Login endpoints: named so, or saying where to return, or on another host.
+        ("https://example.org/members", "https://example.org/login", "login-required"),
+        ("https://example.org/members", "https://example.org/auth?next=/members", "login-required"),
+        (
+            "https://example.org/a",
+            "https://example.org/oauth/authorize?redirect_uri=x",
+            "login-required",
+        ),
+        ("https://example.org/a", "https://id.example.net/sso", "login-required"),
+        ("https://example.org/a", "https://tenant.auth0.com/u/login/identifier", "login-required"),
+        ("https://example.org/a", "https://example.org/cas/login?service=x", "login-required"),
+    ],
+)
+def test_login_pages_are_login_endpoints_not_pages_about_logging_in(
+    start: str, final: str, reason: str
+) -> None:
+    assert check(ob(200, url=start, final=final, hops=((start, 301),)))[1] == reason
 
 
 def test_login_link_redirecting_to_login_is_not_login_required() -> None:
@@ -433,6 +506,11 @@ NOT_SOFT_404 = [
     "HTTP status 404 explained",
     "Attention Is All You Need",
     "",
+    # The phrase inside a sentence that is about something else.
+    "How to Fix the 'Page Not Found' Error in WordPress",
+    "Vue Router 处理页面不存在的情况 - 掘金",
+    "Next.js: Custom page you are looking for component",
+    "Seite nicht gefunden? So beheben Sie WordPress-Fehler",
 ]
 
 
@@ -444,6 +522,42 @@ def test_titles_that_merely_mention_not_found_are_ok(title: str) -> None:
 def test_soft_404_in_gbk_page_is_decoded() -> None:
     body = '<html><head><meta charset="gbk"><title>页面不存在</title></head></html>'.encode("gbk")
     assert check(ob(200, body=body, headers={"content-type": "text/html"}))[1] == "soft-404-title"
+
+
+ARTICLE = "".join(
+    f"<p>{'The server answers this status when nothing is at the address. ' * 6}</p>"
+    for _ in range(4)
+)
+
+
+@pytest.mark.parametrize(
+    ("title", "h1"),
+    [
+        ("404 Not Found - HTTP | MDN", "404 Not Found"),
+        ("Not Found - A Novel | Goodreads", "Not Found"),
+        ("Page Not Found - Songs | Example Band", ""),
+    ],
+)
+def test_a_page_named_after_a_not_found_phrase_within_a_section_is_ok(title: str, h1: str) -> None:
+    """A not-found segment beside a topic and a site's name names an article."""
+    assert check(ob(200, body=page(title=title, h1=h1, body=ARTICLE))) == (Verdict.OK, "ok")
+
+
+def test_a_page_named_after_a_not_found_phrase_is_broken_when_nearly_empty() -> None:
+    body = page(title="Page not found | Docs | Acme", h1="Page not found", body="<p>Go home.</p>")
+    assert check(ob(200, body=body)) == (Verdict.BROKEN, "soft-404-title")
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Sorry, the page you were looking for could not be found.",
+        "Oops! This page doesn’t exist - Example",
+        "很抱歉，您访问的页面不存在 - 示例",
+    ],
+)
+def test_a_not_found_phrase_with_only_small_talk_around_it_is_a_soft_404(title: str) -> None:
+    assert check(ob(200, body=page(title=title))) == (Verdict.BROKEN, "soft-404-title")
 
 
 def test_soft_404_ignored_on_non_html() -> None:
@@ -482,6 +596,72 @@ def test_youtube_unavailable_page(marker: str) -> None:
     assert check(ob(200, url=YT, body=body)) == (Verdict.BROKEN, "video-unavailable")
 
 
+def _watch_page(title: str, status: dict[str, object]) -> bytes:
+    player = json.dumps({"playabilityStatus": status, "videoDetails": {"title": title}})
+    return page(
+        title=f"{html.escape(title)} - YouTube",
+        head=f'<meta name="title" content="{html.escape(title)}">',
+        body=f"<script>var ytInitialPlayerResponse = {player};</script>",
+    )
+
+
+@pytest.mark.parametrize(
+    ("title", "status", "reason"),
+    [
+        pytest.param(
+            'How to fix "Video unavailable" on YouTube',
+            {"status": "OK", "playableInEmbed": True},
+            "ok",
+            id="how-to-about-the-error",
+        ),
+        pytest.param(
+            "This video is private? Sharing settings explained",
+            {"status": "OK"},
+            "ok",
+            id="title-quoting-private",
+        ),
+        pytest.param(
+            "Concert",
+            {"status": "LOGIN_REQUIRED", "reason": "Sign in to confirm your age"},
+            "ok",
+            id="age-check",
+        ),
+        pytest.param(
+            "",
+            {"status": "LOGIN_REQUIRED", "reason": "This video is private"},
+            "video-unavailable",
+            id="private",
+        ),
+        pytest.param(
+            "",
+            {"status": "ERROR", "reason": "This video isn't available anymore"},
+            "video-unavailable",
+            id="removed",
+        ),
+        pytest.param(
+            "",
+            {"status": "ERROR", "reason": "This video is no longer available because the "
+             "YouTube account associated with this video has been terminated."},
+            "video-unavailable",
+            id="account-terminated",
+        ),
+        pytest.param(
+            "", {"status": "UNPLAYABLE", "reason": "Video unavailable"}, "video-unavailable",
+            id="unplayable",
+        ),
+    ],
+)  # fmt: skip
+def test_youtube_watch_page_is_judged_by_its_player_status(
+    title: str, status: dict[str, object], reason: str
+) -> None:
+    assert check(ob(200, url=YT, body=_watch_page(title, status)))[1] == reason
+
+
+def test_youtube_title_without_a_player_response_is_not_a_signal() -> None:
+    body = page(title="Video unavailable? Here is why - YouTube", body=FILLER)
+    assert check(ob(200, url=YT, body=body)) == (Verdict.OK, "ok")
+
+
 def test_video_unavailable_text_elsewhere_is_not_a_signal() -> None:
     body = page(body=FILLER + "<p>Video unavailable? Try reloading.</p>")
     assert check(ob(200, body=body)) == (Verdict.OK, "ok")
@@ -509,6 +689,51 @@ def test_parked_domain(body: str) -> None:
         Verdict.BROKEN,
         "parked-domain",
     )
+
+
+PARKING_FEED = "".join(
+    f'<li><a href="/search?q=topic{n}">Related topic {n}</a></li>' for n in range(80)
+)
+
+
+def test_a_parking_services_script_is_parked_however_much_text_it_fills_in() -> None:
+    body = (
+        f'<ul>{PARKING_FEED}</ul><script src="https://www.sedoparking.com/frmpark/x.js"></script>'
+    )
+    assert check(ob(200, body=page(title="example.org", body=body))) == (
+        Verdict.BROKEN,
+        "parked-domain",
+    )
+
+
+NOT_PARKED = [
+    pytest.param(
+        "What is domain parking? - Wikipedia",
+        "<p>Domain parking is the registration of an Internet domain name without that "
+        "domain being associated with any services such as e-mail or a website.</p>",
+        id="article-about-parking",
+    ),
+    pytest.param(
+        "Buying my domain",
+        '<p>I bought it on <a href="https://dan.com/">Dan.com</a> last spring.</p>',
+        id="post-linking-a-marketplace",
+    ),
+    pytest.param(
+        "域名交易指南",
+        "<p>很多人通过域名出售平台赚钱。</p>",
+        id="chinese-article-about-domain-sales",
+    ),
+    pytest.param(
+        "Expired domains, a field guide",
+        "<p>Open an expired domain and you may read 'This domain is for sale'.</p>" + ARTICLE * 2,
+        id="long-article-quoting-a-parking-page",
+    ),
+]
+
+
+@pytest.mark.parametrize(("title", "body"), NOT_PARKED)
+def test_pages_that_talk_about_parking_are_not_parked(title: str, body: str) -> None:
+    assert check(ob(200, body=page(title=title, body=FILLER + body))) == (Verdict.OK, "ok")
 
 
 def test_parked_lookalike_domain_is_ok() -> None:
@@ -563,6 +788,29 @@ def test_bot_challenge(status: int, body: bytes, headers: dict[str, str]) -> Non
         Verdict.BLOCKED,
         "bot-challenge",
     )
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "<pre><code>window._cf_chl_opt = {cvId: '3', cType: 'managed'};</code></pre>",
+        "<p>Cloudflare shows a page verifying you are human before letting you in.</p>",
+        "<p>Scrapers look for <code>cf-browser-verification</code> and px-captcha.</p>",
+    ],
+)
+def test_strong_wall_markers_quoted_by_an_ordinary_page_are_ok(extra: str) -> None:
+    body = page(title="venv/cloudscraper: bypass Cloudflare", body=FILLER + extra)
+    assert check(ob(200, url="https://github.com/venv/cloudscraper", body=body)) == (
+        Verdict.OK,
+        "ok",
+    )
+    # The same page behind a refusal is a wall: there the markers stay strong.
+    assert check(ob(403, body=body)) == (Verdict.BLOCKED, "bot-challenge")
+
+
+def test_a_nearly_empty_200_saying_verifying_you_are_human_is_a_wall() -> None:
+    body = page(title="example.org", body="<p>Verifying you are human. This may take a second.</p>")
+    assert check(ob(200, body=body)) == (Verdict.BLOCKED, "bot-challenge")
 
 
 def test_recaptcha_on_an_ordinary_page_is_ok() -> None:
@@ -708,6 +956,33 @@ def test_expected_text_missing_from_truncated_body_is_unverified() -> None:
 def test_expected_text_with_entities_is_found() -> None:
     body = page(body="<p>Tom &amp; Jerry</p>")
     assert check(ob(200, body=body), link(expect_text="Tom & Jerry"))[1] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        pytest.param(
+            "<p>本书介绍<strong>大语言</strong>模型的原理</p>", "大语言模型", id="strong-zh"
+        ),
+        pytest.param("<p>Fine-tune <code>Llama</code>-2 today</p>", "Llama-2", id="code"),
+        pytest.param("<p>The Trans<wbr>former model</p>", "Transformer", id="wbr"),
+        pytest.param('<p><a href="/x">Deep</a><em>Seek</em>-R1</p>', "DeepSeek-R1", id="nested"),
+    ],
+)
+def test_inline_markup_does_not_split_the_expected_text(markup: str, expected: str) -> None:
+    assert check(ob(200, body=page(body=FILLER + markup)), link(expect_text=expected)) == (
+        Verdict.OK,
+        "ok",
+    )
+
+
+@pytest.mark.parametrize(
+    "markup", ["<p>Deep</p><p>Seek</p>", "<li>Deep</li><li>Seek</li>", "Deep<br>Seek"]
+)
+def test_block_boundaries_still_part_words(markup: str) -> None:
+    obs = ob(200, body=page(body=FILLER + markup))
+    assert check(obs, link(expect_text="DeepSeek")) == (Verdict.BROKEN, "expected-text-missing")
+    assert check(obs, link(expect_text="Deep Seek")) == (Verdict.OK, "ok")
 
 
 # --- adapters ---------------------------------------------------------------

@@ -72,7 +72,7 @@ def test_unchanged_run_keeps_the_stored_text_for_the_next_diff(
 
 
 def test_a_long_detail_is_clipped() -> None:
-    title = "Page not found " + "x" * 5000
+    title = "Page not found | " + "x" * 5000  # the site's name, absurdly long
     page = f"<html><head><title>{title}</title></head><body><p>x</p></body></html>".encode()
     observation = Observation(url=URL, final_url=URL, status_code=200, headers=HTML, body=page)
     result = pipeline.observe(LINK, observation, T0)

@@ -17,6 +17,8 @@ provider or bot wall is a one-line change.
 
 from __future__ import annotations
 
+import html
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -399,39 +401,90 @@ SOFT_404_SEGMENTS: tuple[re.Pattern[str], ...] = tuple(
 _ANY_SOFT_404_SEGMENT = re.compile(
     "|".join(f"(?:{p.pattern})" for p in SOFT_404_SEGMENTS), re.IGNORECASE
 )
-_SEGMENT_SPLIT = re.compile(r"\s+[-–—|·:»/]\s+|[|·–—»]|：")
+# CJK scripts and full-width forms: Chinese sites separate a title from the
+# site's name with "_" ("视频去哪了呢？_哔哩哔哩_bilibili"), where in Latin
+# text an underscore is part of a word.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+_SEGMENT_SPLIT = re.compile(rf"\s+[-–—|·:»/]\s+|[|·–—»]|：|(?<=[{_CJK}])_|_(?=[{_CJK}])")
 _STRIP_PUNCT = " \t\r\n!！?？.。,，;；:()（）[]【】\"'“”‘’…~"
+_HAS_CJK = re.compile(f"[{_CJK}]")
+_HAS_LATIN = re.compile(r"[a-z]", re.IGNORECASE)
+
+# A phrase says the page is missing only when the rest of its segment is
+# small talk around it ("Sorry, the page you were looking for doesn't exist
+# (404)"); a segment that also names something else is a page *about* the
+# phrase ("How to Fix the 'Page Not Found' Error in WordPress", "Vue Router
+# 处理页面不存在的情况", "Custom page you are looking for component").
+_PHRASES_LONGEST_FIRST = tuple(sorted(SOFT_404_PHRASES, key=len, reverse=True))
+_SOFT_404_SMALL_TALK: frozenset[str] = frozenset(
+    {
+        "a", "an", "the", "this", "that", "it", "it's", "its", "we", "we're", "we've", "you",
+        "you're", "your", "i", "i'm", "is", "are", "was", "were", "be", "been", "has", "have",
+        "had", "does", "doesn't", "do", "don't", "did", "didn't", "not", "no", "longer",
+        "anymore", "exist", "exists", "existed", "found", "find", "couldn't", "could", "can't",
+        "cannot", "isn't", "wasn't", "available", "removed", "deleted", "moved", "gone",
+        "missing", "may", "might", "seems", "looks", "like", "page", "file", "resource",
+        "requested", "looking", "for", "or", "and", "here", "there", "nothing", "anything",
+        "sorry", "oops", "ooops", "whoops", "oh", "uh", "hmm", "error", "404", "410", "http",
+        "leider", "die", "diese", "fehler", "ups", "hoppla", "désolé", "oups", "erreur", "cette",
+        "la", "le", "lo", "sentimos", "esta", "desculpe", "erro", "spiacenti", "questa", "errore",
+        "извините", "ошибка", "эта", "упс", "ой",
+    }
+)  # fmt: skip
+#: The same for scripts without spaces between words, removed as substrings.
+_SOFT_404_SMALL_TALK_CJK: tuple[str, ...] = (
+    "非常抱歉", "很抱歉", "抱歉", "对不起", "對不起", "哎呀", "糟糕", "啊叻", "错误", "錯誤",
+    "您", "你", "的", "了", "呢", "啊", "哦", "呀", "吧", "该", "此", "所", "要", "访问", "訪問",
+    "申し訳ございません", "申し訳ありません", "すみません", "エラー", "죄송합니다", "오류",
+)  # fmt: skip
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 # ---------------------------------------------------------------------------
 # Parked and for-sale domains.
 # ---------------------------------------------------------------------------
 
-PARKED_MARKERS: tuple[re.Pattern[str], ...] = tuple(
+# A parked page is a thin page whose one message is the sale: what counts
+# is where a marker sits, not that it occurs.  Articles about domain
+# parking, blog posts that link a marketplace and Chinese pages about 域名出售
+# platforms mention the same words.
+
+#: The page speaking of its own domain: believed in the title or the visible
+#: text of a short page (under ``SHORT_PAGE_CHARS`` visible characters).
+PARKED_STATEMENTS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"\bthis domain (?:name )?is for sale\b",
+        r"\bthis domain may be for sale\b",
+        r"\bdomain may be for sale\b",
+        r"\bbuy this domain\b",
+        r"\bparked free\b",
+        r"\bis parked for free\b",
+        r"\bthis domain is parked\b",
+        r"(?:此|该|該|本)域名(?:正在|可以?)?出售",
+        r"域名正在出售",
+    )
+)
+
+#: Mere mentions of parking or of a marketplace: believed only on a nearly
+#: empty page (under ``NEARLY_EMPTY_CHARS``), whose one message they then are.
+PARKED_MENTIONS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
         r"\bsedoparking\.com\b",
         r"\bsedo\.com/search/details\b",
         r"\bparkingcrew\.net\b",
-        r"\bthis domain (?:name )?is for sale\b",
-        r"\bthis domain may be for sale\b",
-        r"\bdomain may be for sale\b",
         r"\bbodis\.com\b",
         r"\bdan\.com\b",
         r"\bafternic\.com\b",
-        r"\bbuy this domain\b",
         r"\bhugedomains\.com\b",
-        r"\bparked free\b",
-        r"\bis parked for free\b",
-        r"\bthis domain is parked\b",
+        r"\bundeveloped\.com\b",
         r"\bdomain parking\b",
         r"\bparklogic\b",
-        r"\bundeveloped\.com\b",
         r"域名出售",
-        r"域名正在出售",
-        r"此域名可出售",
-        r"该域名可以出售",
     )
 )
+
+PARKED_MARKERS: tuple[re.Pattern[str], ...] = PARKED_STATEMENTS + PARKED_MENTIONS
 
 #: Landing sites of domain marketplaces: a redirect there means the link's
 #: domain is up for sale.
@@ -448,10 +501,27 @@ PARKED_HOSTS: frozenset[str] = frozenset(
     }
 )
 
+#: Hosts whose scripts and frames only a parking page loads: a page that
+#: embeds one is parked however much text the parking service fills it with.
+PARKING_SERVICE_HOSTS: frozenset[str] = PARKED_HOSTS | {"sedoparking.com", "parklogic.com"}
+
+#: Visible characters below which a page may be a parking notice.
+SHORT_PAGE_CHARS = 2000
+
+_ATTR_URL_HOST = r"""\s*=\s*["']?(?:https?:)?//([a-z0-9.-]+)"""
+_LOADED_HOST = re.compile(
+    rf"<(?:script|iframe|frame|embed|object)\b[^>]*?\b(?:src|data){_ATTR_URL_HOST}"
+    rf"|<meta\b[^>]*?\brefresh\b[^>]*?\burl{_ATTR_URL_HOST}",
+    re.IGNORECASE,
+)
+_LINKED_HOST = re.compile(rf"<a\b[^>]*?\bhref{_ATTR_URL_HOST}", re.IGNORECASE)
+
 # ---------------------------------------------------------------------------
 # Bot walls.  "Strong" markers only ever appear on challenge pages and are
-# trusted on any status, even 200; "weak" markers (a captcha widget, "Access
-# Denied") are trusted only on the statuses bot walls use.
+# trusted on any status, on a 2xx page when they sit where a challenge puts
+# them (its title, or a nearly empty page), since a README or an article may
+# quote them; "weak" markers (a captcha widget, "Access Denied") are trusted
+# only on the statuses bot walls use.
 # ---------------------------------------------------------------------------
 
 BOT_CHALLENGE_STATUSES: frozenset[int] = frozenset({401, 403, 429, 503})
@@ -518,13 +588,39 @@ BOT_HEADER_WEAK: tuple[tuple[str, str], ...] = (
 LOGIN_HOST_LABELS: frozenset[str] = frozenset(
     {"login", "signin", "accounts", "account", "auth", "sso", "passport", "idp"}
 )
+#: The last path segment of a login endpoint ("/users/sign_in", "/login.php").
 LOGIN_PATH_SEGMENT = re.compile(
-    r"(?:log-?in|log_in|logon|sign-?in|sign_in|authwall|sso|auth|oauth2?|authorize|"
-    r"servicelogin|cas)(?:\.\w{2,5})?",
+    r"(?:log-?in|log_in|logon|sign-?in|sign_in|authwall|servicelogin)(?:\.\w{2,5})?",
     re.IGNORECASE,
 )
+#: Last segments that name login endpoints and documentation pages alike
+#: ("/docs/guides/auth", "/docs/hub/oauth"): a login page only when the
+#: address also says where to return after signing in, or is on another host.
+LOGIN_AMBIGUOUS_SEGMENT = re.compile(r"(?:sso|auth|oauth2?|authorize|cas)", re.IGNORECASE)
+#: Query parameters by which a login page knows where to send the user back.
+LOGIN_RETURN_PARAMS: frozenset[str] = frozenset(
+    {
+        "next", "return", "return_to", "returnto", "returnurl", "return_url", "redirect",
+        "redirect_uri", "redirect_url", "redirect_to", "redirecturl", "continue", "service",
+        "callback", "came_from", "goto", "dest", "destination",
+    }
+)  # fmt: skip
 
-_LOCALE_ROOT = re.compile(r"/[a-z]{2}(?:[-_][a-z0-9]{2,4})?/?", re.IGNORECASE)
+_LOCALE_ROOT = re.compile(r"/([a-z]{2})(?:[-_][a-z0-9]{2,4})?/?", re.IGNORECASE)
+#: ISO 639-1 language codes, the first part of a locale root (``/en/``,
+#: ``/zh-cn/``).  Any two letters would make ``/ai/`` or ``/go/`` a home
+#: page; the few codes that are far more often a topic in a URL (``/ml/``
+#: machine learning, ``/io/``, ``/os/``, ``/ts/`` TypeScript) are left out.
+_ISO_639_1 = """
+    aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs
+    cu cv cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha
+    he hi ho hr ht hu hy hz ia id ie ig ii ik is it iu ja jv ka kg ki kj kk kl km kn ko
+    kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk mn mr ms mt my na nb nd ne
+    ng nl nn no nr nv ny oc oj om or pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si
+    sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr tt tw ty ug uk ur
+    uz ve vi vo wa wo xh yi yo za zh zu
+"""
+LANGUAGE_CODES: frozenset[str] = frozenset(_ISO_639_1.split())
 _INDEX_PAGES = frozenset({"index.html", "index.htm", "index.php", "default.aspx", "index"})
 
 #: Second-level labels under which registrations happen one level deeper
@@ -539,6 +635,15 @@ _SECOND_LEVEL = frozenset({"co", "com", "net", "org", "gov", "edu", "ac", "ne", 
 YOUTUBE_HOSTS: frozenset[str] = frozenset(
     {"youtube.com", "www.youtube.com", "m.youtube.com", "youtu.be", "music.youtube.com"}
 )
+#: A player response's reason for a video that is gone (with a non-OK status).
+YOUTUBE_REASONS: tuple[str, ...] = (
+    "Video unavailable",
+    "This video isn't available anymore",
+    "This video isn’t available anymore",
+    "This video has been removed",
+    "This video is private",
+)
+#: The same in a page without a player response.
 YOUTUBE_UNAVAILABLE_MARKERS: tuple[str, ...] = (
     '"status":"ERROR","reason":"Video unavailable"',
     "This video isn't available anymore",
@@ -550,6 +655,11 @@ YOUTUBE_UNAVAILABLE_MARKERS: tuple[str, ...] = (
 )
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+#: Visible characters below which a page is little more than one message.
+#: Challenge, parking and error pages stay well under it (a Cloudflare
+#: challenge shows ~250); an article, a README or a book page do not.
+NEARLY_EMPTY_CHARS = 500
 
 
 # ---------------------------------------------------------------------------
@@ -604,13 +714,48 @@ class _Page:
 
     @cached_property
     def visible_text(self) -> str:
+        """The body's text as a reader sees it, whitespace squashed.
+
+        Block elements separate words and inline ones do not: lexbor's
+        ``text(separator=" ")`` puts a space between *every* text node, so
+        ``<strong>大语言</strong>模型``, ``<code>Llama</code>-2`` and
+        ``Trans<wbr>former`` came apart.  Rendered from the serialised markup
+        (as content does), which also costs no recursion on deep pages.
+        """
         body = self.tree.body
         if body is None:
             return ""
         for node in body.css("script, style, noscript, template"):
             node.decompose()
-        return _squash(body.text(separator=" "))
+        markup = _COMMENT.sub("", body.html or "")
+        return _squash(html.unescape(_ANY_TAG.sub("", _BLOCK_TAG.sub(" ", markup))))
 
+    @cached_property
+    def nearly_empty(self) -> bool:
+        """Little more than one message: a challenge, a parking or an error page."""
+        return len(self.visible_text) < NEARLY_EMPTY_CHARS
+
+
+#: Elements that begin a new line or box when rendered, so their edges part
+#: words; every other element is inline and its text runs on.
+_BLOCK_TAGS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "body", "br", "caption", "center",
+        "dd", "details", "dialog", "div", "dl", "dt", "fieldset", "figcaption", "figure",
+        "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr",
+        "html", "legend", "li", "main", "menu", "nav", "ol", "optgroup", "option", "p",
+        "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr",
+        "ul",
+    }
+)  # fmt: skip
+# The attribute part of a tag, quotes and all (a ">" inside quotes does not end it).
+_ATTRS = r"[^>\"']*(?:(?:\"[^\"]*\"|'[^']*')[^>\"']*)*"
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_BLOCK_TAG = re.compile(
+    r"</?(?:{})\b{}>".format("|".join(sorted(_BLOCK_TAGS, key=len, reverse=True)), _ATTRS),
+    re.IGNORECASE,
+)
+_ANY_TAG = re.compile(rf"</?[a-zA-Z][^\s/>]*{_ATTRS}>|<![^>]*>")
 
 _CHARSET = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9._:-]+)""", re.IGNORECASE)
 
@@ -675,16 +820,47 @@ def registrable_domain(host: str) -> str:
 def _is_home_path(path: str) -> bool:
     if path in ("", "/"):
         return True
-    if _LOCALE_ROOT.fullmatch(path):
+    if _is_locale_root(path):
         return True
     segments = [s for s in path.split("/") if s]
     if segments and segments[-1].lower() in _INDEX_PAGES:
         rest = "/" + "/".join(segments[:-1])
-        return rest == "/" or _LOCALE_ROOT.fullmatch(rest) is not None
+        return rest == "/" or _is_locale_root(rest)
     return False
 
 
-def _is_login_url(url: str) -> bool:
+def _is_locale_root(path: str) -> bool:
+    match = _LOCALE_ROOT.fullmatch(path)
+    return match is not None and match.group(1).lower() in LANGUAGE_CODES
+
+
+def _section_moved_to_subdomain(start: SplitResult, final: SplitResult) -> bool:
+    """``example.com/docs`` → ``docs.example.com/``: a section became its own site.
+
+    The link named that section's root, so the new host's home page *is* the
+    page, moved; a deep page sent there (``/docs/guide``) was lost all the same.
+    """
+    segments = [s for s in start.path.split("/") if s]
+    if segments and segments[-1].lower() in _INDEX_PAGES:
+        segments.pop()
+    start_host = (start.hostname or "").lower()
+    final_host = (final.hostname or "").lower()
+    if len(segments) != 1 or final_host == start_host:
+        return False
+    label = final_host.removeprefix("www.").split(".")[0]
+    return label == segments[0].lower() and final_host != registrable_domain(final_host)
+
+
+def _is_login_url(url: str, came_from: str | None = None) -> bool:
+    """Does ``url`` (reached from ``came_from``, if given) look like a login page?
+
+    A login host (``accounts.``, ``login.`` …) always; otherwise the path
+    must *end* in a login endpoint (``/login``, ``/users/sign_in``).  With a
+    return-to query (``?next=``) or on another host than the link's, a path
+    ending in ``/auth``, ``/oauth``, ``/sso`` or holding a login step further
+    up (``/u/login/identifier``) counts too; without, those are as likely
+    documentation pages about logging in (``/docs/guides/auth``).
+    """
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -694,7 +870,20 @@ def _is_login_url(url: str) -> bool:
         return True
     if host == "passport.bilibili.com":
         return True
-    return any(LOGIN_PATH_SEGMENT.fullmatch(seg) for seg in parts.path.split("/") if seg)
+    segments = [seg for seg in parts.path.split("/") if seg]
+    if not segments:
+        return False
+    if LOGIN_PATH_SEGMENT.fullmatch(segments[-1]):
+        return True
+    params = {name.lower() for name, _, _ in (p.partition("=") for p in parts.query.split("&"))}
+    elsewhere = came_from is not None and _host(came_from) not in ("", host)
+    if not (params & LOGIN_RETURN_PARAMS or elsewhere):
+        return False
+    # With that corroboration, a login step deeper in the path counts too
+    # (``/u/login/identifier``), and the words that also name docs pages.
+    return LOGIN_AMBIGUOUS_SEGMENT.fullmatch(segments[-1]) is not None or any(
+        LOGIN_PATH_SEGMENT.fullmatch(seg) for seg in segments
+    )
 
 
 def _without_fragment(url: str) -> str:
@@ -753,32 +942,103 @@ def _bot_marker(status: int | None, headers: Mapping[str, str], page: _Page) -> 
             return f"{name}: {value}"
     lower = page.lower if page.body else ""
     for marker in BOT_STRONG_MARKERS + (BOT_WEAK_MARKERS if refused else ()):
-        if marker in lower:
+        if marker in lower and (
+            status is None or not 200 <= status < 300 or _where_walls_put(marker, page)
+        ):
             return marker
     return None
 
 
+def _where_walls_put(marker: str, page: _Page) -> bool:
+    """Is ``marker`` on a 2xx page where a challenge page carries it?
+
+    A challenge names itself in its title or is nearly empty (a script,
+    a widget, a sentence or two).  An ordinary page may quote the very same
+    words: a README showing ``window._cf_chl_opt`` in a code block, an
+    article about "verifying you are human".
+    """
+    return marker.startswith("<title>") or marker in page.title.lower() or page.nearly_empty
+
+
 def soft_404_phrase(text: str) -> str | None:
-    """The "not found" phrase a title or heading carries, or None."""
+    """The "not found" phrase of a title or heading that says only that, or None.
+
+    "Says only that" means a segment that is (nearly) nothing but the phrase,
+    and at most one other segment, which is then the site's name ("Page not
+    found · GitHub").  More segments make the phrase the name of a page in
+    a section of a site ("404 Not Found - HTTP | MDN", "Not Found - A Novel
+    | Goodreads"): classify believes that only of a nearly empty page.
+    """
+    match = _soft_404_match(text)
+    return match[0] if match is not None and match[1] <= 1 else None
+
+
+def _soft_404_match(text: str) -> tuple[str, int] | None:
+    """(the not-found phrase, how many other segments name something), or None."""
     lower = text.lower().strip()
     if not lower:
         return None
-    for phrase in SOFT_404_PHRASES:
-        if phrase in lower:
-            return phrase
+    phrase: str | None = None
+    others: list[str] = []
     for segment in _SEGMENT_SPLIT.split(lower):
         cleaned = segment.strip(_STRIP_PUNCT)
-        if cleaned and _ANY_SOFT_404_SEGMENT.fullmatch(cleaned):
-            return cleaned
+        if not cleaned:
+            continue
+        found = _segment_not_found(cleaned)
+        if found is None:
+            others.append(cleaned)
+        elif phrase is None:
+            phrase = found
+    if phrase is None:
+        return None
+    names = len(others)
+    if names == 2 and _one_name_in_two_scripts(*others):
+        names = 1
+    return phrase, names
+
+
+def _segment_not_found(segment: str) -> str | None:
+    """The phrase if ``segment`` says "not found" and nothing else, else None."""
+    if _ANY_SOFT_404_SEGMENT.fullmatch(segment):
+        return segment
+    rest = segment.replace("’", "'")
+    found: str | None = None
+    for phrase in _PHRASES_LONGEST_FIRST:
+        if phrase.replace("’", "'") in rest:
+            found = found or phrase
+            rest = rest.replace(phrase.replace("’", "'"), " ")
+    if found is None:
+        return None
+    for word in _SOFT_404_SMALL_TALK_CJK:
+        rest = rest.replace(word, " ")
+    if all(word in _SOFT_404_SMALL_TALK for word in _WORD.findall(rest)):
+        return found
     return None
 
 
-# Every parked marker contains one of these; a page with none skips the regexes.
-_PARKED_HINTS = ("domain", "park", "sedo", "bodis", "dan.com", "afternic", "域名")
+def _one_name_in_two_scripts(a: str, b: str) -> bool:
+    """A site named twice, in CJK and in Latin letters ("哔哩哔哩_bilibili")."""
+
+    def cjk_only(x: str) -> bool:
+        return bool(_HAS_CJK.search(x)) and not _HAS_LATIN.search(x)
+
+    def latin_only(x: str) -> bool:
+        return bool(_HAS_LATIN.search(x)) and not _HAS_CJK.search(x)
+
+    return (cjk_only(a) and latin_only(b)) or (latin_only(a) and cjk_only(b))
+
+
+# Every parked marker and host contains one of these; a page with none skips the rest.
+_PARKED_HINTS = ("domain", "park", "sedo", "bodis", "dan.com", "afternic", "undeveloped", "域名")
 
 
 def parked_marker(text: str, lowered: str | None = None) -> str | None:
-    """The parked-domain phrase ``text`` holds, or None (``lowered``: its ``lower()``, if known)."""
+    """The parked-domain phrase ``text`` holds, or None (``lowered``: its ``lower()``, if known).
+
+    Any phrase, anywhere: for text already known to be a parking page's
+    message.  classify itself asks :func:`_parked_evidence`, which looks at
+    where a marker sits.
+    """
     if lowered is None:
         lowered = text.lower()
     if not any(hint in lowered for hint in _PARKED_HINTS):
@@ -787,6 +1047,79 @@ def parked_marker(text: str, lowered: str | None = None) -> str | None:
         match = pattern.search(text)
         if match:
             return match.group(0)
+    return None
+
+
+def _parked_evidence(page: _Page) -> str | None:
+    """What shows ``page`` to be a parking or for-sale page, or None.
+
+    A parking service's script or frame counts on any page; a statement
+    ("This domain is for sale") in the title or text of a short page; a mere
+    mention (a marketplace's name or link, "domain parking") only when the
+    page is nearly empty.  So an article about parking, or a post that links
+    dan.com, is not mistaken for a parked domain.
+    """
+    if not any(hint in page.lower for hint in _PARKED_HINTS):
+        return None
+    for loaded in _LOADED_HOST.finditer(page.text):
+        host = (loaded.group(1) or loaded.group(2) or "").lower()
+        if registrable_domain(host) in PARKING_SERVICE_HOSTS:
+            return host
+    visible = page.visible_text
+    if len(visible) >= SHORT_PAGE_CHARS:
+        return None
+    said = f"{page.title} {visible}"
+    for pattern in PARKED_STATEMENTS:
+        match = pattern.search(said)
+        if match:
+            return match.group(0)
+    if not page.nearly_empty:
+        return None
+    for pattern in PARKED_MENTIONS:
+        match = pattern.search(said)
+        if match:
+            return match.group(0)
+    for linked in _LINKED_HOST.finditer(page.text):
+        if registrable_domain(linked.group(1).lower()) in PARKED_HOSTS:
+            return linked.group(1).lower()
+    return None
+
+
+_PLAYABILITY = re.compile(r'"playabilityStatus"\s*:\s*\{')
+_TITLE_AND_META = re.compile(r"<title\b.*?</title\s*>|<meta\b[^>]*>", re.IGNORECASE | re.DOTALL)
+_JSON = json.JSONDecoder()
+
+
+def youtube_unavailable(text: str) -> str | None:
+    """What a YouTube watch page says of a video that is gone, or None.
+
+    The player response's ``playabilityStatus`` decides when the page has
+    one: ``ERROR`` is gone, and so is another non-``OK`` status whose reason
+    is one of YouTube's "unavailable" messages (``LOGIN_REQUIRED`` for a
+    private video, but not an age check).  The video's own title or
+    description may say "Video unavailable" (a how-to about the error), so
+    the words elsewhere count only on a page without a player response, and
+    never in its ``<title>`` or ``<meta>`` tags.
+    """
+    found = _PLAYABILITY.search(text)
+    if found is not None:
+        try:
+            status, _ = _JSON.raw_decode(text, found.end() - 1)
+        except ValueError:
+            status = None
+        if isinstance(status, dict):
+            reason = status.get("reason")
+            reason = reason if isinstance(reason, str) else ""
+            code = status.get("status")
+            if code == "ERROR":
+                return reason or "the video cannot be played (ERROR)"
+            if code != "OK" and any(m in reason for m in YOUTUBE_REASONS):
+                return reason
+            return None
+    rest = _TITLE_AND_META.sub(" ", text)
+    for marker in YOUTUBE_UNAVAILABLE_MARKERS:
+        if marker in rest:
+            return marker.strip('"')
     return None
 
 
@@ -912,7 +1245,7 @@ def classify(obs: Observation, link: Link, *, shared: SharedBody | None = None) 
     if marker is not None:
         return _result("bot-challenge", f"HTTP {status} with a bot wall ({marker}).")
 
-    if redirects and _is_login_url(final_url) and not _is_login_url(obs.url):
+    if redirects and _is_login_url(final_url, obs.url) and not _is_login_url(obs.url):
         return _result("login-required", f"Redirected to a login page: {final_url}")
 
     if status in link.accept and not 200 <= status < 300:
@@ -995,6 +1328,7 @@ def _classify_page(
             and not _is_home_path(start_path)
             and _is_home_path(final_path)
             and not _has_query_identity(obs.url, final_url)
+            and not _section_moved_to_subdomain(_split(obs.url), _split(final_url))
         ):
             return _result(
                 "redirect-to-home",
@@ -1006,24 +1340,27 @@ def _classify_page(
             return _result("parked-domain", f"Redirects to a domain marketplace ({final_host}).")
 
     if page.is_html or not page.content_type:
-        marker = parked_marker(page.text, page.lower) if page.body else None
+        marker = _parked_evidence(page) if page.body else None
         if marker is not None:
             return _result("parked-domain", f"The domain is parked or for sale ('{marker}').")
 
     if final_host in YOUTUBE_HOSTS and page.body:
-        for ymarker in YOUTUBE_UNAVAILABLE_MARKERS:
-            if ymarker in page.text:
-                return _result("video-unavailable", f"YouTube says: {ymarker.strip(chr(34))}.")
+        said = youtube_unavailable(page.text)
+        if said is not None:
+            return _result("video-unavailable", f"YouTube says: {said}.")
 
     if page.is_html and page.body:
-        phrase = soft_404_phrase(page.title)
-        if phrase is not None:
+        title = _soft_404_match(page.title)
+        if title is not None and (title[1] <= 1 or page.nearly_empty):
             return _result(
                 "soft-404-title",
                 f"HTTP {status}, but the page title says '{page.title}'.",
             )
-        phrase = soft_404_phrase(page.h1)
-        if phrase is not None:
+        # A title that names a not-found phrase among other segments makes the
+        # page an article of that name, and its first heading repeats the name
+        # ("404 Not Found" on MDN's page about the status): no evidence then.
+        heading = _soft_404_match(page.h1) if title is None else None
+        if heading is not None and (heading[1] <= 1 or page.nearly_empty):
             return _result(
                 "soft-404-heading",
                 f"HTTP {status}, but the page heading says '{page.h1}'.",
