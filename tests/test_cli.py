@@ -859,3 +859,23 @@ def test_a_read_only_command_with_a_mistyped_state_creates_nothing(
     assert main(args) == 2
     assert "no state database here" in capsys.readouterr().err
     assert not (tmp_path / "typo").exists()
+
+
+def test_a_report_for_a_missing_state_creates_no_report_folder(tmp_path: Path) -> None:
+    cat = catalog(tmp_path, [("a", "https://x.example/")])
+    reports = tmp_path / "reports"
+    args = ["report", "--catalog", str(cat), "--state", str(tmp_path / "nope.db")]
+    assert main([*args, "--reports", str(reports)]) == 2
+    assert not reports.exists()
+
+
+def test_a_file_the_user_named_that_cannot_be_written_is_one_line_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "list.md"
+    source.write_text("- [A](https://a.example/)\n", encoding="utf-8")
+    folder = tmp_path / "out.toml"
+    folder.mkdir()  # where the catalog file should go
+    assert main(["import", str(source), "-o", str(folder), "--force", "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("linkwatch: ") and "Traceback" not in err[0]

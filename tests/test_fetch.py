@@ -491,6 +491,8 @@ def test_connect_timeout_counts_as_a_network_failure() -> None:
         ("2002:a9fe:a9fe::1", False),  # 6to4 of 169.254.169.254
         ("2002:808:808::1", True),  # 6to4 of 8.8.8.8
         ("::127.0.0.1", False),  # IPv4-compatible (deprecated)
+        ("::ffff:0:7f00:1", False),  # IPv4-translated (SIIT) 127.0.0.1
+        ("::ffff:0:808:808", True),
         ("::a9fe:a9fe", False),
         ("::", False),
         ("not-an-address", False),

@@ -365,6 +365,20 @@ def test_a_link_gone_from_the_catalog_no_longer_makes_the_view_inconclusive(
     assert latest.started == night2
 
 
+def test_a_newest_run_over_links_gone_from_the_catalog_is_no_part_of_the_view(
+    store: Store,
+) -> None:
+    night2 = T0 + timedelta(days=1)
+    store.record_run(summary([result(0, at=T0)], T0), {link(0).url: state(0)})
+    offline = summary([result(1, Verdict.ERROR, at=night2)], night2, inconclusive=True)
+    store.record_run(offline, {})
+    catalog = Catalog(path="catalog.toml", settings=Settings(), links=(link(0),), schedules=())
+    latest = store.latest_summary(catalog, per_link=True)
+    assert latest is not None
+    assert (latest.inconclusive, latest.started) == (False, T0)
+    assert latest.finished < night2
+
+
 def test_merge_refuses_a_non_database(tmp_path: Path, store: Store) -> None:
     bad = tmp_path / "junk.db"
     bad.write_bytes(b"junk" * 1000)

@@ -43,6 +43,7 @@ from linkwatch.models import Catalog, CheckResult, Link, RunSummary, Schedule, V
 from linkwatch.pipeline import RunOptions, run_once
 from linkwatch.report import needs_human, render, stream, triage
 from linkwatch.store import Store
+from linkwatch.urls import url_key
 from linkwatch.workers import tune_gc, tune_malloc
 
 EXIT_OK = 0
@@ -462,8 +463,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     reports = Path(args.reports)
-    ensure_writable_dir(reports)
     with Store.open(args.state, create=False) as store:
+        ensure_writable_dir(reports)  # after the state is found: a typo creates nothing
         summary = store.latest_summary(catalog, per_link=True)
         if summary is None:
             print(
@@ -543,11 +544,14 @@ def cmd_fix(args: argparse.Namespace) -> int:
     # written: a missing --markdown must not leave the catalog fixed alone.
     texts = [_read_source(path) for path, _fixer in targets]
     if not args.quiet:
+        listed = {url_key(link.url) for link in catalog.links}
         for old_url, new_url in held.items():
-            print(
-                f"{catalog.path}: not rewriting {old_url}: {new_url} is already in the catalog",
-                file=sys.stderr,
+            why = (
+                "is already in the catalog"
+                if url_key(new_url) in listed
+                else "is where another link moves too"
             )
+            print(f"{catalog.path}: not rewriting {old_url}: {new_url} {why}", file=sys.stderr)
     if not moves:
         if not args.quiet and not held:
             print("no moved links: nothing to fix")
@@ -824,6 +828,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("linkwatch: interrupted; history and reports left as they were", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except OSError as exc:
+        # The machine's answer to a file we were told to use (a folder where a
+        # file should be, no space left, no permission): the user's to fix.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"linkwatch: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception:
         # Python's own exit status for an uncaught exception is 1, which
         # scripts read as "links need a human": a crash must not pass for a

@@ -94,6 +94,8 @@ _STALE_ERRORS = (httpcore.RemoteProtocolError, httpcore.ReadError, httpcore.Writ
 # NAT64, and the deprecated IPv4-compatible ::/96): on a NAT64 network
 # ``64:ff9b::a9fe:a9fe`` *is* 169.254.169.254, so the IPv4 is what is judged.
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# RFC 6145 (SIIT) IPv4-translated addresses, ::ffff:0:a.b.c.d.
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 # RFC 8215's local-use NAT64 prefix: whatever it maps to is the local network's.
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
@@ -121,7 +123,11 @@ def is_public_address(ip: str) -> bool:
             addr = addr.ipv4_mapped
         elif addr.sixtofour is not None:
             addr = addr.sixtofour
-        elif addr in _NAT64 or (addr in _IPV4_COMPATIBLE and int(addr) > 1):
+        elif (
+            addr in _NAT64
+            or addr in _IPV4_TRANSLATED
+            or (addr in _IPV4_COMPATIBLE and int(addr) > 1)
+        ):
             addr = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
     if isinstance(addr, ipaddress.IPv4Address) and addr in _CGNAT:
         return False

@@ -601,7 +601,9 @@ class Store:
                 # check must not make it inconclusive, nor stretch its time span.
                 if row[1] in wanted
             ]
-            ids = sorted({row[0] for row in checks} | {last[0]})
+            # The runs the view is made of; the newest run only if it checked
+            # a link of the catalog (or nothing else is left to show).
+            ids = sorted({row[0] for row in checks} or {last[0]})
             marks = ",".join("?" * len(ids))
             runs = c.execute(runs_sql + f" WHERE id IN ({marks}) ORDER BY id", ids).fetchall()
             return runs, checks
