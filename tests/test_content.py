@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 
 import pytest
@@ -328,6 +329,8 @@ def test_builtin_noise_is_removed(noisy: str, clean: str) -> None:
         "She likes 3 songs and shares 25 photos",
         "重点关注 3 个方面",
         "3 playlists, 10 starters and 4 readers",
+        # "N日前" is "before the Nth" in Chinese: a deadline, not a relative time
+        "请于15日前提交申请。",
     ],
 )
 def test_meaningful_text_is_not_noise(text: str) -> None:
@@ -605,3 +608,15 @@ _RULE_PIECES = (
 def test_guarded_noise_rules_match_exactly_what_the_plain_rules_match(text: str) -> None:
     plain = re.compile("|".join(f"(?:{rule})" for _, rule in content.BUILTIN_NOISE))
     assert content._BUILTIN.sub("#", text) == plain.sub("#", text)
+
+
+@pytest.mark.parametrize("unit", ["1,", "1.", "1 ", "12:3", "2024-", "aB3", "1分"])
+def test_a_page_of_one_repeated_number_shape_fingerprints_in_linear_time(unit: str) -> None:
+    """A hostile (or just odd) page must not stall the run.  Every digit of a run
+    like "1,1,1,…" used to start a number read to the run's end: 500 KB of it took
+    over four minutes.  Not a speed target: a bound a hundred times above the
+    linear cost, which the quadratic one missed by a thousand."""
+    text = unit * (500_000 // len(unit))
+    started = time.perf_counter()
+    fingerprint(text)
+    assert time.perf_counter() - started < 5.0

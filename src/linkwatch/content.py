@@ -436,6 +436,11 @@ _COUNTER_START = f"(?=[{_COUNTER_FIRST}])"
 # digit, comma, dot or space, so giving those back cannot make a match; without
 # it every digit of "127.0.0.1" retried the counter words at each step back.
 _NUMBER = r"\d[\d,.]*+\s*+(?:[kKmMbBwW]|万|亿|千)?\+?"
+# Where a number may start: not inside one.  Without it, every digit of a
+# long run like "1,1,1,…" started a number that the possessive class read to
+# the run's end, and failed: quadratic (500 KB of it took minutes).  The
+# match from the run's first digit covers the same text.
+_NUMBER_START = r"(?<!\d)(?<!\d[,.])"
 # A label's count: "Stars 120", "likes: 5", "阅读(1234)".
 _COUNT = rf"(?:[(（]\s*{_NUMBER}\s*[)）]|[:：]?\s*{_NUMBER})"
 # A lowercase English counter word before a bare number is a label only when
@@ -481,8 +486,9 @@ BUILTIN_NOISE: tuple[tuple[str, str], ...] = (
     ),
     (
         "Chinese relative times (3 分钟前, 1个小时前, 3小時前, 刚刚, 昨天), simplified and "
-        "traditional, as bilibili, zhihu and Taiwanese sites print them.",
-        r"\d+\s*(?:秒钟?|秒鐘|分钟|分鐘|分|个?小时|個?小時|个?钟头|個?鐘頭|天|日|周|週"
+        "traditional, as bilibili, zhihu and Taiwanese sites print them.  Not 'N日前': in "
+        "Chinese that is 'before the Nth', a deadline.",
+        r"\d+\s*(?:秒钟?|秒鐘|分钟|分鐘|分|个?小时|個?小時|个?钟头|個?鐘頭|天|周|週"
         r"|[个個]?星期|[个個]?月|年)前|刚刚|剛剛|昨天|前天|今天",
     ),
     (
@@ -505,7 +511,7 @@ BUILTIN_NOISE: tuple[tuple[str, str], ...] = (
     (
         "Counters ('1.2k views', '12,345 次播放', '播放量 3.4万', 'Star 12.3k', '阅读(1234)'): "
         "they grow while the content stays the same.",
-        rf"(?i:{_NUMBER}\s*{_COUNTER_START}(?:{_COUNTER_EN}(?![a-z])|[次人]?{_COUNTER_ZH})"
+        rf"(?i:{_NUMBER_START}{_NUMBER}\s*{_COUNTER_START}(?:{_COUNTER_EN}(?![a-z])|[次人]?{_COUNTER_ZH})"
         rf"|{_COUNTER_START}(?:(?<![a-z])(?:(?-i:(?=[A-Z])){_COUNTER_EN}(?![a-z])\s*{_COUNT}"
         rf"|{_COUNTER_EN}(?![a-z])\s*(?:[(（]\s*{_NUMBER}\s*[)）]|[:：]\s*{_NUMBER}"
         rf"|{_NUMBER}{_PHRASE_END}))"
