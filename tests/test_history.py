@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,15 @@ from linkwatch.history import (
     is_recovered_enough,
     next_state,
 )
-from linkwatch.models import CheckResult, Health, Link, LinkState, Settings, Verdict
+from linkwatch.models import (
+    FINGERPRINT_VERSION,
+    CheckResult,
+    Health,
+    Link,
+    LinkState,
+    Settings,
+    Verdict,
+)
 
 T0 = datetime(2024, 3, 1, 3, 0, tzinfo=UTC)
 SETTINGS = Settings(rot_after_runs=3, rot_after_hours=48, recover_after_runs=2)
@@ -286,6 +295,20 @@ def test_same_hash_is_no_change_and_keeps_last_changed() -> None:
     later = T0 + timedelta(days=1)
     out = step(prev, res(ok, at=later, content_hash="a", text="A"), later)
     assert (out.changed, out.diff, out.last_changed) == (False, None, T0)
+
+
+def test_a_hash_from_older_fingerprint_rules_is_adopted_without_a_change() -> None:
+    """Upgrading linkwatch changes how pages are fingerprinted, not the pages."""
+    first = state_after(None, res(ok, content_hash="a", text="A"))
+    assert first.fingerprint_version == FINGERPRINT_VERSION
+    legacy = replace(first, fingerprint_version=FINGERPRINT_VERSION - 1)
+    night2, night3 = T0 + timedelta(days=1), T0 + timedelta(days=2)
+    out = step(legacy, res(ok, at=night2, content_hash="a2", text="A"), night2)
+    assert (out.changed, out.diff, out.last_changed) == (False, None, T0)
+    adopted = state_after(legacy, res(ok, at=night2, content_hash="a2", text="A"), night2)
+    assert (adopted.content_hash, adopted.fingerprint_version) == ("a2", FINGERPRINT_VERSION)
+    again = step(adopted, res(ok, at=night3, content_hash="b", text="B"), night3)
+    assert (again.changed, again.last_changed) == (True, night3)  # a real change is one again
 
 
 def test_not_modified_keeps_hash_and_validators() -> None:

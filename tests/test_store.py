@@ -29,7 +29,7 @@ from linkwatch.models import (
     Validators,
     Verdict,
 )
-from linkwatch.store import SCHEMA_VERSION, Store, migrate
+from linkwatch.store import MIGRATIONS, SCHEMA_VERSION, Store, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2024, 3, 1, 3, 0, tzinfo=UTC)
@@ -114,6 +114,24 @@ def test_failed_migration_leaves_previous_version(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables == {"a"}
+
+
+def test_states_kept_before_fingerprints_were_numbered_are_edition_1(tmp_path: Path) -> None:
+    """A database from before the fingerprint version: its hashes are edition 1,
+    so history adopts each link's new hash once instead of calling it a change."""
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, MIGRATIONS[:2], str(path))
+    conn.execute(
+        "INSERT INTO link_state (url, health, recent, content_hash, updated_at) "
+        "VALUES (?, 'healthy', '', 'old-hash', '2024-03-01T03:00:00+00:00')",
+        (link(1).url,),
+    )
+    conn.close()
+    with Store.open(path) as s:
+        assert s.load_states()[link(1).url].fingerprint_version == 1
+        s.record_run(summary([result(2)]), {link(2).url: state(2, fingerprint_version=7)})
+        assert s.load_states()[link(2).url].fingerprint_version == 7
 
 
 def test_newer_schema_is_refused_naming_the_file(tmp_path: Path) -> None:

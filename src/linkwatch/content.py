@@ -397,6 +397,9 @@ def _kind(body: bytes, content_type: str | None) -> str:
 
 # --- noise -----------------------------------------------------------------
 
+# Any change to extraction or to these rules that gives an unchanged page a
+# new hash must raise ``models.FINGERPRINT_VERSION`` (see there).
+
 _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
     r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"

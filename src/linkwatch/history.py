@@ -27,7 +27,7 @@ from itertools import pairwise
 from typing import Any, assert_never
 from urllib.parse import urlsplit
 
-from linkwatch.models import CheckResult, Health, LinkState, Settings, Verdict
+from linkwatch.models import FINGERPRINT_VERSION, CheckResult, Health, LinkState, Settings, Verdict
 
 #: How many verdicts ``LinkState.recent`` keeps (sparklines show 30 nights).
 RECENT_LEN = 30
@@ -110,7 +110,9 @@ def _content_changes(base: LinkState, result: CheckResult, now: datetime) -> dic
     else at ``now``.  A new 200 replaces the validators even with none, as
     validators of an older representation would make the next conditional
     request wrong (RFC 9110 §13.1).  A full body's size is remembered, so a
-    later 304 can count what it saved.
+    later 304 can count what it saved.  A hash made by older fingerprint rules
+    (``models.FINGERPRINT_VERSION``) is replaced without calling it a change:
+    the rules changed, not the page.
     """
     changes: dict[str, Any] = {}
     if result.bytes_received and not result.not_modified:
@@ -119,6 +121,8 @@ def _content_changes(base: LinkState, result: CheckResult, now: datetime) -> dic
         return changes
     if base.content_hash is not None:
         changed = base.content_hash != result.content_hash
+        if base.fingerprint_version != FINGERPRINT_VERSION:
+            changed = False
         last_changed = now if changed else (base.last_changed or now)
     else:
         evidence = [
@@ -131,14 +135,18 @@ def _content_changes(base: LinkState, result: CheckResult, now: datetime) -> dic
         last_changed=last_changed,
         etag=result.etag,
         last_modified=result.last_modified,
+        fingerprint_version=FINGERPRINT_VERSION,
     )
     return changes
 
 
 def content_changed(prev: LinkState | None, new: LinkState) -> bool:
-    """``changed`` of design.md §3: a known hash was replaced by another."""
+    """``changed`` of design.md §3: a known hash was replaced by another made the same way."""
     return (
-        prev is not None and prev.content_hash is not None and new.content_hash != prev.content_hash
+        prev is not None
+        and prev.content_hash is not None
+        and new.content_hash != prev.content_hash
+        and new.fingerprint_version == prev.fingerprint_version
     )
 
 

@@ -225,6 +225,16 @@ class CheckResult:
         return self.verdict in (Verdict.BROKEN, Verdict.ERROR)
 
 
+#: The edition of the fingerprint rules (content.py) that made a stored hash.
+#: Raise it with any change to text extraction or noise rules that gives an
+#: unchanged page a new hash: history then adopts each link's new hash at its
+#: next check without calling it a change (history._content_changes), instead
+#: of reporting every link "changed" the night linkwatch is upgraded.
+#: 2 (2026-11-29): forms that hold the page, textless pages as empty text,
+#: WHATWG charsets, the rewritten token, counter and relative-time rules.
+FINGERPRINT_VERSION = 2
+
+
 @dataclass(frozen=True, slots=True)
 class LinkState:
     """What history remembers of one link between runs."""
@@ -244,6 +254,9 @@ class LinkState:
     last_modified: str | None = None
     # Size of the last full body, so a later 304 can count the bytes it saved.
     body_bytes: int = 0
+    # Which fingerprint rules made ``content_hash`` (content.FINGERPRINT_VERSION);
+    # 1 for states recorded before the rules were numbered.
+    fingerprint_version: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,9 +106,11 @@ _V1 = (
 )
 
 _V2 = ("ALTER TABLE link_state ADD COLUMN body_bytes INTEGER NOT NULL DEFAULT 0",)
+# Hashes recorded before the fingerprint rules were numbered are edition 1.
+_V3 = ("ALTER TABLE link_state ADD COLUMN fingerprint_version INTEGER NOT NULL DEFAULT 1",)
 
 #: ``MIGRATIONS[i]`` takes a database from ``user_version`` i to i + 1.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _CHECK_COLUMNS = (
@@ -153,6 +155,7 @@ _STATE_COLUMNS = (
     "etag",
     "last_modified",
     "body_bytes",
+    "fingerprint_version",
     "updated_at",
 )
 _RUN_COLUMNS = (
@@ -347,6 +350,7 @@ class Store:
             state.etag,
             state.last_modified,
             state.body_bytes,
+            state.fingerprint_version,
             updated_at,
         )
 
@@ -367,6 +371,7 @@ class Store:
             etag,
             last_modified,
             body_bytes,
+            fingerprint_version,
             _updated,
         ) = row
         try:
@@ -388,6 +393,7 @@ class Store:
             etag=etag,
             last_modified=last_modified,
             body_bytes=body_bytes,
+            fingerprint_version=fingerprint_version,
         )
 
     def load_states(self, *, with_text: bool = True) -> dict[str, LinkState]:
