@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -744,6 +745,42 @@ def test_parked_lookalike_domain_is_ok() -> None:
 def test_redirect_to_domain_marketplace_is_parked() -> None:
     final = "https://www.hugedomains.com/domain_profile.cfm?d=example.org"
     assert check(ob(200, final=final, hops=((URL, 302),))) == (Verdict.BROKEN, "parked-domain")
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        pytest.param(b"<meta refresh " * 1000, id="meta-refresh"),
+        pytest.param(b"<meta http-equiv=refresh content='0;url " * 2000, id="meta-refresh-url"),
+        pytest.param(b"<script a " * 20000, id="script"),
+        pytest.param(b"<iframe " * 40000, id="iframe"),
+        pytest.param(b"<a x " * 40000, id="a"),
+        pytest.param(b"<title " * 40000, id="title"),
+        pytest.param(b"<meta " * 40000, id="meta"),
+    ],
+)
+@pytest.mark.parametrize("url", [URL, YT])
+def test_unclosed_tags_are_scanned_in_linear_time(tail: bytes, url: str) -> None:
+    """Each unclosed tag once made the parked (and YouTube) scans rescan the page to its end."""
+    body = b"<html><body><p>domain</p>" + tail
+    started = time.perf_counter()
+    classify(ob(200, url=url, body=body), link(url))
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "<meta http-equiv='refresh' content='0;url=https://www.hugedomains.com/d?d=example.org'>",
+        "<meta content=\"0; URL='https://sedo.com/search/details/?d=example.org'\" "
+        'http-equiv="refresh">',
+    ],
+)
+def test_a_refresh_to_a_marketplace_is_parked(head: str) -> None:
+    assert check(ob(200, body=page(title="example.org", head=head, body=""))) == (
+        Verdict.BROKEN,
+        "parked-domain",
+    )
 
 
 # --- bot walls --------------------------------------------------------------
