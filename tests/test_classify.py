@@ -561,6 +561,74 @@ def test_a_not_found_phrase_with_only_small_talk_around_it_is_a_soft_404(title: 
     assert check(ob(200, body=page(title=title))) == (Verdict.BROKEN, "soft-404-title")
 
 
+SOFT_404_TITLES_ROBUST = [
+    # Full-width bar, unspaced hyphens and ": " part the site's name.
+    "ページが見つかりません｜サイト名",
+    "页面不存在-站点名",
+    "404-页面不存在-某某网",
+    "Page not found-Site",
+    "Page not found: Example",
+    # The small talk of not-found messages around a phrase.
+    "ページが見つかりませんでした",
+    "お探しのページが見つかりません",
+    "お探しのページは存在しません - Example",
+    "您访问的页面不存在或已被删除",
+    "Die angeforderte Seite wurde nicht gefunden | Example",
+]
+SOFT_404_HEADINGS_ROBUST = [
+    "お探しのページが見つかりませんでした",
+    "Hmm, the page you were looking for doesn't seem to exist anymore.",
+]
+
+
+@pytest.mark.parametrize("body", [FILLER, "<p>Go home</p>"], ids=["full", "nearly-empty"])
+@pytest.mark.parametrize("title", SOFT_404_TITLES_ROBUST)
+def test_soft_404_title_past_separators_and_small_talk(title: str, body: str) -> None:
+    assert check(ob(200, body=page(title=title, body=body))) == (Verdict.BROKEN, "soft-404-title")
+
+
+@pytest.mark.parametrize("body", [FILLER, "<p>Go home</p>"], ids=["full", "nearly-empty"])
+@pytest.mark.parametrize("heading", SOFT_404_HEADINGS_ROBUST)
+def test_soft_404_heading_with_small_talk(heading: str, body: str) -> None:
+    obs = ob(200, body=page(title="Example", h1=heading, body=body))
+    assert check(obs) == (Verdict.BROKEN, "soft-404-heading")
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Page not found handler | Docs",
+        "Wi-Fi page not found",
+        "404-errors explained",
+        "处理页面不存在的情况",
+    ],
+)
+def test_a_phrase_beside_a_noun_is_still_a_name(title: str) -> None:
+    """One topic word beside the phrase (or an ordinary hyphen) names something."""
+    assert check(ob(200, body=page(title=title))) == (Verdict.OK, "ok")
+
+
+@pytest.mark.parametrize(
+    ("title", "h1", "reason"),
+    [
+        ("Sorry, we could not find it: page not found, try search", "", "soft-404-title"),
+        ("Example", "Oh dear, page not found, please try the search", "soft-404-heading"),
+    ],
+)
+def test_on_a_nearly_empty_page_a_phrase_anywhere_is_enough(
+    title: str, h1: str, reason: str
+) -> None:
+    body = page(title=title, h1=h1, body="<p>Go home</p>")
+    assert check(ob(200, body=body)) == (Verdict.BROKEN, reason)
+
+
+def test_a_script_shell_titled_with_a_phrase_inside_a_sentence_is_ok() -> None:
+    """A client-rendered article has little text in its HTML but is no error page."""
+    shell = '<div id="root"></div><script src="/app.js"></script>'
+    title = "How to Fix the 'Page Not Found' Error in WordPress"
+    assert check(ob(200, body=page(title=title, body=shell))) == (Verdict.OK, "ok")
+
+
 def test_soft_404_ignored_on_non_html() -> None:
     headers = {"content-type": "text/plain"}
     assert check(ob(200, body=b"<title>Page not found</title>", headers=headers))[1] == "ok"

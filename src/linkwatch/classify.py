@@ -376,8 +376,8 @@ SOFT_404_PHRASES: tuple[str, ...] = (
 )
 
 #: Regexes that must match a whole title *segment* (titles are split on
-#: "|", "·", "–", "—", "»", " - " and ":"), so "404" or "Not Found" alone
-#: counts but "Fixing 404 errors in nginx" does not.
+#: "|", "｜", "·", "–", "—", "»", " - ", ": ", "：" …, see ``_SEGMENT_SPLIT``),
+#: so "404" or "Not Found" alone counts but "Fixing 404 errors in nginx" does not.
 SOFT_404_SEGMENTS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
@@ -405,7 +405,16 @@ _ANY_SOFT_404_SEGMENT = re.compile(
 # site's name with "_" ("视频去哪了呢？_哔哩哔哩_bilibili"), where in Latin
 # text an underscore is part of a word.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
-_SEGMENT_SPLIT = re.compile(rf"\s+[-–—|·:»/]\s+|[|·–—»]|：|(?<=[{_CJK}])_|_(?=[{_CJK}])")
+# Japanese and Chinese sites also use the full-width bar "｜" or "丨" and an
+# unspaced "-" ("页面不存在-站点名", "404-页面不存在-某某网"); a colon followed
+# by a space parts a site's name from the message ("Page not found: Example").
+_SEGMENT_SPLIT = re.compile(
+    rf"\s+[-–—|·:»/]\s+|[|·–—»｜丨]|：|:(?=\s)|(?<=[{_CJK}])[-_]|[-_](?=[{_CJK}])"
+)
+# An unspaced hyphen between Latin words is usually part of a word
+# ("Wi-Fi", "404-errors"): it parts segments only where the text before or
+# after it is itself a not-found message of several words ("Page not found-Site").
+_LATIN_HYPHEN = re.compile(r"(?<=[^\W_])-(?=[^\W_])")
 _STRIP_PUNCT = " \t\r\n!！?？.。,，;；:()（）[]【】\"'“”‘’…~"
 _HAS_CJK = re.compile(f"[{_CJK}]")
 _HAS_LATIN = re.compile(r"[a-z]", re.IGNORECASE)
@@ -423,10 +432,12 @@ _SOFT_404_SMALL_TALK: frozenset[str] = frozenset(
         "had", "does", "doesn't", "do", "don't", "did", "didn't", "not", "no", "longer",
         "anymore", "exist", "exists", "existed", "found", "find", "couldn't", "could", "can't",
         "cannot", "isn't", "wasn't", "available", "removed", "deleted", "moved", "gone",
-        "missing", "may", "might", "seems", "looks", "like", "page", "file", "resource",
-        "requested", "looking", "for", "or", "and", "here", "there", "nothing", "anything",
+        "missing", "may", "might", "seem", "seems", "to", "looks", "like", "page", "file",
+        "resource", "requested", "looking", "for", "or", "and", "here", "there", "nothing",
+        "anything",
         "sorry", "oops", "ooops", "whoops", "oh", "uh", "hmm", "error", "404", "410", "http",
-        "leider", "die", "diese", "fehler", "ups", "hoppla", "désolé", "oups", "erreur", "cette",
+        "leider", "die", "diese", "fehler", "ups", "hoppla", "angeforderte", "gesuchte",
+        "désolé", "oups", "erreur", "cette", "demandée", "solicitada",
         "la", "le", "lo", "sentimos", "esta", "desculpe", "erro", "spiacenti", "questa", "errore",
         "извините", "ошибка", "эта", "упс", "ой",
     }
@@ -435,8 +446,14 @@ _SOFT_404_SMALL_TALK: frozenset[str] = frozenset(
 _SOFT_404_SMALL_TALK_CJK: tuple[str, ...] = (
     "非常抱歉", "很抱歉", "抱歉", "对不起", "對不起", "哎呀", "糟糕", "啊叻", "错误", "錯誤",
     "您", "你", "的", "了", "呢", "啊", "哦", "呀", "吧", "该", "此", "所", "要", "访问", "訪問",
-    "申し訳ございません", "申し訳ありません", "すみません", "エラー", "죄송합니다", "오류",
+    "或已被删除", "或已删除", "已被删除", "已删除", "被删除", "或已被移除", "已被移除", "或",
+    "申し訳ございません", "申し訳ありません", "すみません", "エラー", "お探しの", "指定された",
+    "アクセスしようとした", "でした", "죄송합니다", "오류", "요청하신",
 )  # fmt: skip
+#: CJK characters that may be left over beside a phrase once the small talk
+#: is gone (a sentence-final particle, "啦", "ね"); a longer rest is a topic
+#: ("处理页面不存在的情况", handling the not-found case).
+_SOFT_404_CJK_SLACK = 2
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 # ---------------------------------------------------------------------------
@@ -1006,14 +1023,15 @@ def _soft_404_match(text: str) -> tuple[str, int] | None:
     phrase: str | None = None
     others: list[str] = []
     for segment in _SEGMENT_SPLIT.split(lower):
-        cleaned = segment.strip(_STRIP_PUNCT)
-        if not cleaned:
-            continue
-        found = _segment_not_found(cleaned)
-        if found is None:
-            others.append(cleaned)
-        elif phrase is None:
-            phrase = found
+        for piece in _split_latin_hyphen(segment.strip(_STRIP_PUNCT)):
+            cleaned = piece.strip(_STRIP_PUNCT)
+            if not cleaned:
+                continue
+            found = _segment_not_found(cleaned)
+            if found is None:
+                others.append(cleaned)
+            elif phrase is None:
+                phrase = found
     if phrase is None:
         return None
     names = len(others)
@@ -1022,8 +1040,36 @@ def _soft_404_match(text: str) -> tuple[str, int] | None:
     return phrase, names
 
 
+def _split_latin_hyphen(segment: str) -> list[str]:
+    """``segment`` cut at an unspaced hyphen next to a not-found message, else whole.
+
+    "page not found-site" is the message and a site's name run together;
+    "wi-fi page not found" or "404-errors" are words with a hyphen in them.
+    The message must be several words, so a bare "404-…" does not count.
+    """
+    if "-" not in segment or _segment_not_found(segment) is not None:
+        return [segment]
+    pieces = _LATIN_HYPHEN.split(segment)
+    for k in range(1, len(pieces)):
+        head, tail = "-".join(pieces[:k]), "-".join(pieces[k:])
+        for part in (head, tail):
+            if " " in part.strip() and _segment_not_found(part.strip(_STRIP_PUNCT)):
+                return [head, tail]
+    return [segment]
+
+
 def _segment_not_found(segment: str) -> str | None:
-    """The phrase if ``segment`` says "not found" and nothing else, else None."""
+    """The phrase if ``segment`` says "not found" and nothing else, else None.
+
+    Nothing else: the segment is one of the short not-found forms
+    (``SOFT_404_SEGMENTS``), or a phrase with only the small talk of such
+    messages around it ("Hmm, the page you were looking for doesn't seem to
+    exist anymore", "お探しのページが見つかりませんでした", "您访问的页面不存在或
+    已被删除"), plus at most ``_SOFT_404_CJK_SLACK`` other CJK characters.
+    Not a bare share of the letters: one Latin noun beside the phrase makes
+    it the name of something ("Page not found handler", "Custom page you are
+    looking for component"), however short that noun is.
+    """
     if _ANY_SOFT_404_SEGMENT.fullmatch(segment):
         return segment
     rest = segment.replace("’", "'")
@@ -1036,9 +1082,18 @@ def _segment_not_found(segment: str) -> str | None:
         return None
     for word in _SOFT_404_SMALL_TALK_CJK:
         rest = rest.replace(word, " ")
-    if all(word in _SOFT_404_SMALL_TALK for word in _WORD.findall(rest)):
+    leftover = [word for word in _WORD.findall(rest) if word not in _SOFT_404_SMALL_TALK]
+    if all(_HAS_CJK.fullmatch(ch) for word in leftover for ch in word) and (
+        sum(map(len, leftover)) <= _SOFT_404_CJK_SLACK
+    ):
         return found
     return None
+
+
+def _says_not_found_anywhere(text: str) -> bool:
+    """A not-found phrase anywhere in ``text`` (believed of nearly empty pages only)."""
+    lower = text.lower().replace("’", "'")
+    return any(phrase.replace("’", "'") in lower for phrase in SOFT_404_PHRASES)
 
 
 def _one_name_in_two_scripts(a: str, b: str) -> bool:
@@ -1401,8 +1456,15 @@ def _classify_page(
             return _result("video-unavailable", f"YouTube says: {said}.")
 
     if page.is_html and page.body:
+        # On a nearly empty page the message is all there is, so a not-found
+        # phrase anywhere in the title or heading is enough ("Sorry: page not
+        # found, try the search"); not on a script-rendered shell, whose
+        # article text only a browser fills in.
+        bare = page.nearly_empty and not _looks_script_rendered(page)
         title = _soft_404_match(page.title)
-        if title is not None and (title[1] <= 1 or page.nearly_empty):
+        if (title is not None and (title[1] <= 1 or page.nearly_empty)) or (
+            bare and _says_not_found_anywhere(page.title)
+        ):
             return _result(
                 "soft-404-title",
                 f"HTTP {status}, but the page title says '{page.title}'.",
@@ -1411,7 +1473,9 @@ def _classify_page(
         # page an article of that name, and its first heading repeats the name
         # ("404 Not Found" on MDN's page about the status): no evidence then.
         heading = _soft_404_match(page.h1) if title is None else None
-        if heading is not None and (heading[1] <= 1 or page.nearly_empty):
+        if (heading is not None and (heading[1] <= 1 or page.nearly_empty)) or (
+            title is None and bare and _says_not_found_anywhere(page.h1)
+        ):
             return _result(
                 "soft-404-heading",
                 f"HTTP {status}, but the page heading says '{page.h1}'.",
