@@ -1082,6 +1082,25 @@ def test_inline_markup_does_not_split_the_expected_text(markup: str, expected: s
 
 
 @pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        pytest.param("<p><span>John</span><span>Smith</span></p>", "John Smith", id="spans"),
+        pytest.param(
+            "<div class=flex><span>Version</span><span>2.0</span></div>", "Version 2.0", id="flex"
+        ),
+        pytest.param("<nav><a href=/>Home</a><a href=/d>Docs</a></nav>", "Home Docs", id="menu"),
+        pytest.param("<p>foo<img src=x>bar</p>", "foo bar", id="img"),
+        pytest.param("<ruby>Alpha</ruby><span>Beta</span>", "Alpha Beta", id="ruby"),
+    ],
+)
+def test_adjacent_inline_elements_may_also_be_read_apart(markup: str, expected: str) -> None:
+    """CSS may set adjacent inline elements apart; either reading finds the text."""
+    obs = ob(200, body=page(body=FILLER + markup))
+    assert check(obs, link(expect_text=expected)) == (Verdict.OK, "ok")
+    assert check(obs, link(expect_text=expected.replace(" ", ""))) == (Verdict.OK, "ok")
+
+
+@pytest.mark.parametrize(
     "markup", ["<p>Deep</p><p>Seek</p>", "<li>Deep</li><li>Seek</li>", "Deep<br>Seek"]
 )
 def test_block_boundaries_still_part_words(markup: str) -> None:

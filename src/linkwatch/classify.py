@@ -755,6 +755,16 @@ class _Page:
         return _squash(nodes[0].text()) if nodes else ""
 
     @cached_property
+    def _body_markup(self) -> str:
+        """The body serialised without scripts, styles and comments."""
+        body = self.tree.body
+        if body is None:
+            return ""
+        for node in body.css("script, style, noscript, template"):
+            node.decompose()
+        return _COMMENT.sub("", body.html or "")
+
+    @cached_property
     def visible_text(self) -> str:
         """The body's text as a reader sees it, whitespace squashed.
 
@@ -764,13 +774,19 @@ class _Page:
         ``Trans<wbr>former`` came apart.  Rendered from the serialised markup
         (as content does), which also costs no recursion on deep pages.
         """
-        body = self.tree.body
-        if body is None:
-            return ""
-        for node in body.css("script, style, noscript, template"):
-            node.decompose()
-        markup = _COMMENT.sub("", body.html or "")
+        markup = self._body_markup
         return _squash(html.unescape(_ANY_TAG.sub("", _BLOCK_TAG.sub(" ", markup))))
+
+    @cached_property
+    def spaced_text(self) -> str:
+        """The body's text with a space at *every* tag, whitespace squashed.
+
+        The other reading of inline markup: CSS may lay out adjacent inline
+        elements apart (``<span>John</span><span>Smith</span>`` in a flex row,
+        ``<a>Home</a><a>Docs</a>`` in a menu, ``foo<img>bar``), and which one
+        a browser shows cannot be told from the HTML.
+        """
+        return _squash(html.unescape(_ANY_TAG.sub(" ", self._body_markup)))
 
     @cached_property
     def nearly_empty(self) -> bool:
@@ -1537,11 +1553,19 @@ def _has_query_identity(start: str, final: str) -> bool:
 
 
 def _contains_text(page: _Page, needle: str) -> bool:
-    """Case- and whitespace-insensitive, on raw HTML and on visible text (entities decoded)."""
+    """Case- and whitespace-insensitive, on raw HTML and on visible text (entities decoded).
+
+    The visible text is read both ways inline markup may render — run
+    together (``<strong>大语言</strong>模型``) and spaced apart
+    (``<span>John</span><span>Smith</span>``) — and either one will do: a
+    false "missing" costs more than a missed edit.
+    """
     wanted = _squash(needle).casefold()
     if wanted in _squash(page.text).casefold():
         return True
-    return page.is_html and wanted in page.visible_text.casefold()
+    if not page.is_html:
+        return False
+    return wanted in page.visible_text.casefold() or wanted in page.spaced_text.casefold()
 
 
 _GITHUB_LINE_ANCHOR = re.compile(r"L\d+(?:C\d+)?(?:-L\d+(?:C\d+)?)?")
