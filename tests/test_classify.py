@@ -805,6 +805,74 @@ def test_pages_that_talk_about_parking_are_not_parked(title: str, body: str) -> 
     assert check(ob(200, body=page(title=title, body=FILLER + body))) == (Verdict.OK, "ok")
 
 
+SALES_TALK = (
+    "<p>Buying a domain is easy and secure. We handle the transfer and escrow, with our "
+    "buyer protection program and fast transfers to any registrar in the world.</p>"
+)
+FAQ = f"<div>{SALES_TALK * 16}</div>"  # some 2,400 visible characters
+HD_ASSETS = "<link rel=stylesheet href='https://static.hugedomains.com/css/x.css'>"
+
+
+@pytest.mark.parametrize(
+    ("title", "head", "body"),
+    [
+        pytest.param(
+            "example.org is for sale",
+            "",
+            "<h1>The domain example.org is for sale</h1>"
+            "<a href='https://www.afternic.com/forsale/example.org'>Buy</a>" + FAQ,
+            id="own-name-in-title",
+        ),
+        pytest.param(
+            "Make an offer",
+            "",
+            "<h1>The domain example.org is for sale</h1>" + FAQ,
+            id="own-name-in-heading",
+        ),
+        pytest.param(
+            "example.com is for sale",
+            "",
+            "<h1>example.com</h1><a href='https://dan.com/buy-domain/example.com'>Buy</a>" + FAQ,
+            id="another-name-with-a-marketplace-link",
+        ),
+        pytest.param(
+            "Example.org is for sale | HugeDomains",
+            HD_ASSETS,
+            "<h1>Example.org is available for purchase</h1>" + FAQ,
+            id="hugedomains-lander",
+        ),
+        pytest.param("Get this domain", HD_ASSETS, FAQ, id="marketplace-stylesheet"),
+        pytest.param(
+            "Get this domain",
+            "",
+            "<img src='https://static.hugedomains.com/images/logo.png'><p>Price $2,695</p>",
+            id="marketplace-image-on-a-short-page",
+        ),
+    ],
+)
+def test_for_sale_landers_with_sales_talk_are_parked(title: str, head: str, body: str) -> None:
+    """The page's own title or heading, or the marketplace's parts, outweigh its length."""
+    assert check(ob(200, body=page(title=title, head=head, body=body))) == (
+        Verdict.BROKEN,
+        "parked-domain",
+    )
+
+
+@pytest.mark.parametrize(
+    ("title", "body"),
+    [
+        pytest.param("Voice.com is for sale for $30M", ARTICLE * 2, id="news-about-a-sale"),
+        pytest.param(
+            "Domain marketplaces compared",
+            "<img src='https://www.hugedomains.com/images/logo.png'>" + ARTICLE * 2,
+            id="article-with-a-marketplace-logo",
+        ),
+    ],
+)
+def test_long_pages_about_domain_sales_are_not_parked(title: str, body: str) -> None:
+    assert check(ob(200, body=page(title=title, body=body))) == (Verdict.OK, "ok")
+
+
 def test_parked_lookalike_domain_is_ok() -> None:
     body = page(body=FILLER + '<a href="https://jordan.com/">Jordan</a>')
     assert check(ob(200, body=body)) == (Verdict.OK, "ok")

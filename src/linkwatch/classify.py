@@ -530,32 +530,38 @@ SHORT_PAGE_CHARS = 2000
 # all tags together cover the page at most once.  A lazy ``[^>]*?`` per tag,
 # then a second one after "refresh", rescanned the rest of the page for each
 # unclosed ``<meta`` or ``<script`` (``<meta refresh `` × 1000 took 34 s).
-_START_TAG = re.compile(r"<(script|iframe|frame|embed|object|meta|a)\b([^<>]*)", re.IGNORECASE)
+_START_TAG = re.compile(
+    r"<(script|iframe|frame|embed|object|meta|link|img|a)\b([^<>]*)", re.IGNORECASE
+)
 _ATTR_URL_HOST = r"""\s*=\s*["']?(?:https?:)?//([a-z0-9.-]+)"""
 _SRC_HOST = re.compile(rf"\b(?:src|data){_ATTR_URL_HOST}", re.IGNORECASE)
 _REFRESH_URL_HOST = re.compile(rf"\burl{_ATTR_URL_HOST}", re.IGNORECASE)
 _HREF_HOST = re.compile(rf"\bhref{_ATTR_URL_HOST}", re.IGNORECASE)
 _REFRESH = re.compile(r"\brefresh\b", re.IGNORECASE)
+_STYLESHEET = re.compile(r"\bstylesheet\b", re.IGNORECASE)
+
+#: What a tag does with the URL it names: the page pulls it in (a script,
+#: frame, embed, object, stylesheet or ``<meta>`` refresh), shows it (an
+#: image) or merely links it (``<a href>``).
+_LOADS, _SHOWS, _LINKS = "loads", "shows", "links"
 
 
-def _tag_hosts(text: str) -> Iterator[tuple[bool, str]]:
-    """(loaded, host) for each absolute URL the page's tags point at, in order.
-
-    ``loaded`` is true for what the page itself pulls in — a script, frame,
-    embed or object, or the target of a ``<meta http-equiv=refresh>`` — and
-    false for a mere ``<a href>`` link.
-    """
+def _tag_hosts(text: str) -> Iterator[tuple[str, str]]:
+    """(``_LOADS``/``_SHOWS``/``_LINKS``, host) for each absolute URL in the page's tags."""
     for tag in _START_TAG.finditer(text):
         name, attrs = tag.group(1).lower(), tag.group(2)
         if name == "a":
-            found, loaded = _HREF_HOST.search(attrs), False
+            found, use = _HREF_HOST.search(attrs), _LINKS
+        elif name == "link":
+            found = _HREF_HOST.search(attrs) if _STYLESHEET.search(attrs) else None
+            use = _LOADS
         elif name == "meta":
             found = _REFRESH_URL_HOST.search(attrs) if _REFRESH.search(attrs) else None
-            loaded = True
+            use = _LOADS
         else:
-            found, loaded = _SRC_HOST.search(attrs), True
+            found, use = _SRC_HOST.search(attrs), _SHOWS if name == "img" else _LOADS
         if found is not None:
-            yield loaded, found.group(1).lower()
+            yield use, found.group(1).lower()
 
 
 # ---------------------------------------------------------------------------
@@ -1146,25 +1152,75 @@ def parked_marker(text: str, lowered: str | None = None) -> str | None:
     return None
 
 
-def _parked_evidence(page: _Page) -> str | None:
-    """What shows ``page`` to be a parking or for-sale page, or None.
+#: The page's own name said to be for sale: "this domain", "此域名", or the
+#: page's host itself ("example.com is for sale", "The domain example.com
+#: may be for sale"), filled in per page.
+_OWN_DOMAIN_FOR_SALE = (
+    r"(?<![\w.-])(?:this\s+domain|(?:the\s+domain\s+(?:name\s+)?)?(?:{names}))"
+    r"(?:\s+name)?\s+(?:is|may\s+be)\s+(?:now\s+)?"
+    r"(?:for\s+sale|available\s+for\s+(?:sale|purchase))\b"
+    r"|(?:此|该|該|本)域名(?:正在|可以?)?出售"
+)
+# Every parked marker, marketplace host and for-sale statement holds one of these.
+_PARKED_EVIDENCE_HINTS = (*_PARKED_HINTS, "sale", "purchase", "出售")
 
-    A parking service's script or frame counts on any page; a statement
-    ("This domain is for sale") in the title or text of a short page; a mere
-    mention (a marketplace's name or link, "domain parking") only when the
-    page is nearly empty.  So an article about parking, or a post that links
-    dan.com, is not mistaken for a parked domain.
+
+_SOME_DOMAIN_FOR_SALE = re.compile(
+    _OWN_DOMAIN_FOR_SALE.format(names=r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+"), re.IGNORECASE
+)
+
+
+def _own_domain_for_sale(text: str, host: str) -> str | None:
+    """The words in ``text`` that say the page's own domain is for sale, or None."""
+    bare = host.removeprefix("www.")
+    names = "|".join(re.escape(name) for name in {bare, registrable_domain(bare)} if name)
+    found = re.search(_OWN_DOMAIN_FOR_SALE.format(names=names or "this domain"), text, re.I)
+    return found.group(0) if found else None
+
+
+def _parked_evidence(page: _Page, host: str = "") -> str | None:
+    """What shows ``page`` (served by ``host``) to be a parking or for-sale page, or None.
+
+    On any page: a parking service's or marketplace's script, frame,
+    stylesheet or refresh, since a page built of the marketplace's parts is
+    its lander; and a title or first heading saying the page's own domain is
+    for sale ("example.com is for sale", "This domain is for sale"), since a
+    page names itself there, however long the sales talk below.  On a short
+    page: a marketplace's image, and a statement ("This domain is for sale",
+    "buy this domain") in the title or text.  A title or heading saying some
+    other domain is for sale counts on any page that links a marketplace.  A
+    mere mention (a marketplace's name or link, "domain parking") only when
+    the page is nearly empty.  So an article about parking, news of a domain
+    sale, or a post that links dan.com, is not mistaken for a parked domain.
     """
-    if not any(hint in page.lower for hint in _PARKED_HINTS):
+    if not any(hint in page.lower for hint in _PARKED_EVIDENCE_HINTS):
         return None
     hosts = list(_tag_hosts(page.text))
-    for loaded, host in hosts:
-        if loaded and registrable_domain(host) in PARKING_SERVICE_HOSTS:
-            return host
+    for use, used in hosts:
+        if use == _LOADS and registrable_domain(used) in PARKING_SERVICE_HOSTS:
+            return used
+    links_market = any(
+        use == _LINKS and registrable_domain(used) in PARKED_HOSTS for use, used in hosts
+    )
+    for heading in (page.title, page.h1):
+        said_here = _own_domain_for_sale(heading, host)
+        if said_here is None and links_market:
+            # Some domain for sale, and a marketplace to buy it at: the
+            # lander of a domain reached under another name.
+            found = _SOME_DOMAIN_FOR_SALE.search(heading)
+            said_here = found.group(0) if found else None
+        if said_here is not None:
+            return said_here
     visible = page.visible_text
     if len(visible) >= SHORT_PAGE_CHARS:
         return None
+    for use, used in hosts:
+        if use == _SHOWS and registrable_domain(used) in PARKING_SERVICE_HOSTS:
+            return used
     said = f"{page.title} {visible}"
+    own = _own_domain_for_sale(said, host)
+    if own is not None:
+        return own
     for pattern in PARKED_STATEMENTS:
         match = pattern.search(said)
         if match:
@@ -1175,9 +1231,9 @@ def _parked_evidence(page: _Page) -> str | None:
         match = pattern.search(said)
         if match:
             return match.group(0)
-    for loaded, host in hosts:
-        if not loaded and registrable_domain(host) in PARKED_HOSTS:
-            return host
+    for use, used in hosts:
+        if use == _LINKS and registrable_domain(used) in PARKED_HOSTS:
+            return used
     return None
 
 
@@ -1462,7 +1518,7 @@ def _classify_page(
             return _result("parked-domain", f"Redirects to a domain marketplace ({final_host}).")
 
     if page.is_html or not page.content_type:
-        marker = _parked_evidence(page) if page.body else None
+        marker = _parked_evidence(page, final_host) if page.body else None
         if marker is not None:
             return _result("parked-domain", f"The domain is parked or for sale ('{marker}').")
 
