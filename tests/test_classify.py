@@ -893,11 +893,15 @@ def test_redirect_to_domain_marketplace_is_parked() -> None:
         pytest.param(b"<a x " * 40000, id="a"),
         pytest.param(b"<title " * 40000, id="title"),
         pytest.param(b"<meta " * 40000, id="meta"),
+        pytest.param(b"<title>" + b"a.b-c.d " * 10000 + b"</title>", id="title-of-hyphens"),
     ],
 )
 @pytest.mark.parametrize("url", [URL, YT])
 def test_unclosed_tags_are_scanned_in_linear_time(tail: bytes, url: str) -> None:
-    """Each unclosed tag once made the parked (and YouTube) scans rescan the page to its end."""
+    """Each unclosed tag once made the parked (and YouTube) scans rescan the page to its end.
+
+    And each hyphen of a title made the soft-404 check try a split there.
+    """
     body = b"<html><body><p>domain</p>" + tail
     started = time.perf_counter()
     classify(ob(200, url=url, body=body), link(url))

@@ -1068,12 +1068,15 @@ def _split_latin_hyphen(segment: str) -> list[str]:
     "page not found-site" is the message and a site's name run together;
     "wi-fi page not found" or "404-errors" are words with a hyphen in them.
     The message must be several words, so a bare "404-…" does not count.
+    Only the first and the last hyphen are tried, where a site's name
+    would be joined on: trying every one made a title of many hyphens
+    quadratic.
     """
     if "-" not in segment or _segment_not_found(segment) is not None:
         return [segment]
-    pieces = _LATIN_HYPHEN.split(segment)
-    for k in range(1, len(pieces)):
-        head, tail = "-".join(pieces[:k]), "-".join(pieces[k:])
+    hyphens = [m.start() for m in _LATIN_HYPHEN.finditer(segment)]
+    for cut in {hyphens[0], hyphens[-1]} if hyphens else ():
+        head, tail = segment[:cut], segment[cut + 1 :]
         for part in (head, tail):
             if " " in part.strip() and _segment_not_found(part.strip(_STRIP_PUNCT)):
                 return [head, tail]
