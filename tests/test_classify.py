@@ -436,6 +436,29 @@ def test_home_page_keeping_the_query_is_not_redirect_to_home() -> None:
         ("https://example.org/a", "https://id.example.net/sso", "login-required"),
         ("https://example.org/a", "https://tenant.auth0.com/u/login/identifier", "login-required"),
         ("https://example.org/a", "https://example.org/cas/login?service=x", "login-required"),
+        # Sign-in requests say so by their parameters (Auth0, SAML, OAuth).
+        (
+            "https://example.org/a",
+            "https://example.org/u/login/identifier?state=abc",
+            "login-required",
+        ),
+        (
+            "https://example.org/a",
+            "https://example.org/idp/profile/SAML2/Redirect/SSO?SAMLRequest=x&RelayState=y",
+            "login-required",
+        ),
+        (
+            "https://example.org/a",
+            "https://example.org/login/oauth/authorize?client_id=x",
+            "login-required",
+        ),
+        ("https://example.org/a", "https://example.okta.com/app/x/sso/saml", "login-required"),
+        # A docs page that merely carries a state is no login.
+        (
+            "https://example.org/docs/a",
+            "https://example.org/docs/state-management?state=x",
+            "moved-permanently",
+        ),
     ],
 )
 def test_login_pages_are_login_endpoints_not_pages_about_logging_in(

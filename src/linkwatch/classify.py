@@ -644,13 +644,17 @@ LOGIN_PATH_SEGMENT = re.compile(
 #: Last segments that name login endpoints and documentation pages alike
 #: ("/docs/guides/auth", "/docs/hub/oauth"): a login page only when the
 #: address also says where to return after signing in, or is on another host.
-LOGIN_AMBIGUOUS_SEGMENT = re.compile(r"(?:sso|auth|oauth2?|authorize|cas)", re.IGNORECASE)
-#: Query parameters by which a login page knows where to send the user back.
+LOGIN_AMBIGUOUS_SEGMENT = re.compile(r"(?:sso|auth|oauth2?|authorize|cas|saml2?)", re.IGNORECASE)
+#: Query parameters (compared lower-case) by which a login page knows where to
+#: send the user back, or which only a sign-in request carries: OAuth/OIDC's
+#: ``client_id``/``state`` (Auth0's ``/u/login/identifier?state=``), SAML's
+#: ``SAMLRequest``/``RelayState``, WS-Federation's ``wtrealm``.
 LOGIN_RETURN_PARAMS: frozenset[str] = frozenset(
     {
         "next", "return", "return_to", "returnto", "returnurl", "return_url", "redirect",
-        "redirect_uri", "redirect_url", "redirect_to", "redirecturl", "continue", "service",
-        "callback", "came_from", "goto", "dest", "destination",
+        "redirect_uri", "redirect_url", "redirect_to", "redirecturl", "redirect_after_login",
+        "continue", "service", "callback", "came_from", "goto", "dest", "destination",
+        "state", "client_id", "samlrequest", "relaystate", "wtrealm",
     }
 )  # fmt: skip
 
@@ -920,10 +924,11 @@ def _is_login_url(url: str, came_from: str | None = None) -> bool:
 
     A login host (``accounts.``, ``login.`` …) always; otherwise the path
     must *end* in a login endpoint (``/login``, ``/users/sign_in``).  With a
-    return-to query (``?next=``) or on another host than the link's, a path
-    ending in ``/auth``, ``/oauth``, ``/sso`` or holding a login step further
-    up (``/u/login/identifier``) counts too; without, those are as likely
-    documentation pages about logging in (``/docs/guides/auth``).
+    return-to or sign-in query (``?next=``, ``?state=``) or on another host
+    than the link's, a path ending in ``/auth``, ``/oauth``, ``/sso`` or
+    holding a login step further up (``/u/login/identifier``) counts too;
+    without, those are as likely documentation pages about logging in
+    (``/docs/guides/auth``).
     """
     try:
         parts = urlsplit(url)
