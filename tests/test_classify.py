@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -435,6 +436,29 @@ def test_home_page_keeping_the_query_is_not_redirect_to_home() -> None:
         ("https://example.org/a", "https://id.example.net/sso", "login-required"),
         ("https://example.org/a", "https://tenant.auth0.com/u/login/identifier", "login-required"),
         ("https://example.org/a", "https://example.org/cas/login?service=x", "login-required"),
+        # Sign-in requests say so by their parameters (Auth0, SAML, OAuth).
+        (
+            "https://example.org/a",
+            "https://example.org/u/login/identifier?state=abc",
+            "login-required",
+        ),
+        (
+            "https://example.org/a",
+            "https://example.org/idp/profile/SAML2/Redirect/SSO?SAMLRequest=x&RelayState=y",
+            "login-required",
+        ),
+        (
+            "https://example.org/a",
+            "https://example.org/login/oauth/authorize?client_id=x",
+            "login-required",
+        ),
+        ("https://example.org/a", "https://example.okta.com/app/x/sso/saml", "login-required"),
+        # A docs page that merely carries a state is no login.
+        (
+            "https://example.org/docs/a",
+            "https://example.org/docs/state-management?state=x",
+            "moved-permanently",
+        ),
     ],
 )
 def test_login_pages_are_login_endpoints_not_pages_about_logging_in(
@@ -558,6 +582,74 @@ def test_a_page_named_after_a_not_found_phrase_is_broken_when_nearly_empty() -> 
 )
 def test_a_not_found_phrase_with_only_small_talk_around_it_is_a_soft_404(title: str) -> None:
     assert check(ob(200, body=page(title=title))) == (Verdict.BROKEN, "soft-404-title")
+
+
+SOFT_404_TITLES_ROBUST = [
+    # Full-width bar, unspaced hyphens and ": " part the site's name.
+    "ページが見つかりません｜サイト名",
+    "页面不存在-站点名",
+    "404-页面不存在-某某网",
+    "Page not found-Site",
+    "Page not found: Example",
+    # The small talk of not-found messages around a phrase.
+    "ページが見つかりませんでした",
+    "お探しのページが見つかりません",
+    "お探しのページは存在しません - Example",
+    "您访问的页面不存在或已被删除",
+    "Die angeforderte Seite wurde nicht gefunden | Example",
+]
+SOFT_404_HEADINGS_ROBUST = [
+    "お探しのページが見つかりませんでした",
+    "Hmm, the page you were looking for doesn't seem to exist anymore.",
+]
+
+
+@pytest.mark.parametrize("body", [FILLER, "<p>Go home</p>"], ids=["full", "nearly-empty"])
+@pytest.mark.parametrize("title", SOFT_404_TITLES_ROBUST)
+def test_soft_404_title_past_separators_and_small_talk(title: str, body: str) -> None:
+    assert check(ob(200, body=page(title=title, body=body))) == (Verdict.BROKEN, "soft-404-title")
+
+
+@pytest.mark.parametrize("body", [FILLER, "<p>Go home</p>"], ids=["full", "nearly-empty"])
+@pytest.mark.parametrize("heading", SOFT_404_HEADINGS_ROBUST)
+def test_soft_404_heading_with_small_talk(heading: str, body: str) -> None:
+    obs = ob(200, body=page(title="Example", h1=heading, body=body))
+    assert check(obs) == (Verdict.BROKEN, "soft-404-heading")
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Page not found handler | Docs",
+        "Wi-Fi page not found",
+        "404-errors explained",
+        "处理页面不存在的情况",
+    ],
+)
+def test_a_phrase_beside_a_noun_is_still_a_name(title: str) -> None:
+    """One topic word beside the phrase (or an ordinary hyphen) names something."""
+    assert check(ob(200, body=page(title=title))) == (Verdict.OK, "ok")
+
+
+@pytest.mark.parametrize(
+    ("title", "h1", "reason"),
+    [
+        ("Sorry, we could not find it: page not found, try search", "", "soft-404-title"),
+        ("Example", "Oh dear, page not found, please try the search", "soft-404-heading"),
+    ],
+)
+def test_on_a_nearly_empty_page_a_phrase_anywhere_is_enough(
+    title: str, h1: str, reason: str
+) -> None:
+    body = page(title=title, h1=h1, body="<p>Go home</p>")
+    assert check(ob(200, body=body)) == (Verdict.BROKEN, reason)
+
+
+def test_a_script_shell_titled_with_a_phrase_inside_a_sentence_is_ok() -> None:
+    """A client-rendered article has little text in its HTML but is no error page."""
+    shell = '<div id="root"></div><script src="/app.js"></script>'
+    title = "How to Fix the 'Page Not Found' Error in WordPress"
+    assert check(ob(200, body=page(title=title, body=shell))) == (Verdict.OK, "ok")
 
 
 def test_soft_404_ignored_on_non_html() -> None:
@@ -736,6 +828,74 @@ def test_pages_that_talk_about_parking_are_not_parked(title: str, body: str) -> 
     assert check(ob(200, body=page(title=title, body=FILLER + body))) == (Verdict.OK, "ok")
 
 
+SALES_TALK = (
+    "<p>Buying a domain is easy and secure. We handle the transfer and escrow, with our "
+    "buyer protection program and fast transfers to any registrar in the world.</p>"
+)
+FAQ = f"<div>{SALES_TALK * 16}</div>"  # some 2,400 visible characters
+HD_ASSETS = "<link rel=stylesheet href='https://static.hugedomains.com/css/x.css'>"
+
+
+@pytest.mark.parametrize(
+    ("title", "head", "body"),
+    [
+        pytest.param(
+            "example.org is for sale",
+            "",
+            "<h1>The domain example.org is for sale</h1>"
+            "<a href='https://www.afternic.com/forsale/example.org'>Buy</a>" + FAQ,
+            id="own-name-in-title",
+        ),
+        pytest.param(
+            "Make an offer",
+            "",
+            "<h1>The domain example.org is for sale</h1>" + FAQ,
+            id="own-name-in-heading",
+        ),
+        pytest.param(
+            "example.com is for sale",
+            "",
+            "<h1>example.com</h1><a href='https://dan.com/buy-domain/example.com'>Buy</a>" + FAQ,
+            id="another-name-with-a-marketplace-link",
+        ),
+        pytest.param(
+            "Example.org is for sale | HugeDomains",
+            HD_ASSETS,
+            "<h1>Example.org is available for purchase</h1>" + FAQ,
+            id="hugedomains-lander",
+        ),
+        pytest.param("Get this domain", HD_ASSETS, FAQ, id="marketplace-stylesheet"),
+        pytest.param(
+            "Get this domain",
+            "",
+            "<img src='https://static.hugedomains.com/images/logo.png'><p>Price $2,695</p>",
+            id="marketplace-image-on-a-short-page",
+        ),
+    ],
+)
+def test_for_sale_landers_with_sales_talk_are_parked(title: str, head: str, body: str) -> None:
+    """The page's own title or heading, or the marketplace's parts, outweigh its length."""
+    assert check(ob(200, body=page(title=title, head=head, body=body))) == (
+        Verdict.BROKEN,
+        "parked-domain",
+    )
+
+
+@pytest.mark.parametrize(
+    ("title", "body"),
+    [
+        pytest.param("Voice.com is for sale for $30M", ARTICLE * 2, id="news-about-a-sale"),
+        pytest.param(
+            "Domain marketplaces compared",
+            "<img src='https://www.hugedomains.com/images/logo.png'>" + ARTICLE * 2,
+            id="article-with-a-marketplace-logo",
+        ),
+    ],
+)
+def test_long_pages_about_domain_sales_are_not_parked(title: str, body: str) -> None:
+    assert check(ob(200, body=page(title=title, body=body))) == (Verdict.OK, "ok")
+
+
 def test_parked_lookalike_domain_is_ok() -> None:
     body = page(body=FILLER + '<a href="https://jordan.com/">Jordan</a>')
     assert check(ob(200, body=body)) == (Verdict.OK, "ok")
@@ -744,6 +904,46 @@ def test_parked_lookalike_domain_is_ok() -> None:
 def test_redirect_to_domain_marketplace_is_parked() -> None:
     final = "https://www.hugedomains.com/domain_profile.cfm?d=example.org"
     assert check(ob(200, final=final, hops=((URL, 302),))) == (Verdict.BROKEN, "parked-domain")
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        pytest.param(b"<meta refresh " * 1000, id="meta-refresh"),
+        pytest.param(b"<meta http-equiv=refresh content='0;url " * 2000, id="meta-refresh-url"),
+        pytest.param(b"<script a " * 20000, id="script"),
+        pytest.param(b"<iframe " * 40000, id="iframe"),
+        pytest.param(b"<a x " * 40000, id="a"),
+        pytest.param(b"<title " * 40000, id="title"),
+        pytest.param(b"<meta " * 40000, id="meta"),
+        pytest.param(b"<title>" + b"a.b-c.d " * 10000 + b"</title>", id="title-of-hyphens"),
+    ],
+)
+@pytest.mark.parametrize("url", [URL, YT])
+def test_unclosed_tags_are_scanned_in_linear_time(tail: bytes, url: str) -> None:
+    """Each unclosed tag once made the parked (and YouTube) scans rescan the page to its end.
+
+    And each hyphen of a title made the soft-404 check try a split there.
+    """
+    body = b"<html><body><p>domain</p>" + tail
+    started = time.perf_counter()
+    classify(ob(200, url=url, body=body), link(url))
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "<meta http-equiv='refresh' content='0;url=https://www.hugedomains.com/d?d=example.org'>",
+        "<meta content=\"0; URL='https://sedo.com/search/details/?d=example.org'\" "
+        'http-equiv="refresh">',
+    ],
+)
+def test_a_refresh_to_a_marketplace_is_parked(head: str) -> None:
+    assert check(ob(200, body=page(title="example.org", head=head, body=""))) == (
+        Verdict.BROKEN,
+        "parked-domain",
+    )
 
 
 # --- bot walls --------------------------------------------------------------
@@ -974,6 +1174,25 @@ def test_inline_markup_does_not_split_the_expected_text(markup: str, expected: s
         Verdict.OK,
         "ok",
     )
+
+
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        pytest.param("<p><span>John</span><span>Smith</span></p>", "John Smith", id="spans"),
+        pytest.param(
+            "<div class=flex><span>Version</span><span>2.0</span></div>", "Version 2.0", id="flex"
+        ),
+        pytest.param("<nav><a href=/>Home</a><a href=/d>Docs</a></nav>", "Home Docs", id="menu"),
+        pytest.param("<p>foo<img src=x>bar</p>", "foo bar", id="img"),
+        pytest.param("<ruby>Alpha</ruby><span>Beta</span>", "Alpha Beta", id="ruby"),
+    ],
+)
+def test_adjacent_inline_elements_may_also_be_read_apart(markup: str, expected: str) -> None:
+    """CSS may set adjacent inline elements apart; either reading finds the text."""
+    obs = ob(200, body=page(body=FILLER + markup))
+    assert check(obs, link(expect_text=expected)) == (Verdict.OK, "ok")
+    assert check(obs, link(expect_text=expected.replace(" ", ""))) == (Verdict.OK, "ok")
 
 
 @pytest.mark.parametrize(

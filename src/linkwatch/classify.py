@@ -20,7 +20,7 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -376,8 +376,8 @@ SOFT_404_PHRASES: tuple[str, ...] = (
 )
 
 #: Regexes that must match a whole title *segment* (titles are split on
-#: "|", "·", "–", "—", "»", " - " and ":"), so "404" or "Not Found" alone
-#: counts but "Fixing 404 errors in nginx" does not.
+#: "|", "｜", "·", "–", "—", "»", " - ", ": ", "：" …, see ``_SEGMENT_SPLIT``),
+#: so "404" or "Not Found" alone counts but "Fixing 404 errors in nginx" does not.
 SOFT_404_SEGMENTS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
@@ -405,7 +405,16 @@ _ANY_SOFT_404_SEGMENT = re.compile(
 # site's name with "_" ("视频去哪了呢？_哔哩哔哩_bilibili"), where in Latin
 # text an underscore is part of a word.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
-_SEGMENT_SPLIT = re.compile(rf"\s+[-–—|·:»/]\s+|[|·–—»]|：|(?<=[{_CJK}])_|_(?=[{_CJK}])")
+# Japanese and Chinese sites also use the full-width bar "｜" or "丨" and an
+# unspaced "-" ("页面不存在-站点名", "404-页面不存在-某某网"); a colon followed
+# by a space parts a site's name from the message ("Page not found: Example").
+_SEGMENT_SPLIT = re.compile(
+    rf"\s+[-–—|·:»/]\s+|[|·–—»｜丨]|：|:(?=\s)|(?<=[{_CJK}])[-_]|[-_](?=[{_CJK}])"
+)
+# An unspaced hyphen between Latin words is usually part of a word
+# ("Wi-Fi", "404-errors"): it parts segments only where the text before or
+# after it is itself a not-found message of several words ("Page not found-Site").
+_LATIN_HYPHEN = re.compile(r"(?<=[^\W_])-(?=[^\W_])")
 _STRIP_PUNCT = " \t\r\n!！?？.。,，;；:()（）[]【】\"'“”‘’…~"
 _HAS_CJK = re.compile(f"[{_CJK}]")
 _HAS_LATIN = re.compile(r"[a-z]", re.IGNORECASE)
@@ -423,10 +432,12 @@ _SOFT_404_SMALL_TALK: frozenset[str] = frozenset(
         "had", "does", "doesn't", "do", "don't", "did", "didn't", "not", "no", "longer",
         "anymore", "exist", "exists", "existed", "found", "find", "couldn't", "could", "can't",
         "cannot", "isn't", "wasn't", "available", "removed", "deleted", "moved", "gone",
-        "missing", "may", "might", "seems", "looks", "like", "page", "file", "resource",
-        "requested", "looking", "for", "or", "and", "here", "there", "nothing", "anything",
+        "missing", "may", "might", "seem", "seems", "to", "looks", "like", "page", "file",
+        "resource", "requested", "looking", "for", "or", "and", "here", "there", "nothing",
+        "anything",
         "sorry", "oops", "ooops", "whoops", "oh", "uh", "hmm", "error", "404", "410", "http",
-        "leider", "die", "diese", "fehler", "ups", "hoppla", "désolé", "oups", "erreur", "cette",
+        "leider", "die", "diese", "fehler", "ups", "hoppla", "angeforderte", "gesuchte",
+        "désolé", "oups", "erreur", "cette", "demandée", "solicitada",
         "la", "le", "lo", "sentimos", "esta", "desculpe", "erro", "spiacenti", "questa", "errore",
         "извините", "ошибка", "эта", "упс", "ой",
     }
@@ -435,8 +446,14 @@ _SOFT_404_SMALL_TALK: frozenset[str] = frozenset(
 _SOFT_404_SMALL_TALK_CJK: tuple[str, ...] = (
     "非常抱歉", "很抱歉", "抱歉", "对不起", "對不起", "哎呀", "糟糕", "啊叻", "错误", "錯誤",
     "您", "你", "的", "了", "呢", "啊", "哦", "呀", "吧", "该", "此", "所", "要", "访问", "訪問",
-    "申し訳ございません", "申し訳ありません", "すみません", "エラー", "죄송합니다", "오류",
+    "或已被删除", "或已删除", "已被删除", "已删除", "被删除", "或已被移除", "已被移除", "或",
+    "申し訳ございません", "申し訳ありません", "すみません", "エラー", "お探しの", "指定された",
+    "アクセスしようとした", "でした", "죄송합니다", "오류", "요청하신",
 )  # fmt: skip
+#: CJK characters that may be left over beside a phrase once the small talk
+#: is gone (a sentence-final particle, "啦", "ね"); a longer rest is a topic
+#: ("处理页面不存在的情况", handling the not-found case).
+_SOFT_404_CJK_SLACK = 2
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 # ---------------------------------------------------------------------------
@@ -508,13 +525,44 @@ PARKING_SERVICE_HOSTS: frozenset[str] = PARKED_HOSTS | {"sedoparking.com", "park
 #: Visible characters below which a page may be a parking notice.
 SHORT_PAGE_CHARS = 2000
 
-_ATTR_URL_HOST = r"""\s*=\s*["']?(?:https?:)?//([a-z0-9.-]+)"""
-_LOADED_HOST = re.compile(
-    rf"<(?:script|iframe|frame|embed|object)\b[^>]*?\b(?:src|data){_ATTR_URL_HOST}"
-    rf"|<meta\b[^>]*?\brefresh\b[^>]*?\burl{_ATTR_URL_HOST}",
-    re.IGNORECASE,
+# A start tag and its attributes, scanned in linear time: the attribute run
+# stops at the next "<" (where the next tag's scan starts), so the runs of
+# all tags together cover the page at most once.  A lazy ``[^>]*?`` per tag,
+# then a second one after "refresh", rescanned the rest of the page for each
+# unclosed ``<meta`` or ``<script`` (``<meta refresh `` × 1000 took 34 s).
+_START_TAG = re.compile(
+    r"<(script|iframe|frame|embed|object|meta|link|img|a)\b([^<>]*)", re.IGNORECASE
 )
-_LINKED_HOST = re.compile(rf"<a\b[^>]*?\bhref{_ATTR_URL_HOST}", re.IGNORECASE)
+_ATTR_URL_HOST = r"""\s*=\s*["']?(?:https?:)?//([a-z0-9.-]+)"""
+_SRC_HOST = re.compile(rf"\b(?:src|data){_ATTR_URL_HOST}", re.IGNORECASE)
+_REFRESH_URL_HOST = re.compile(rf"\burl{_ATTR_URL_HOST}", re.IGNORECASE)
+_HREF_HOST = re.compile(rf"\bhref{_ATTR_URL_HOST}", re.IGNORECASE)
+_REFRESH = re.compile(r"\brefresh\b", re.IGNORECASE)
+_STYLESHEET = re.compile(r"\bstylesheet\b", re.IGNORECASE)
+
+#: What a tag does with the URL it names: the page pulls it in (a script,
+#: frame, embed, object, stylesheet or ``<meta>`` refresh), shows it (an
+#: image) or merely links it (``<a href>``).
+_LOADS, _SHOWS, _LINKS = "loads", "shows", "links"
+
+
+def _tag_hosts(text: str) -> Iterator[tuple[str, str]]:
+    """(``_LOADS``/``_SHOWS``/``_LINKS``, host) for each absolute URL in the page's tags."""
+    for tag in _START_TAG.finditer(text):
+        name, attrs = tag.group(1).lower(), tag.group(2)
+        if name == "a":
+            found, use = _HREF_HOST.search(attrs), _LINKS
+        elif name == "link":
+            found = _HREF_HOST.search(attrs) if _STYLESHEET.search(attrs) else None
+            use = _LOADS
+        elif name == "meta":
+            found = _REFRESH_URL_HOST.search(attrs) if _REFRESH.search(attrs) else None
+            use = _LOADS
+        else:
+            found, use = _SRC_HOST.search(attrs), _SHOWS if name == "img" else _LOADS
+        if found is not None:
+            yield use, found.group(1).lower()
+
 
 # ---------------------------------------------------------------------------
 # Bot walls.  "Strong" markers only ever appear on challenge pages and are
@@ -596,13 +644,17 @@ LOGIN_PATH_SEGMENT = re.compile(
 #: Last segments that name login endpoints and documentation pages alike
 #: ("/docs/guides/auth", "/docs/hub/oauth"): a login page only when the
 #: address also says where to return after signing in, or is on another host.
-LOGIN_AMBIGUOUS_SEGMENT = re.compile(r"(?:sso|auth|oauth2?|authorize|cas)", re.IGNORECASE)
-#: Query parameters by which a login page knows where to send the user back.
+LOGIN_AMBIGUOUS_SEGMENT = re.compile(r"(?:sso|auth|oauth2?|authorize|cas|saml2?)", re.IGNORECASE)
+#: Query parameters (compared lower-case) by which a login page knows where to
+#: send the user back, or which only a sign-in request carries: OAuth/OIDC's
+#: ``client_id``/``state`` (Auth0's ``/u/login/identifier?state=``), SAML's
+#: ``SAMLRequest``/``RelayState``, WS-Federation's ``wtrealm``.
 LOGIN_RETURN_PARAMS: frozenset[str] = frozenset(
     {
         "next", "return", "return_to", "returnto", "returnurl", "return_url", "redirect",
-        "redirect_uri", "redirect_url", "redirect_to", "redirecturl", "continue", "service",
-        "callback", "came_from", "goto", "dest", "destination",
+        "redirect_uri", "redirect_url", "redirect_to", "redirecturl", "redirect_after_login",
+        "continue", "service", "callback", "came_from", "goto", "dest", "destination",
+        "state", "client_id", "samlrequest", "relaystate", "wtrealm",
     }
 )  # fmt: skip
 
@@ -713,6 +765,16 @@ class _Page:
         return _squash(nodes[0].text()) if nodes else ""
 
     @cached_property
+    def _body_markup(self) -> str:
+        """The body serialised without scripts, styles and comments."""
+        body = self.tree.body
+        if body is None:
+            return ""
+        for node in body.css("script, style, noscript, template"):
+            node.decompose()
+        return _COMMENT.sub("", body.html or "")
+
+    @cached_property
     def visible_text(self) -> str:
         """The body's text as a reader sees it, whitespace squashed.
 
@@ -722,13 +784,19 @@ class _Page:
         ``Trans<wbr>former`` came apart.  Rendered from the serialised markup
         (as content does), which also costs no recursion on deep pages.
         """
-        body = self.tree.body
-        if body is None:
-            return ""
-        for node in body.css("script, style, noscript, template"):
-            node.decompose()
-        markup = _COMMENT.sub("", body.html or "")
+        markup = self._body_markup
         return _squash(html.unescape(_ANY_TAG.sub("", _BLOCK_TAG.sub(" ", markup))))
+
+    @cached_property
+    def spaced_text(self) -> str:
+        """The body's text with a space at *every* tag, whitespace squashed.
+
+        The other reading of inline markup: CSS may lay out adjacent inline
+        elements apart (``<span>John</span><span>Smith</span>`` in a flex row,
+        ``<a>Home</a><a>Docs</a>`` in a menu, ``foo<img>bar``), and which one
+        a browser shows cannot be told from the HTML.
+        """
+        return _squash(html.unescape(_ANY_TAG.sub(" ", self._body_markup)))
 
     @cached_property
     def nearly_empty(self) -> bool:
@@ -856,10 +924,11 @@ def _is_login_url(url: str, came_from: str | None = None) -> bool:
 
     A login host (``accounts.``, ``login.`` …) always; otherwise the path
     must *end* in a login endpoint (``/login``, ``/users/sign_in``).  With a
-    return-to query (``?next=``) or on another host than the link's, a path
-    ending in ``/auth``, ``/oauth``, ``/sso`` or holding a login step further
-    up (``/u/login/identifier``) counts too; without, those are as likely
-    documentation pages about logging in (``/docs/guides/auth``).
+    return-to or sign-in query (``?next=``, ``?state=``) or on another host
+    than the link's, a path ending in ``/auth``, ``/oauth``, ``/sso`` or
+    holding a login step further up (``/u/login/identifier``) counts too;
+    without, those are as likely documentation pages about logging in
+    (``/docs/guides/auth``).
     """
     try:
         parts = urlsplit(url)
@@ -981,14 +1050,15 @@ def _soft_404_match(text: str) -> tuple[str, int] | None:
     phrase: str | None = None
     others: list[str] = []
     for segment in _SEGMENT_SPLIT.split(lower):
-        cleaned = segment.strip(_STRIP_PUNCT)
-        if not cleaned:
-            continue
-        found = _segment_not_found(cleaned)
-        if found is None:
-            others.append(cleaned)
-        elif phrase is None:
-            phrase = found
+        for piece in _split_latin_hyphen(segment.strip(_STRIP_PUNCT)):
+            cleaned = piece.strip(_STRIP_PUNCT)
+            if not cleaned:
+                continue
+            found = _segment_not_found(cleaned)
+            if found is None:
+                others.append(cleaned)
+            elif phrase is None:
+                phrase = found
     if phrase is None:
         return None
     names = len(others)
@@ -997,8 +1067,39 @@ def _soft_404_match(text: str) -> tuple[str, int] | None:
     return phrase, names
 
 
+def _split_latin_hyphen(segment: str) -> list[str]:
+    """``segment`` cut at an unspaced hyphen next to a not-found message, else whole.
+
+    "page not found-site" is the message and a site's name run together;
+    "wi-fi page not found" or "404-errors" are words with a hyphen in them.
+    The message must be several words, so a bare "404-…" does not count.
+    Only the first and the last hyphen are tried, where a site's name
+    would be joined on: trying every one made a title of many hyphens
+    quadratic.
+    """
+    if "-" not in segment or _segment_not_found(segment) is not None:
+        return [segment]
+    hyphens = [m.start() for m in _LATIN_HYPHEN.finditer(segment)]
+    for cut in {hyphens[0], hyphens[-1]} if hyphens else ():
+        head, tail = segment[:cut], segment[cut + 1 :]
+        for part in (head, tail):
+            if " " in part.strip() and _segment_not_found(part.strip(_STRIP_PUNCT)):
+                return [head, tail]
+    return [segment]
+
+
 def _segment_not_found(segment: str) -> str | None:
-    """The phrase if ``segment`` says "not found" and nothing else, else None."""
+    """The phrase if ``segment`` says "not found" and nothing else, else None.
+
+    Nothing else: the segment is one of the short not-found forms
+    (``SOFT_404_SEGMENTS``), or a phrase with only the small talk of such
+    messages around it ("Hmm, the page you were looking for doesn't seem to
+    exist anymore", "お探しのページが見つかりませんでした", "您访问的页面不存在或
+    已被删除"), plus at most ``_SOFT_404_CJK_SLACK`` other CJK characters.
+    Not a bare share of the letters: one Latin noun beside the phrase makes
+    it the name of something ("Page not found handler", "Custom page you are
+    looking for component"), however short that noun is.
+    """
     if _ANY_SOFT_404_SEGMENT.fullmatch(segment):
         return segment
     rest = segment.replace("’", "'")
@@ -1011,9 +1112,18 @@ def _segment_not_found(segment: str) -> str | None:
         return None
     for word in _SOFT_404_SMALL_TALK_CJK:
         rest = rest.replace(word, " ")
-    if all(word in _SOFT_404_SMALL_TALK for word in _WORD.findall(rest)):
+    leftover = [word for word in _WORD.findall(rest) if word not in _SOFT_404_SMALL_TALK]
+    if all(_HAS_CJK.fullmatch(ch) for word in leftover for ch in word) and (
+        sum(map(len, leftover)) <= _SOFT_404_CJK_SLACK
+    ):
         return found
     return None
+
+
+def _says_not_found_anywhere(text: str) -> bool:
+    """A not-found phrase anywhere in ``text`` (believed of nearly empty pages only)."""
+    lower = text.lower().replace("’", "'")
+    return any(phrase.replace("’", "'") in lower for phrase in SOFT_404_PHRASES)
 
 
 def _one_name_in_two_scripts(a: str, b: str) -> bool:
@@ -1050,25 +1160,75 @@ def parked_marker(text: str, lowered: str | None = None) -> str | None:
     return None
 
 
-def _parked_evidence(page: _Page) -> str | None:
-    """What shows ``page`` to be a parking or for-sale page, or None.
+#: The page's own name said to be for sale: "this domain", "此域名", or the
+#: page's host itself ("example.com is for sale", "The domain example.com
+#: may be for sale"), filled in per page.
+_OWN_DOMAIN_FOR_SALE = (
+    r"(?<![\w.-])(?:this\s+domain|(?:the\s+domain\s+(?:name\s+)?)?(?:{names}))"
+    r"(?:\s+name)?\s+(?:is|may\s+be)\s+(?:now\s+)?"
+    r"(?:for\s+sale|available\s+for\s+(?:sale|purchase))\b"
+    r"|(?:此|该|該|本)域名(?:正在|可以?)?出售"
+)
+# Every parked marker, marketplace host and for-sale statement holds one of these.
+_PARKED_EVIDENCE_HINTS = (*_PARKED_HINTS, "sale", "purchase", "出售")
 
-    A parking service's script or frame counts on any page; a statement
-    ("This domain is for sale") in the title or text of a short page; a mere
-    mention (a marketplace's name or link, "domain parking") only when the
-    page is nearly empty.  So an article about parking, or a post that links
-    dan.com, is not mistaken for a parked domain.
+
+_SOME_DOMAIN_FOR_SALE = re.compile(
+    _OWN_DOMAIN_FOR_SALE.format(names=r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)+"), re.IGNORECASE
+)
+
+
+def _own_domain_for_sale(text: str, host: str) -> str | None:
+    """The words in ``text`` that say the page's own domain is for sale, or None."""
+    bare = host.removeprefix("www.")
+    names = "|".join(re.escape(name) for name in {bare, registrable_domain(bare)} if name)
+    found = re.search(_OWN_DOMAIN_FOR_SALE.format(names=names or "this domain"), text, re.I)
+    return found.group(0) if found else None
+
+
+def _parked_evidence(page: _Page, host: str = "") -> str | None:
+    """What shows ``page`` (served by ``host``) to be a parking or for-sale page, or None.
+
+    On any page: a parking service's or marketplace's script, frame,
+    stylesheet or refresh, since a page built of the marketplace's parts is
+    its lander; and a title or first heading saying the page's own domain is
+    for sale ("example.com is for sale", "This domain is for sale"), since a
+    page names itself there, however long the sales talk below.  On a short
+    page: a marketplace's image, and a statement ("This domain is for sale",
+    "buy this domain") in the title or text.  A title or heading saying some
+    other domain is for sale counts on any page that links a marketplace.  A
+    mere mention (a marketplace's name or link, "domain parking") only when
+    the page is nearly empty.  So an article about parking, news of a domain
+    sale, or a post that links dan.com, is not mistaken for a parked domain.
     """
-    if not any(hint in page.lower for hint in _PARKED_HINTS):
+    if not any(hint in page.lower for hint in _PARKED_EVIDENCE_HINTS):
         return None
-    for loaded in _LOADED_HOST.finditer(page.text):
-        host = (loaded.group(1) or loaded.group(2) or "").lower()
-        if registrable_domain(host) in PARKING_SERVICE_HOSTS:
-            return host
+    hosts = list(_tag_hosts(page.text))
+    for use, used in hosts:
+        if use == _LOADS and registrable_domain(used) in PARKING_SERVICE_HOSTS:
+            return used
+    links_market = any(
+        use == _LINKS and registrable_domain(used) in PARKED_HOSTS for use, used in hosts
+    )
+    for heading in (page.title, page.h1):
+        said_here = _own_domain_for_sale(heading, host)
+        if said_here is None and links_market:
+            # Some domain for sale, and a marketplace to buy it at: the
+            # lander of a domain reached under another name.
+            found = _SOME_DOMAIN_FOR_SALE.search(heading)
+            said_here = found.group(0) if found else None
+        if said_here is not None:
+            return said_here
     visible = page.visible_text
     if len(visible) >= SHORT_PAGE_CHARS:
         return None
+    for use, used in hosts:
+        if use == _SHOWS and registrable_domain(used) in PARKING_SERVICE_HOSTS:
+            return used
     said = f"{page.title} {visible}"
+    own = _own_domain_for_sale(said, host)
+    if own is not None:
+        return own
     for pattern in PARKED_STATEMENTS:
         match = pattern.search(said)
         if match:
@@ -1079,14 +1239,15 @@ def _parked_evidence(page: _Page) -> str | None:
         match = pattern.search(said)
         if match:
             return match.group(0)
-    for linked in _LINKED_HOST.finditer(page.text):
-        if registrable_domain(linked.group(1).lower()) in PARKED_HOSTS:
-            return linked.group(1).lower()
+    for use, used in hosts:
+        if use == _LINKS and registrable_domain(used) in PARKED_HOSTS:
+            return used
     return None
 
 
 _PLAYABILITY = re.compile(r'"playabilityStatus"\s*:\s*\{')
-_TITLE_AND_META = re.compile(r"<title\b.*?</title\s*>|<meta\b[^>]*>", re.IGNORECASE | re.DOTALL)
+_TITLE_OR_META = re.compile(r"<title\b|<meta\b[^<>]*>", re.IGNORECASE)
+_TITLE_END = re.compile(r"</title\s*>", re.IGNORECASE)
 _JSON = json.JSONDecoder()
 
 
@@ -1116,11 +1277,36 @@ def youtube_unavailable(text: str) -> str | None:
             if code != "OK" and any(m in reason for m in YOUTUBE_REASONS):
                 return reason
             return None
-    rest = _TITLE_AND_META.sub(" ", text)
+    rest = _without_title_and_meta(text)
     for marker in YOUTUBE_UNAVAILABLE_MARKERS:
         if marker in rest:
             return marker.strip('"')
     return None
+
+
+def _without_title_and_meta(text: str) -> str:
+    """``text`` with its ``<title>…</title>`` and ``<meta>`` tags blanked out.
+
+    A scan rather than one ``<title\\b.*?</title>`` substitution, which
+    rescans the rest of the page for each unclosed ``<title`` (quadratic:
+    ``<title `` × 40,000 took half a minute).
+    """
+    parts: list[str] = []
+    pos = 0
+    titles_close = True
+    while (tag := _TITLE_OR_META.search(text, pos)) is not None:
+        parts.append(text[pos : tag.start()])
+        pos = tag.end()
+        if tag.group(0)[1:].lower().startswith("title"):
+            close = _TITLE_END.search(text, pos) if titles_close else None
+            if close is None:
+                titles_close = False  # no later <title> closes either
+                parts.append(tag.group(0))
+                continue
+            pos = close.end()
+        parts.append(" ")
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def is_bot_challenge(obs: Observation) -> bool:
@@ -1340,7 +1526,7 @@ def _classify_page(
             return _result("parked-domain", f"Redirects to a domain marketplace ({final_host}).")
 
     if page.is_html or not page.content_type:
-        marker = _parked_evidence(page) if page.body else None
+        marker = _parked_evidence(page, final_host) if page.body else None
         if marker is not None:
             return _result("parked-domain", f"The domain is parked or for sale ('{marker}').")
 
@@ -1350,8 +1536,15 @@ def _classify_page(
             return _result("video-unavailable", f"YouTube says: {said}.")
 
     if page.is_html and page.body:
+        # On a nearly empty page the message is all there is, so a not-found
+        # phrase anywhere in the title or heading is enough ("Sorry: page not
+        # found, try the search"); not on a script-rendered shell, whose
+        # article text only a browser fills in.
+        bare = page.nearly_empty and not _looks_script_rendered(page)
         title = _soft_404_match(page.title)
-        if title is not None and (title[1] <= 1 or page.nearly_empty):
+        if (title is not None and (title[1] <= 1 or page.nearly_empty)) or (
+            bare and _says_not_found_anywhere(page.title)
+        ):
             return _result(
                 "soft-404-title",
                 f"HTTP {status}, but the page title says '{page.title}'.",
@@ -1360,7 +1553,9 @@ def _classify_page(
         # page an article of that name, and its first heading repeats the name
         # ("404 Not Found" on MDN's page about the status): no evidence then.
         heading = _soft_404_match(page.h1) if title is None else None
-        if heading is not None and (heading[1] <= 1 or page.nearly_empty):
+        if (heading is not None and (heading[1] <= 1 or page.nearly_empty)) or (
+            title is None and bare and _says_not_found_anywhere(page.h1)
+        ):
             return _result(
                 "soft-404-heading",
                 f"HTTP {status}, but the page heading says '{page.h1}'.",
@@ -1422,11 +1617,19 @@ def _has_query_identity(start: str, final: str) -> bool:
 
 
 def _contains_text(page: _Page, needle: str) -> bool:
-    """Case- and whitespace-insensitive, on raw HTML and on visible text (entities decoded)."""
+    """Case- and whitespace-insensitive, on raw HTML and on visible text (entities decoded).
+
+    The visible text is read both ways inline markup may render — run
+    together (``<strong>大语言</strong>模型``) and spaced apart
+    (``<span>John</span><span>Smith</span>``) — and either one will do: a
+    false "missing" costs more than a missed edit.
+    """
     wanted = _squash(needle).casefold()
     if wanted in _squash(page.text).casefold():
         return True
-    return page.is_html and wanted in page.visible_text.casefold()
+    if not page.is_html:
+        return False
+    return wanted in page.visible_text.casefold() or wanted in page.spaced_text.casefold()
 
 
 _GITHUB_LINE_ANCHOR = re.compile(r"L\d+(?:C\d+)?(?:-L\d+(?:C\d+)?)?")
