@@ -424,7 +424,12 @@ _HAS_LATIN = re.compile(r"[a-z]", re.IGNORECASE)
 # (404)"); a segment that also names something else is a page *about* the
 # phrase ("How to Fix the 'Page Not Found' Error in WordPress", "Vue Router
 # 处理页面不存在的情况", "Custom page you are looking for component").
-_PHRASES_LONGEST_FIRST = tuple(sorted(SOFT_404_PHRASES, key=len, reverse=True))
+# With typographic apostrophes made plain, once: titles are matched the same way.
+_PHRASES_LONGEST_FIRST = tuple(
+    sorted((p.replace("’", "'") for p in SOFT_404_PHRASES), key=len, reverse=True)
+)
+# Any of them, in one pass over a lower-cased title.
+_ANY_SOFT_404_PHRASE = re.compile("|".join(map(re.escape, _PHRASES_LONGEST_FIRST)))
 _SOFT_404_SMALL_TALK: frozenset[str] = frozenset(
     {
         "a", "an", "the", "this", "that", "it", "it's", "its", "we", "we're", "we've", "you",
@@ -1103,11 +1108,13 @@ def _segment_not_found(segment: str) -> str | None:
     if _ANY_SOFT_404_SEGMENT.fullmatch(segment):
         return segment
     rest = segment.replace("’", "'")
+    if not _ANY_SOFT_404_PHRASE.search(rest):
+        return None  # the common case, in one pass
     found: str | None = None
     for phrase in _PHRASES_LONGEST_FIRST:
-        if phrase.replace("’", "'") in rest:
+        if phrase in rest:
             found = found or phrase
-            rest = rest.replace(phrase.replace("’", "'"), " ")
+            rest = rest.replace(phrase, " ")
     if found is None:
         return None
     for word in _SOFT_404_SMALL_TALK_CJK:
@@ -1122,8 +1129,7 @@ def _segment_not_found(segment: str) -> str | None:
 
 def _says_not_found_anywhere(text: str) -> bool:
     """A not-found phrase anywhere in ``text`` (believed of nearly empty pages only)."""
-    lower = text.lower().replace("’", "'")
-    return any(phrase.replace("’", "'") in lower for phrase in SOFT_404_PHRASES)
+    return _ANY_SOFT_404_PHRASE.search(text.lower().replace("’", "'")) is not None
 
 
 def _one_name_in_two_scripts(a: str, b: str) -> bool:
@@ -1540,10 +1546,12 @@ def _classify_page(
         # phrase anywhere in the title or heading is enough ("Sorry: page not
         # found, try the search"); not on a script-rendered shell, whose
         # article text only a browser fills in.
-        bare = page.nearly_empty and not _looks_script_rendered(page)
+        def bare() -> bool:  # asked last: the page's visible text costs a render
+            return page.nearly_empty and not _looks_script_rendered(page)
+
         title = _soft_404_match(page.title)
         if (title is not None and (title[1] <= 1 or page.nearly_empty)) or (
-            bare and _says_not_found_anywhere(page.title)
+            _says_not_found_anywhere(page.title) and bare()
         ):
             return _result(
                 "soft-404-title",
@@ -1554,7 +1562,7 @@ def _classify_page(
         # ("404 Not Found" on MDN's page about the status): no evidence then.
         heading = _soft_404_match(page.h1) if title is None else None
         if (heading is not None and (heading[1] <= 1 or page.nearly_empty)) or (
-            title is None and bare and _says_not_found_anywhere(page.h1)
+            title is None and _says_not_found_anywhere(page.h1) and bare()
         ):
             return _result(
                 "soft-404-heading",
