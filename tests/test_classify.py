@@ -590,7 +590,6 @@ SOFT_404_TITLES_ROBUST = [
     "页面不存在-站点名",
     "404-页面不存在-某某网",
     "Page not found-Site",
-    "Page not found: Example",
     # The small talk of not-found messages around a phrase.
     "ページが見つかりませんでした",
     "お探しのページが見つかりません",
@@ -608,6 +607,45 @@ SOFT_404_HEADINGS_ROBUST = [
 @pytest.mark.parametrize("title", SOFT_404_TITLES_ROBUST)
 def test_soft_404_title_past_separators_and_small_talk(title: str, body: str) -> None:
     assert check(ob(200, body=page(title=title, body=body))) == (Verdict.BROKEN, "soft-404-title")
+
+
+def test_a_colon_parts_a_site_name_from_the_message_only_on_a_nearly_empty_page() -> None:
+    """ "Page not found: Example" on an empty page; "Not Found: A Novel" on a full one."""
+    title = "Page not found: Example"
+    assert check(ob(200, body=page(title=title, body="<p>Go home</p>")))[1] == "soft-404-title"
+    assert check(ob(200, body=page(title=title, body=FILLER))) == (Verdict.OK, "ok")
+
+
+ARTICLES_ABOUT_NOT_FOUND = [
+    # full pages: a colon starts a subtitle, a CJK word beside the phrase is a topic
+    ("404: The Story of a Missing Page", FILLER),
+    ("Error 404: what it means and how to fix it", FILLER),
+    ("Not Found: A Novel", FILLER),
+    ("Page Not Found: A Memoir of Digital Decay", FILLER),
+    ("解决页面不存在-CSDN博客", FILLER),
+    ("页面不存在问题_CSDN博客", FILLER),
+    ("解决页面不存在 - 掘金", FILLER),
+    ("ページが見つかりません対策 - Qiita", FILLER),
+    # short notes: the phrase inside a sentence, not a clause of its own
+    ("TIL: nginx says Page Not Found for SPA routes | Jane's notes", "<p>Short.</p>"),
+    ("v2.1: page not found errors fixed – Changelog", "<p>Short.</p>"),
+    ("解决 Nginx 页面不存在 的问题 - 简书", "<p>Short.</p>"),
+    ("ページが見つかりませんエラーの対処法 | メモ", "<p>Short.</p>"),
+    ("Kurz notiert: Seite nicht gefunden bei Nginx | Blog", "<p>Short.</p>"),
+]
+
+
+@pytest.mark.parametrize(("title", "body"), ARTICLES_ABOUT_NOT_FOUND)
+def test_articles_about_not_found_pages_are_not_soft_404s(title: str, body: str) -> None:
+    assert check(ob(200, body=page(title=title, body=body))) == (Verdict.OK, "ok")
+
+
+def test_an_article_on_its_own_domain_being_for_sale_is_not_parked() -> None:
+    url = "https://example.org/blog/sale"
+    body = page(title="Why example.org is for sale: our story", body=FILLER * 8)  # ~5 KB
+    assert check(ob(200, url=url, body=body)) == (Verdict.OK, "ok")
+    lander = page(title="example.org is for sale | HugeDomains", body=FILLER * 8)
+    assert check(ob(200, url=url, body=lander))[1] == "parked-domain"
 
 
 @pytest.mark.parametrize("body", [FILLER, "<p>Go home</p>"], ids=["full", "nearly-empty"])

@@ -306,6 +306,9 @@ def test_extract_decoding_and_types(body: bytes, content_type: str | None, expec
         # tokens: scattered lone lower-case letters, or base64 padding
         ("token TW5PcFFyU3RVdld4WXo5ODc2 ok", "token ok"),
         ("blob dGhpcyBpcyBub3QgYSBuYW1l== ok", "blob ok"),
+        ("更新 3日前", "更新"),  # Japanese: three days ago
+        ("3日前に更新", "に更新"),
+        ("投稿 5時間前", "投稿"),
     ],
 )
 def test_builtin_noise_is_removed(noisy: str, clean: str) -> None:

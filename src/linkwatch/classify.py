@@ -408,9 +408,12 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-
 # Japanese and Chinese sites also use the full-width bar "｜" or "丨" and an
 # unspaced "-" ("页面不存在-站点名", "404-页面不存在-某某网"); a colon followed
 # by a space parts a site's name from the message ("Page not found: Example").
-_SEGMENT_SPLIT = re.compile(
-    rf"\s+[-–—|·:»/]\s+|[|·–—»｜丨]|：|:(?=\s)|(?<=[{_CJK}])[-_]|[-_](?=[{_CJK}])"
-)
+_SEGMENT_SPLIT = re.compile(rf"\s+[-–—|·:»/]\s+|[|·–—»｜丨]|：|(?<=[{_CJK}])[-_]|[-_](?=[{_CJK}])")
+# On a nearly empty page a title's clauses count too: "Oh dear, page not
+# found, please try the search", "Sorry: page not found".  Not on a full
+# page, where "Error 404: what it means" and "Not Found: A Novel" name
+# articles.
+_CLAUSE_SPLIT = re.compile(rf"{_SEGMENT_SPLIT.pattern}|:(?=\s)|[,;.!?，。！？；、]\s*")
 # An unspaced hyphen between Latin words is usually part of a word
 # ("Wi-Fi", "404-errors"): it parts segments only where the text before or
 # after it is itself a not-found message of several words ("Page not found-Site").
@@ -1047,19 +1050,25 @@ def soft_404_phrase(text: str) -> str | None:
     return match[0] if match is not None and match[1] <= 1 else None
 
 
-def _soft_404_match(text: str) -> tuple[str, int] | None:
-    """(the not-found phrase, how many other segments name something), or None."""
+def _soft_404_match(text: str, *, bare: bool = False) -> tuple[str, int] | None:
+    """(the not-found phrase, how many other segments name something), or None.
+
+    ``bare``: the page is nearly empty, so clauses count as segments and a
+    few CJK characters beside the phrase are let pass (``_SOFT_404_CJK_SLACK``);
+    on a full page "解决页面不存在-CSDN博客" ("solving page-not-found") is an article.
+    """
     lower = text.lower().strip()
     if not lower:
         return None
     phrase: str | None = None
     others: list[str] = []
-    for segment in _SEGMENT_SPLIT.split(lower):
+    slack = _SOFT_404_CJK_SLACK if bare else 0
+    for segment in (_CLAUSE_SPLIT if bare else _SEGMENT_SPLIT).split(lower):
         for piece in _split_latin_hyphen(segment.strip(_STRIP_PUNCT)):
             cleaned = piece.strip(_STRIP_PUNCT)
             if not cleaned:
                 continue
-            found = _segment_not_found(cleaned)
+            found = _segment_not_found(cleaned, slack)
             if found is None:
                 others.append(cleaned)
             elif phrase is None:
@@ -1093,14 +1102,14 @@ def _split_latin_hyphen(segment: str) -> list[str]:
     return [segment]
 
 
-def _segment_not_found(segment: str) -> str | None:
+def _segment_not_found(segment: str, slack: int = 0) -> str | None:
     """The phrase if ``segment`` says "not found" and nothing else, else None.
 
     Nothing else: the segment is one of the short not-found forms
     (``SOFT_404_SEGMENTS``), or a phrase with only the small talk of such
     messages around it ("Hmm, the page you were looking for doesn't seem to
     exist anymore", "お探しのページが見つかりませんでした", "您访问的页面不存在或
-    已被删除"), plus at most ``_SOFT_404_CJK_SLACK`` other CJK characters.
+    已被删除"), plus at most ``slack`` other CJK characters.
     Not a bare share of the letters: one Latin noun beside the phrase makes
     it the name of something ("Page not found handler", "Custom page you are
     looking for component"), however short that noun is.
@@ -1121,15 +1130,10 @@ def _segment_not_found(segment: str) -> str | None:
         rest = rest.replace(word, " ")
     leftover = [word for word in _WORD.findall(rest) if word not in _SOFT_404_SMALL_TALK]
     if all(_HAS_CJK.fullmatch(ch) for word in leftover for ch in word) and (
-        sum(map(len, leftover)) <= _SOFT_404_CJK_SLACK
+        sum(map(len, leftover)) <= slack
     ):
         return found
     return None
-
-
-def _says_not_found_anywhere(text: str) -> bool:
-    """A not-found phrase anywhere in ``text`` (believed of nearly empty pages only)."""
-    return _ANY_SOFT_404_PHRASE.search(text.lower().replace("’", "'")) is not None
 
 
 def _one_name_in_two_scripts(a: str, b: str) -> bool:
@@ -1184,11 +1188,20 @@ _SOME_DOMAIN_FOR_SALE = re.compile(
 )
 
 
-def _own_domain_for_sale(text: str, host: str) -> str | None:
-    """The words in ``text`` that say the page's own domain is for sale, or None."""
+def _own_domain_for_sale(text: str, host: str, *, opening: bool = False) -> str | None:
+    """The words in ``text`` that say the page's own domain is for sale, or None.
+
+    ``opening``: only when they open ``text`` (a lander's title *is* the
+    statement, "example.com is for sale | HugeDomains"; an article's title
+    tells of it, "Why example.org is for sale: our story").
+    """
     bare = host.removeprefix("www.")
     names = "|".join(re.escape(name) for name in {bare, registrable_domain(bare)} if name)
-    found = re.search(_OWN_DOMAIN_FOR_SALE.format(names=names or "this domain"), text, re.I)
+    pattern = _OWN_DOMAIN_FOR_SALE.format(names=names or "this domain")
+    if opening:
+        found = re.match(rf"\W*(?:{pattern})", text, re.I)
+        return found.group(0).strip() if found else None
+    found = re.search(pattern, text, re.I)
     return found.group(0) if found else None
 
 
@@ -1217,7 +1230,7 @@ def _parked_evidence(page: _Page, host: str = "") -> str | None:
         use == _LINKS and registrable_domain(used) in PARKED_HOSTS for use, used in hosts
     )
     for heading in (page.title, page.h1):
-        said_here = _own_domain_for_sale(heading, host)
+        said_here = _own_domain_for_sale(heading, host, opening=True)
         if said_here is None and links_market:
             # Some domain for sale, and a marketplace to buy it at: the
             # lander of a domain reached under another name.
@@ -1542,17 +1555,20 @@ def _classify_page(
             return _result("video-unavailable", f"YouTube says: {said}.")
 
     if page.is_html and page.body:
-        # On a nearly empty page the message is all there is, so a not-found
-        # phrase anywhere in the title or heading is enough ("Sorry: page not
-        # found, try the search"); not on a script-rendered shell, whose
-        # article text only a browser fills in.
+        # On a nearly empty page the message is all there is, so a clause that
+        # says only "not found" is enough ("Sorry: page not found, try the
+        # search"); not on a script-rendered shell, whose article text only a
+        # browser fills in.
         def bare() -> bool:  # asked last: the page's visible text costs a render
             return page.nearly_empty and not _looks_script_rendered(page)
 
+        def says_it(text: str) -> bool:  # cheap first: most titles hold no phrase at all
+            if not _ANY_SOFT_404_PHRASE.search(text.lower().replace("’", "'")):
+                return False
+            return bare() and _soft_404_match(text, bare=True) is not None
+
         title = _soft_404_match(page.title)
-        if (title is not None and (title[1] <= 1 or page.nearly_empty)) or (
-            _says_not_found_anywhere(page.title) and bare()
-        ):
+        if (title is not None and (title[1] <= 1 or page.nearly_empty)) or says_it(page.title):
             return _result(
                 "soft-404-title",
                 f"HTTP {status}, but the page title says '{page.title}'.",
@@ -1562,7 +1578,7 @@ def _classify_page(
         # ("404 Not Found" on MDN's page about the status): no evidence then.
         heading = _soft_404_match(page.h1) if title is None else None
         if (heading is not None and (heading[1] <= 1 or page.nearly_empty)) or (
-            title is None and _says_not_found_anywhere(page.h1) and bare()
+            title is None and says_it(page.h1)
         ):
             return _result(
                 "soft-404-heading",

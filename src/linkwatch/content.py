@@ -513,9 +513,10 @@ BUILTIN_NOISE: tuple[tuple[str, str], ...] = (
     ),
     (
         "Chinese relative times (3 分钟前, 1个小时前, 3小時前, 刚刚, 昨天), simplified and "
-        "traditional, as bilibili, zhihu and Taiwanese sites print them.  Not 'N日前': in "
-        "Chinese that is 'before the Nth', a deadline.",
-        r"\d+\s*(?:秒钟?|秒鐘|分钟|分鐘|分|个?小时|個?小時|个?钟头|個?鐘頭|天|周|週"
+        "traditional, as bilibili, zhihu and Taiwanese sites print them, and Japanese 'N日前' "
+        "and 'N時間前'; not 'N日前' followed by a Han verb, Chinese for 'before the Nth'.",
+        r"\d+\s*日前(?![\u3400-\u9fff])"  # Japanese "3日前", not Chinese "15日前提交"
+        r"|\d+\s*(?:秒钟?|秒鐘|分钟|分鐘|分|个?小时|個?小時|時間|个?钟头|個?鐘頭|天|周|週"
         r"|[个個]?星期|[个個]?月|年)前|刚刚|剛剛|昨天|前天|今天",
     ),
     (
