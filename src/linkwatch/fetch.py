@@ -52,7 +52,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import anyio
 import anyio.lowlevel
@@ -63,6 +63,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_random_exponential
 
 from linkwatch import adapters, classify
+from linkwatch.adapters.base import origin_of
 from linkwatch.connections import Connection, HostPool
 from linkwatch.models import Hop, Link, Observation, Settings, Validators
 
@@ -1199,17 +1200,10 @@ def _origin_key(url: str) -> _HostKey | None:
     """The pool key ``_exchange`` will use for ``url``'s host, from a cheap split.
 
     Should the split ever disagree with httpx's parse (IDNA names), the only
-    cost is a pool closed at the end of the run instead of early.
+    cost is a pool closed at the end of the run instead of early.  The same
+    origin the adapters compare before sending a token.
     """
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
-        return None
-    return (scheme, parts.hostname, port or (443 if scheme == "https" else 80))
+    return origin_of(url)
 
 
 def _cookie_pairs(set_cookies: Iterable[str]) -> dict[str, str]:
