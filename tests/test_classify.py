@@ -640,6 +640,36 @@ def test_articles_about_not_found_pages_are_not_soft_404s(title: str, body: str)
     assert check(ob(200, body=page(title=title, body=body))) == (Verdict.OK, "ok")
 
 
+REAL_NOT_FOUND_WORDINGS = [
+    # as themes and frameworks render them (Docusaurus zh-Hant, Next.js, Laravel, VitePress…)
+    ("頁面未找到 | Slimefun 中文", ""),
+    ("Example", "喔不 我們找不到這個頁面"),
+    ("Example", "没有找到页面"),
+    ("Example", "您访问的页面不存在或已被移动。"),
+    ("Example", "这个页面找不到了"),
+    ("Example", "404 ERROR Not Found"),
+    ("페이지를 찾을 수 없음 - 키워드 허브", ""),
+    ("Example", "La página que buscas no existe"),
+    ("Example", "Diese Seite gibt es leider nicht."),
+]
+
+
+@pytest.mark.parametrize("body", [FILLER, "<p>Go home</p>"], ids=["full", "nearly-empty"])
+@pytest.mark.parametrize(("title", "h1"), REAL_NOT_FOUND_WORDINGS)
+def test_real_not_found_wordings_are_soft_404s(title: str, h1: str, body: str) -> None:
+    verdict, reason = check(ob(200, body=page(title=title, h1=h1, body=body)))
+    assert verdict is Verdict.BROKEN and reason.startswith("soft-404-")
+
+
+def test_a_bare_404_beside_a_headline_is_the_headlines_kicker_on_a_full_page() -> None:
+    """ "404 : chemins qui ne mènent nulle part" is an essay; a site's name is shorter."""
+    for title in ("404 : chemins qui ne mènent nulle part", "404 | Example"):
+        assert check(ob(200, body=page(title=title, body="<p>Go home</p>")))[0] is Verdict.BROKEN
+    essay = page(title="404 : chemins qui ne mènent nulle part | Christian Fauré", body=FILLER)
+    assert check(ob(200, body=essay)) == (Verdict.OK, "ok")
+    assert check(ob(200, body=page(title="404 | Example", body=FILLER)))[0] is Verdict.BROKEN
+
+
 def test_an_article_on_its_own_domain_being_for_sale_is_not_parked() -> None:
     url = "https://example.org/blog/sale"
     body = page(title="Why example.org is for sale: our story", body=FILLER * 8)  # ~5 KB

@@ -333,8 +333,13 @@ SOFT_404_PHRASES: tuple[str, ...] = (
     "啊叻？视频不见了？",
     "视频去哪了",
     "頁面不存在",
+    "頁面未找到",
+    "没有找到页面",
+    "页面没有找到",
     "找不到頁面",
     "找不到網頁",
+    "找不到这个页面",
+    "找不到這個頁面",
     # Japanese
     "ページが見つかりません",
     "お探しのページは見つかりませんでした",
@@ -345,11 +350,14 @@ SOFT_404_PHRASES: tuple[str, ...] = (
     "요청하신 페이지를 찾을 수 없습니다",
     "페이지가 존재하지 않습니다",
     "찾을 수 없는 페이지",
+    "페이지를 찾을 수 없음",
     # German
     "seite nicht gefunden",
     "seite wurde nicht gefunden",
     "seite existiert nicht",
     "seite konnte nicht gefunden werden",
+    "seite gibt es nicht",
+    "seite gibt es leider nicht",
     # French
     "page introuvable",
     "page non trouvée",
@@ -357,11 +365,14 @@ SOFT_404_PHRASES: tuple[str, ...] = (
     "cette page n'existe pas",
     "cette page n’existe pas",
     "page inexistante",
+    "la page que vous recherchez n'existe pas",
+    "la page que vous recherchez n’existe pas",
     # Spanish
     "página no encontrada",
     "pagina no encontrada",
     "no se encontró la página",
     "la página no existe",
+    "la página que buscas no existe",
     # Portuguese
     "página não encontrada",
     "pagina nao encontrada",
@@ -381,13 +392,13 @@ SOFT_404_PHRASES: tuple[str, ...] = (
 SOFT_404_SEGMENTS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
-        r"(?:error\s*)?404(?:\s*(?:error|not found|page))?",
+        r"(?:error\s*)?404(?:\s*(?:error|not found|page))*",
         r"(?:oops\W*)?(?:sorry\W*)?(?:(?:page|file|resource|video|repository|post|article) )?"
         r"not found",
         r"404\s*(?:错误|錯誤)|(?:ошибка|fehler|erreur|error) 404",
         r"找不到(?:该|此|您要的|你要的|您访问的|你访问的)?(?:页面|网页|内容|文章|视频|资源|文件)",
         r"見つかりません(?:でした)?",
-        r"찾을 수 없습니다",
+        r"찾을 수 없(?:습니다|음)",
         r"nicht gefunden",
         r"introuvable",
         r"no encontrad[ao]",
@@ -454,7 +465,9 @@ _SOFT_404_SMALL_TALK: frozenset[str] = frozenset(
 _SOFT_404_SMALL_TALK_CJK: tuple[str, ...] = (
     "非常抱歉", "很抱歉", "抱歉", "对不起", "對不起", "哎呀", "糟糕", "啊叻", "错误", "錯誤",
     "您", "你", "的", "了", "呢", "啊", "哦", "呀", "吧", "该", "此", "所", "要", "访问", "訪問",
-    "或已被删除", "或已删除", "已被删除", "已删除", "被删除", "或已被移除", "已被移除", "或",
+    "或已被删除", "或已删除", "已被删除", "已删除", "被删除", "或已被移除", "已被移除",
+    "或已被移动", "已被移动", "或已被移動", "已被移動", "或",
+    "这个", "這個", "我们", "我們", "喔不",
     "申し訳ございません", "申し訳ありません", "すみません", "エラー", "お探しの", "指定された",
     "アクセスしようとした", "でした", "죄송합니다", "오류", "요청하신",
 )  # fmt: skip
@@ -1078,7 +1091,17 @@ def _soft_404_match(text: str, *, bare: bool = False) -> tuple[str, int] | None:
     names = len(others)
     if names == 2 and _one_name_in_two_scripts(*others):
         names = 1
+    if names == 1 and _ANY_SOFT_404_SEGMENT.fullmatch(phrase) and _reads_like_a_headline(others[0]):
+        # A bare "404" or "Not Found" beside a headline is the headline's
+        # kicker ("404 : chemins qui ne mènent nulle part"), not beside a
+        # site's name: believed of a nearly empty page only, as with more segments.
+        names = 2
     return phrase, names
+
+
+def _reads_like_a_headline(segment: str) -> bool:
+    """Four words or more (eight CJK characters): longer than a site's name usually is."""
+    return len(segment.split()) >= 4 or len(_HAS_CJK.findall(segment)) >= 8
 
 
 def _split_latin_hyphen(segment: str) -> list[str]:
