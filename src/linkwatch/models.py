@@ -231,7 +231,8 @@ class CheckResult:
 #: next check without calling it a change (history._content_changes), instead
 #: of reporting every link "changed" the night linkwatch is upgraded.
 #: 2 (2026-11-29): forms that hold the page, textless pages as empty text,
-#: WHATWG charsets, the rewritten token, counter and relative-time rules.
+#: WHATWG charsets, the rewritten token, counter and relative-time rules
+#: (Japanese "3日前"/"5時間前" included).
 FINGERPRINT_VERSION = 2
 
 
