@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -345,9 +346,13 @@ SIGTERM_SCRIPT = textwrap.dedent(
 )
 
 
-def test_sigterm_stops_cleanly_with_status_zero(tmp_path: Path) -> None:
+def _signalled(
+    tmp_path: Path, source: str, signal_after: Callable[[str], bool], last: str
+) -> tuple[int, list[str]]:
+    """Run ``source`` as a script; SIGTERM it after each line ``signal_after`` picks,
+    until the line starting with ``last``.  Returns its exit status and output lines."""
     script = tmp_path / "sched.py"
-    script.write_text(SIGTERM_SCRIPT)
+    script.write_text(source)
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     proc = subprocess.Popen(
         [sys.executable, str(script)],
@@ -364,12 +369,21 @@ def test_sigterm_stops_cleanly_with_status_zero(tmp_path: Path) -> None:
         if not line:
             break
         seen.append(line.rstrip("\n"))
-        if line.startswith("job running"):
+        if signal_after(line):
             proc.send_signal(signal.SIGTERM)
-            break
+            if line.startswith(last):
+                break
     rest, _ = proc.communicate(timeout=20)
     seen += rest.splitlines()
-    assert proc.returncode == 0, seen
+    return proc.returncode, seen
+
+
+def test_sigterm_stops_cleanly_with_status_zero(tmp_path: Path) -> None:
+    def after(line: str) -> bool:
+        return line.startswith("job running")
+
+    returncode, seen = _signalled(tmp_path, SIGTERM_SCRIPT, after, last="job running")
+    assert returncode == 0, seen
     assert "received SIGTERM, stopping" in seen
     assert "schedule tick: run finished" in seen
     assert seen[-2:] == ["scheduler stopped", "exited cleanly"]
@@ -401,32 +415,12 @@ SIGTERM_TWICE_SCRIPT = textwrap.dedent(
 
 def test_second_sigterm_cuts_the_grace_period_short(tmp_path: Path) -> None:
     """A second SIGTERM while draining cancels the run and exits 130, not killed (143)."""
-    script = tmp_path / "sched.py"
-    script.write_text(SIGTERM_TWICE_SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line.rstrip("\n"))
-        if line.startswith("job running"):
-            proc.send_signal(signal.SIGTERM)
-        elif line.startswith("waiting up to"):
-            proc.send_signal(signal.SIGTERM)
-            break
-    rest, _ = proc.communicate(timeout=20)
-    seen += rest.splitlines()
-    assert proc.returncode == 130, seen
+
+    def after(line: str) -> bool:
+        return line.startswith(("job running", "waiting up to"))
+
+    returncode, seen = _signalled(tmp_path, SIGTERM_TWICE_SCRIPT, after, last="waiting up to")
+    assert returncode == 130, seen
     assert "received SIGTERM again, cancelling the running check(s) now" in seen
     assert "schedule tick: run cancelled" in seen
     assert seen[-2:] == ["scheduler stopped", "interrupted"]
