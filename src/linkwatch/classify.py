@@ -29,7 +29,15 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-from linkwatch.htmlpage import SharedBody, decode_text, parse_html, text_codec
+from linkwatch.htmlpage import (
+    ANY_TAG,
+    COMMENT,
+    SharedBody,
+    block_tag_pattern,
+    decode_text,
+    parse_html,
+    text_codec,
+)
 from linkwatch.models import Classification, Link, Observation, Verdict
 
 # ---------------------------------------------------------------------------
@@ -793,7 +801,7 @@ class _Page:
             return ""
         for node in body.css("script, style, noscript, template"):
             node.decompose()
-        return _COMMENT.sub("", body.html or "")
+        return COMMENT.sub("", body.html or "")
 
     @cached_property
     def visible_text(self) -> str:
@@ -806,7 +814,7 @@ class _Page:
         (as content does), which also costs no recursion on deep pages.
         """
         markup = self._body_markup
-        return _squash(html.unescape(_ANY_TAG.sub("", _BLOCK_TAG.sub(" ", markup))))
+        return _squash(html.unescape(ANY_TAG.sub("", _BLOCK_TAG.sub(" ", markup))))
 
     @cached_property
     def spaced_text(self) -> str:
@@ -817,7 +825,7 @@ class _Page:
         ``<a>Home</a><a>Docs</a>`` in a menu, ``foo<img>bar``), and which one
         a browser shows cannot be told from the HTML.
         """
-        return _squash(html.unescape(_ANY_TAG.sub(" ", self._body_markup)))
+        return _squash(html.unescape(ANY_TAG.sub(" ", self._body_markup)))
 
     @cached_property
     def nearly_empty(self) -> bool:
@@ -837,14 +845,7 @@ _BLOCK_TAGS = frozenset(
         "ul",
     }
 )  # fmt: skip
-# The attribute part of a tag, quotes and all (a ">" inside quotes does not end it).
-_ATTRS = r"[^>\"']*(?:(?:\"[^\"]*\"|'[^']*')[^>\"']*)*"
-_COMMENT = re.compile(r"<!--.*?-->", re.S)
-_BLOCK_TAG = re.compile(
-    r"</?(?:{})\b{}>".format("|".join(sorted(_BLOCK_TAGS, key=len, reverse=True)), _ATTRS),
-    re.IGNORECASE,
-)
-_ANY_TAG = re.compile(rf"</?[a-zA-Z][^\s/>]*{_ATTRS}>|<![^>]*>")
+_BLOCK_TAG = block_tag_pattern(_BLOCK_TAGS, ignore_case=True)
 
 _CHARSET = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9._:-]+)""", re.IGNORECASE)
 
@@ -854,10 +855,8 @@ def _charset(content_type: str, body: bytes) -> str:
     for source in (content_type.encode("latin-1", "replace"), body[:2048]):
         match = _CHARSET.search(source)
         if match:
-            name = match.group(1).decode("ascii").lower()
-            if name in ("gb2312", "gbk"):
-                return "gb18030"  # the superset browsers actually use
-            codec = text_codec(name)
+            # text_codec reads labels as browsers do (gb2312 as GB18030 …).
+            codec = text_codec(match.group(1).decode("ascii"))
             if codec is not None:
                 return codec
     return "utf-8"

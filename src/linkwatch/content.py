@@ -27,7 +27,15 @@ from email.message import Message
 
 from selectolax.lexbor import LexborNode
 
-from linkwatch.htmlpage import SharedBody, decode_text, parse_html, text_codec
+from linkwatch.htmlpage import (
+    ANY_TAG,
+    COMMENT,
+    SharedBody,
+    block_tag_pattern,
+    decode_text,
+    parse_html,
+    text_codec,
+)
 
 # Elements that never carry a page's main text.  ``template`` content is
 # inert (HTML §4.12.3), ``noscript`` duplicates what scripts render, and
@@ -247,17 +255,10 @@ def _looks_html(body: bytes) -> bool:
     return False
 
 
-# Serialised markup of the chosen subtrees → text.  Lexbor writes tag names in
-# lower case, quotes attribute values, and escapes ``<``/``>`` in text (but not
-# inside attribute values, hence the quote-aware attribute run).  The
-# raw-text elements whose content it would not escape (script, style,
+# Serialised markup of the chosen subtrees → text (see htmlpage).  The
+# raw-text elements whose content lexbor would not escape (script, style,
 # noscript, iframe…) are already gone (``_DROP_TAGS``).
-_ATTRS = r"[^>\"']*(?:(?:\"[^\"]*\"|'[^']*')[^>\"']*)*"
-_COMMENT = re.compile(r"<!--.*?-->", re.S)
-_BLOCK_TAG = re.compile(
-    r"</?(?:{})\b{}>".format("|".join(sorted(_BLOCK_TAGS, key=len, reverse=True)), _ATTRS)
-)
-_ANY_TAG = re.compile(rf"</?[a-zA-Z][^\s/>]*{_ATTRS}>|<![^>]*>")
+_BLOCK_TAG = block_tag_pattern(_BLOCK_TAGS)
 
 
 def _render(nodes: Iterable[LexborNode]) -> str:
@@ -267,8 +268,8 @@ def _render(nodes: Iterable[LexborNode]) -> str:
     a walk over every node in Python: 2× faster on a 60 KiB page, and no
     recursion, so hostile nesting depth costs nothing.
     """
-    markup = _COMMENT.sub("", "".join(node.html or "" for node in nodes))
-    return html.unescape(_ANY_TAG.sub("", _BLOCK_TAG.sub("\n", markup)))
+    markup = COMMENT.sub("", "".join(node.html or "" for node in nodes))
+    return html.unescape(ANY_TAG.sub("", _BLOCK_TAG.sub("\n", markup)))
 
 
 def _html_text(html: str, select: str | None, shared: SharedBody | None) -> str:

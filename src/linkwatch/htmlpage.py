@@ -20,6 +20,7 @@ from __future__ import annotations
 import codecs
 import functools
 import re
+from collections.abc import Iterable
 from itertools import accumulate
 
 from selectolax.lexbor import LexborHTMLParser
@@ -209,3 +210,22 @@ def decode_text(body: bytes, codec: str) -> str:
 def _same(a: str, b: str) -> bool:
     # Identity first: both callers usually hold the string decode() returned.
     return a is b or a == b
+
+
+# --- serialised markup → text ----------------------------------------------
+# classify (a page's visible text) and content (the main text) both read text
+# off lexbor's serialisation with C-level substitutions rather than a walk
+# over every node in Python.  Lexbor writes tag names in lower case, quotes
+# attribute values, and escapes ``<``/``>`` in text but not inside attribute
+# values, hence the quote-aware attribute run.
+
+#: The attribute part of a tag, quotes and all (a ">" inside quotes does not end it).
+TAG_ATTRS = r"[^>\"']*(?:(?:\"[^\"]*\"|'[^']*')[^>\"']*)*"
+COMMENT = re.compile(r"<!--.*?-->", re.S)
+ANY_TAG = re.compile(rf"</?[a-zA-Z][^\s/>]*{TAG_ATTRS}>|<![^>]*>")
+
+
+def block_tag_pattern(names: Iterable[str], *, ignore_case: bool = False) -> re.Pattern[str]:
+    """The opening or closing tag of any of ``names``, attributes and all."""
+    alternation = "|".join(sorted(names, key=len, reverse=True))
+    return re.compile(rf"</?(?:{alternation})\b{TAG_ATTRS}>", re.IGNORECASE if ignore_case else 0)
