@@ -652,34 +652,41 @@ def test_tune_gc_freezes_what_is_alive_and_raises_the_thresholds() -> None:
     assert out.stdout.split(" ", 1) == ["True", "(10000, 20, 100)\n"]
 
 
-_CHURN = """
-import resource, sys, zlib
-from linkwatch.htmlpage import parse_html
+_HEAP = """
+import ctypes, sys
 from linkwatch.workers import tune_malloc
-applied = tune_malloc() if sys.argv[1] == "tuned" else None
-page = "<html><body>" + "<p>Lorem ipsum dolor sit amet, consectetur.</p>" * 80 + "</body></html>"
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for i in range(2000):  # what a run does per page: parse it, compress its text
-    zlib.compress((page + str(i)).encode(), 1)
-    parse_html(page + str(i)).body
-print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = Info
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+applied = tune_malloc()
+before = libc.mallinfo2().hblks
+blocks = [libc.malloc(1 << 20) for _ in range(16)]  # what a page parse and a zlib stream ask for
+mapped = libc.mallinfo2().hblks - before
+for block in blocks:
+    libc.free(block)
+kept = libc.mallinfo2().arena >= 16 << 20
+again = libc.malloc(1 << 20)
+print(applied, mapped, kept, again in blocks)
 """
 
 
 @pytest.mark.skipif(
     not (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc"), reason="glibc only"
 )
-def test_tune_malloc_stops_the_heap_from_being_faulted_in_again_and_again() -> None:
-    def faults(mode: str) -> tuple[str, int]:
-        out = subprocess.run(
-            [sys.executable, "-c", _CHURN, mode], capture_output=True, text=True, check=True
-        )
-        applied, count = out.stdout.split()
-        return applied, int(count)
+def test_tune_malloc_serves_big_blocks_from_the_heap_and_keeps_them_after_free() -> None:
+    """The allocator's own books, not page faults: the kernel's fault count varies by sandbox.
 
-    (_, plain), (applied, tuned) = faults("plain"), faults("tuned")
-    assert applied == "True"
-    assert tuned * 20 < plain  # measured here: ~50 against ~10,000
+    Untuned, glibc maps such blocks with mmap (or trims them off the heap once
+    freed), so each page parse faulted the same memory in again: measured on
+    this machine, ~10,000 minor faults for 2,000 parses against ~50 tuned.
+    """
+    out = subprocess.run([sys.executable, "-c", _HEAP], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "0", "True", "True"]
 
 
 def test_written_files_get_the_usual_mode_and_keep_an_existing_one(tmp_path: Path) -> None:
