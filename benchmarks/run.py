@@ -111,9 +111,23 @@ class Limits:
 # ---------------------------------------------------------------- inputs
 
 
-def urls(count: int, hosts: int, port: int) -> list[str]:
-    """``count`` distinct URLs, round-robin over ``hosts`` hosts (so each host gets count/hosts)."""
-    return [f"http://{host_address(i % hosts)}:{port}{LINK_PREFIX}{i}" for i in range(count)]
+def urls(count: int, hosts: int, port: int, *, grouped: bool = False) -> list[str]:
+    """``count`` distinct URLs over ``hosts`` hosts, each host getting count/hosts of them.
+
+    Round-robin by default (host 0, 1, 2, …, 0, 1, …); ``grouped`` lists each
+    host's links together, as curated lists often do (a section of GitHub
+    repositories, then one of videos), which tests that a run does not wait
+    on one host's politeness limits while the others idle.
+    """
+    if grouped:
+        per_host, extra = divmod(count, hosts)
+        sizes = [per_host + (h < extra) for h in range(hosts)]
+        hosts_in_order = [h for h, size in enumerate(sizes) for _ in range(size)]
+    else:
+        hosts_in_order = [i % hosts for i in range(count)]
+    return [
+        f"http://{host_address(h)}:{port}{LINK_PREFIX}{i}" for i, h in enumerate(hosts_in_order)
+    ]
 
 
 def catalog_toml(links: Sequence[str], limits: Limits) -> str:
@@ -351,8 +365,11 @@ class Bench:
         limits: Limits,
         lychee: str | None,
         linkwatch_args: Sequence[str] = (),
+        *,
+        grouped: bool = False,
     ) -> None:
         self.web = web
+        self.grouped = grouped
         self.linkwatch_args = tuple(linkwatch_args)
         self.work = work
         self.limits = limits
@@ -364,7 +381,7 @@ class Bench:
         catalog, markdown = folder / "catalog.toml", folder / "links.md"
         if not catalog.exists():
             folder.mkdir(parents=True, exist_ok=True)
-            links = urls(count, self.web.hosts, self.web.port)
+            links = urls(count, self.web.hosts, self.web.port, grouped=self.grouped)
             write_atomic(catalog, catalog_toml(links, self.limits))
             write_atomic(markdown, markdown_list(links))
         return catalog, markdown
@@ -539,6 +556,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--links", type=int, default=5000, help="links to check")
     parser.add_argument("--hosts", type=int, default=500, help="distinct loopback hosts")
+    parser.add_argument(
+        "--order",
+        choices=("round-robin", "grouped"),
+        default="round-robin",
+        help="links listed host after host (round-robin) or each host's together (grouped)",
+    )
     parser.add_argument("--latency-ms", type=float, default=50.0, help="server answer delay")
     parser.add_argument("--body-bytes", type=int, default=4096, help="size of each page")
     parser.add_argument("--concurrency", type=int, default=128, help="links in flight")
@@ -631,6 +654,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "config": {
             "links": args.links,
             "hosts": args.hosts,
+            "order": args.order,
             "latency_ms": args.latency_ms,
             "body_bytes": args.body_bytes,
             **asdict(limits),
@@ -654,7 +678,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             use_uvloop=not args.no_uvloop,
         ) as web:
             report["config"]["web_loop"] = web.loop_name or "asyncio"
-            bench = Bench(web, work, limits, lychee, args.linkwatch_arg)
+            bench = Bench(
+                web, work, limits, lychee, args.linkwatch_arg, grouped=args.order == "grouped"
+            )
             lw_runs: list[Measurement] = []
             ly_runs: list[Measurement] = []
             for i in range(args.runs):

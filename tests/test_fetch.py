@@ -38,6 +38,7 @@ from linkwatch.fetch import (
     is_public_address,
     matches_probe,
     page_signature,
+    spread_by_host,
     system_resolver,
 )
 from linkwatch.models import Hop, Link, Observation, Settings, Validators
@@ -591,6 +592,46 @@ async def test_min_interval_spaces_request_starts_to_one_host(web: TestWeb) -> N
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert len(starts) == 4
     assert min(gaps) >= 0.1  # generous: the checker spaces them 0.2 s apart
+
+
+async def test_a_host_listed_first_does_not_hold_up_the_others(web: TestWeb) -> None:
+    """Curated lists group links by host; the crawl must not queue behind the first one.
+
+    Host A's eight links are listed before host B's; A takes one request at
+    a time, 0.2 s apart.  In catalog order, every worker would wait on A and
+    B's first request would start after A's last.
+    """
+    run = token()
+    first, second = f"busy-grouped-a-{run}.test", f"busy-grouped-b-{run}.test"
+    links = [Link(url=web.url(f"/p{n}", h), title="t") for h in (first, second) for n in range(8)]
+    settings = replace(SETTINGS, per_host=1, min_interval_ms=200, concurrency=4)
+    await check_links(
+        links,
+        settings,
+        on_result=lambda link, obs: None,
+        allow_private=True,
+        resolver=web.resolve,
+        probe_soft404=False,
+    )
+    a, b = web.stats[first].starts, web.stats[second].starts
+    assert len(a) == len(b) == 8
+    assert b[0] < a[1]  # B starts with A, not after it
+    assert b[-1] < a[-1] + 0.15  # and the two hosts finish together
+
+
+def test_spread_by_host_interleaves_hosts_in_proportion_keeping_each_hosts_order() -> None:
+    def link(host: str, n: int) -> Link:
+        return Link(url=f"https://{host}/{n}", title="t")
+
+    big = [link("big.example", n) for n in range(4)]
+    small = [link("small.example", n) for n in range(2)]
+    odd = Link(url="not a url", title="t")
+    spread = spread_by_host([*big, *small, odd])
+    assert [x.url for x in spread if "big" in x.url] == [x.url for x in big]
+    assert [x.url for x in spread if "small" in x.url] == [x.url for x in small]
+    # big's k-th of 4 at (k+½)/4, small's at (k+½)/2, the lone URL at ½; ties in catalog order
+    assert spread == [big[0], small[0], big[1], odd, big[2], small[1], big[3]]
+    assert spread_by_host([]) == []
 
 
 async def test_check_links_pulls_lazily_and_streams(web: TestWeb) -> None:

@@ -39,7 +39,7 @@ import socket
 import ssl
 import time
 import zlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import (
     Awaitable,
     Callable,
@@ -1240,9 +1240,10 @@ async def check_links(
 
     A fixed set of workers pulls from one shared iterator, so a catalog of
     50,000 links costs ``concurrency`` tasks, not 50,000, and each body is dropped as
-    soon as ``on_result`` returns.  When ``links`` is a sequence, each
-    host's connection pool is closed after its last link
-    (:meth:`Checker.expect`).
+    soon as ``on_result`` returns.  When ``links`` is a sequence, its hosts
+    are interleaved (:func:`spread_by_host`) and each host's connection pool
+    is closed after its last link (:meth:`Checker.expect`).  Results arrive
+    in the order they are checked, not in the order given.
 
     ``on_result`` (parsing, fingerprints: most of a run's CPU) runs in one
     task of its own, one answer per turn of the event loop.  Run inline by
@@ -1252,9 +1253,9 @@ async def check_links(
     longer under load).  At most :func:`_handoff_limit` answers wait; then
     the workers wait too, so bodies cannot pile up when the CPU is short.
     """
-    pending = iter(links)
-    known = validators or {}
     counted = isinstance(links, Sequence)
+    pending = iter(spread_by_host(links) if isinstance(links, Sequence) else links)
+    known = validators or {}
     waiting: deque[tuple[Link, Observation]] = deque()
     room = anyio.Semaphore(_handoff_limit(settings.concurrency), fast_acquire=True)
     wake_consumer = anyio.Event()
@@ -1294,6 +1295,34 @@ async def check_links(
                 group.start_soon(worker, checker)
         producing = False
         wake_consumer.set()
+
+
+def spread_by_host(links: Sequence[Link]) -> list[Link]:
+    """``links`` reordered so that each host's links are spread evenly over the run.
+
+    Curated lists group their links by topic, and a topic often lives on one
+    host (a section of forty GitHub repositories, then one of videos).
+    Checked in catalog order, every worker would queue behind that one
+    host's politeness limits (``per_host`` requests at once,
+    ``min_interval_ms`` apart) while all other hosts idle: 5,000 links over
+    500 hosts, listed host by host, took 21 s instead of 3 s
+    (benchmarks/README.md, ``--order grouped``).  A host's k-th of n links
+    goes to the point (k + ½)/n of the run, ties in catalog order: equal
+    hosts take turns, and a big host works through its share from the first
+    second instead of being left for last.  Each unparsable URL counts as a
+    host of its own.
+    """
+    hosts = [origin_of(link.url) or link.url for link in links]
+    sizes = Counter(hosts)
+    seen: dict[object, int] = {}
+    rank: dict[object, int] = {}
+    keys: list[tuple[float, int]] = []
+    for host in hosts:
+        k = seen.get(host, 0)
+        seen[host] = k + 1
+        keys.append(((k + 0.5) / sizes[host], rank.setdefault(host, len(rank))))
+    order = sorted(range(len(links)), key=keys.__getitem__)
+    return [links[i] for i in order]
 
 
 def _handoff_limit(concurrency: int) -> int:
