@@ -886,3 +886,112 @@ def test_a_file_the_user_named_that_cannot_be_written_is_one_line_not_a_crash(
     assert main(["import", str(source), "-o", str(folder), "--force", "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("linkwatch: ") and "Traceback" not in err[0]
+
+
+# ------------------------------------------------------------ open-file limit
+
+
+class _ManyPorts:
+    """``count`` tiny keep-alive web servers on 127.0.0.1, one port each: ``count`` hosts.
+
+    Every ``/p…`` path answers a page of its own, anything else 404 (the
+    soft-404 probe), and connections stay open for the next request, as a
+    real site's do, so a client that keeps one per host holds ``count``.
+    """
+
+    def __init__(self, count: int) -> None:
+        import asyncio
+        import threading
+
+        self.ports: list[int] = []
+        self._loop = asyncio.new_event_loop()
+        self._servers: list[asyncio.base_events.Server] = []
+        ready = threading.Event()
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                while head := await reader.readuntil(b"\r\n\r\n"):
+                    path = head.split(b" ", 2)[1].decode()
+                    found = path.startswith("/p")
+                    title = f"Page {path}" if found else "Not Found"
+                    body = f"<html><head><title>{title}</title></head><body><h1>{title}</h1>"
+                    body += "<p>Real text for readers, long enough to be a page.</p>" * 8
+                    data = body.encode()
+                    writer.write(
+                        f"HTTP/1.1 {200 if found else 404} X\r\nContent-Type: text/html\r\n"
+                        f"Content-Length: {len(data)}\r\n\r\n".encode()
+                        + data
+                    )
+                    await writer.drain()
+            writer.close()
+
+        async def start() -> None:
+            for _ in range(count):
+                server = await asyncio.start_server(serve, "127.0.0.1", 0)
+                self._servers.append(server)
+                self.ports.append(server.sockets[0].getsockname()[1])
+            ready.set()
+
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(start(), self._loop)
+        assert ready.wait(10)
+
+    def close(self) -> None:
+        import asyncio
+
+        async def stop() -> None:
+            for server in self._servers:
+                server.close()
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX open-file limits")
+def test_a_catalog_over_more_hosts_than_open_files_is_checked_without_a_false_alarm(
+    tmp_path: Path,
+) -> None:
+    """120 hosts, two links each, host after host, under a hard limit of 100 open files.
+
+    Keeping one idle connection per host until its second link, the run
+    once needed ~120 sockets at the same time, and the connects past the
+    limit failed with "Too many open files": links reported unreachable.
+    """
+    web = _ManyPorts(120)
+    try:
+        urls = [(f"p{n}", f"http://127.0.0.1:{port}/p{n}") for n in range(2) for port in web.ports]
+        cat = catalog(tmp_path, urls, FAST + "concurrency = 16\n")
+
+        # Set in the child's own first line: preexec_fn is unsafe with this
+        # process's server threads running.
+        limited = (
+            "import resource, runpy, sys; "
+            "resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100)); "
+            "sys.argv[0] = 'linkwatch'; runpy.run_module('linkwatch', run_name='__main__')"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", limited, *check_args(tmp_path, cat), "--format", "json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        web.close()
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout)["results"]
+    assert len(results) == 240
+    assert {(r["verdict"], r["reason"]) for r in results} == {("ok", "ok")}
+
+
+def test_raise_open_file_limit_lifts_the_soft_limit_to_the_hard_one() -> None:
+    code = """
+import resource
+from linkwatch.workers import raise_open_file_limit
+resource.setrlimit(resource.RLIMIT_NOFILE, (100, 300))
+print(raise_open_file_limit(), resource.getrlimit(resource.RLIMIT_NOFILE))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split(" ", 1) == ["300", "(300, 300)\n"]

@@ -19,14 +19,17 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import cast
 
 import anyio
 import httpx
 import pytest
 
-from linkwatch.classify import classify, is_network_failure
+from linkwatch.classify import classify, is_network_failure, should_retry
+from linkwatch.connections import Connection, HostPool, IdleBudget
 from linkwatch.fetch import (
     PROBE_SUFFIX,
+    RESERVED_FILES,
     Checker,
     _BoundedDecoder,
     _decode_headers,
@@ -38,6 +41,7 @@ from linkwatch.fetch import (
     is_public_address,
     matches_probe,
     page_signature,
+    socket_budget,
     spread_by_host,
     system_resolver,
 )
@@ -445,6 +449,9 @@ def _caused(outer: Exception, cause: BaseException) -> Exception:
         (_caused(httpx.ConnectError("x"), _verify_error(10)), "tls-expired"),
         (_caused(httpx.ConnectError("x"), ssl.SSLError(1, "wrong version number")),
          "tls-handshake"),
+        (_caused(httpx.ConnectError("x"), OSError(24, "Too many open files")), "local-resources"),
+        (_caused(httpx.ConnectError("x"), OSError(105, "No buffer space available")),
+         "local-resources"),
         (httpx.ConnectTimeout("x"), "timeout"),
         (httpx.ReadTimeout("x"), "timeout"),
         (httpx.RemoteProtocolError("Server disconnected without sending a response."),
@@ -461,6 +468,55 @@ def test_connect_timeout_counts_as_a_network_failure() -> None:
     failure = _map_exception(httpx.ConnectTimeout("timed out"))
     obs = Observation(url="http://x.test/", error=failure.kind, error_detail=failure.detail)
     assert is_network_failure(obs)
+
+
+def test_running_out_of_open_files_is_the_machines_failure_not_the_links() -> None:
+    failure = _map_exception(_caused(httpx.ConnectError("x"), OSError(24, "Too many open files")))
+    obs = Observation(url="http://x.test/", error=failure.kind, error_detail=failure.detail)
+    assert is_network_failure(obs)
+    assert should_retry(obs)
+    assert classify(obs, Link(url=obs.url, title="t")).reason == "local-resources"
+
+
+class _StubConnection:
+    """What HostPool.release and IdleBudget ask of a connection."""
+
+    reusable = True
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def finish(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_idle_budget_closes_the_connection_idle_longest_whichever_host_it_is() -> None:
+    budget = IdleBudget(2)
+    a = HostPool(None, max_idle=4, keepalive_expiry=5.0, budget=budget)
+    b = HostPool(None, max_idle=4, keepalive_expiry=5.0, budget=budget)
+    first, second, third = _StubConnection(), _StubConnection(), _StubConnection()
+    for pool, connection in ((a, first), (b, second), (a, third)):
+        pool.release(cast(Connection, connection))
+    assert (first.closed, second.closed, third.closed) == (True, False, False)
+    assert len(budget) == 2
+    b.close()  # a pool closing takes its connections out of the budget
+    assert second.closed
+    assert len(budget) == 1
+
+
+def test_socket_budget_keeps_requests_in_flight_first_and_idle_ones_within_the_limit() -> None:
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    in_flight, idle = socket_budget(128)
+    if soft == resource.RLIM_INFINITY:
+        assert in_flight == 128
+    else:
+        assert in_flight == min(128, soft - RESERVED_FILES)
+        assert in_flight + idle + RESERVED_FILES == soft
 
 
 # -- address policy -----------------------------------------------------------

@@ -394,6 +394,14 @@ def test_inconclusive_reason_counts_hosts() -> None:
     )
 
 
+def test_one_link_this_machine_could_not_check_makes_the_run_inconclusive() -> None:
+    """Out of open files, the runner was not fit to judge, however many hosts answered."""
+    starved = res(error, "https://z.example/1", network_error=True, reason="local-resources")
+    inconclusive, reason = detect_inconclusive([*many(10, 0), starved])
+    assert inconclusive
+    assert reason.startswith("this machine ran out of open files or socket memory: 1 link ")
+
+
 def test_one_answering_link_makes_its_host_answer() -> None:
     results = [
         res(error, "https://a.example/1", network_error=True),

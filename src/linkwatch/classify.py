@@ -185,6 +185,12 @@ REASONS: Mapping[str, tuple[Verdict, str]] = {
         "Nothing: the checker itself was offline, so this link was not judged (set by the "
         "pipeline for the network failures of an inconclusive run).",
     ),
+    "local-resources": (
+        Verdict.ERROR,
+        "Nothing: this machine ran out of open files or socket memory, so the link was not "
+        "judged and the run is inconclusive; raise the open-file limit (ulimit -n) or lower "
+        "concurrency.",
+    ),
     "connect-refused": (Verdict.ERROR, "Nothing listens on the server; if it persists, replace."),
     "connect-reset": (Verdict.ERROR, "The connection was cut; usually transient."),
     "connect-unreachable": (
@@ -241,6 +247,7 @@ ERROR_REASONS: Mapping[str, tuple[str, str]] = {
     "connect-reset": ("connect-reset", "The server reset the connection"),
     "connect-unreachable": ("connect-unreachable", "The server's network is unreachable"),
     "network-unreachable": ("connect-unreachable", "The network is unreachable"),
+    "local-resources": ("local-resources", "This machine ran out of open files or socket memory"),
     "dns-nxdomain": ("dns-nxdomain", "The domain name does not exist (DNS NXDOMAIN)"),
     "dns-temporary": ("dns-temporary", "The domain name could not be resolved right now"),
     "tls-verify": ("tls-verify", "The TLS certificate could not be verified"),
@@ -276,6 +283,8 @@ RETRYABLE_ERRORS: frozenset[str] = frozenset(
         "dns-temporary",
         "protocol-error",
         "network-error",
+        # Sockets of other requests close meanwhile.
+        "local-resources",
     }
 )
 
@@ -293,6 +302,8 @@ NETWORK_FAILURE_ERRORS: frozenset[str] = frozenset(
         "connect-unreachable",
         "network-unreachable",
         "connect-timeout",
+        # No request left this machine: it says nothing about the link either.
+        "local-resources",
     }
 )
 

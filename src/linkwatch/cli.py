@@ -44,7 +44,7 @@ from linkwatch.pipeline import RunOptions, run_once
 from linkwatch.report import needs_human, render, stream, triage
 from linkwatch.store import Store
 from linkwatch.urls import url_key
-from linkwatch.workers import tune_gc, tune_malloc
+from linkwatch.workers import raise_open_file_limit, tune_gc, tune_malloc
 
 EXIT_OK = 0
 EXIT_NEEDS_HUMAN = 1
@@ -812,6 +812,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:  # the process is ours (console script), not a caller's
         tune_gc()
         tune_malloc()
+        raise_open_file_limit()
     logging.basicConfig(
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(asctime)s %(levelname)s %(message)s",

@@ -64,7 +64,7 @@ from tenacity.wait import wait_random_exponential
 
 from linkwatch import adapters, classify
 from linkwatch.adapters.base import origin_of
-from linkwatch.connections import Connection, HostPool
+from linkwatch.connections import Connection, HostPool, IdleBudget
 from linkwatch.models import Hop, Link, Observation, Settings, Validators
 
 Resolver = Callable[[str], Awaitable[list[str]]]
@@ -183,6 +183,11 @@ _ERRNO_KINDS = {
     errno.ENETDOWN: "connect-unreachable",
     errno.EHOSTDOWN: "connect-unreachable",
     errno.ETIMEDOUT: "timeout",
+    # This machine's limits, not the server's: see history.detect_inconclusive.
+    errno.EMFILE: "local-resources",
+    errno.ENFILE: "local-resources",
+    errno.ENOBUFS: "local-resources",
+    errno.ENOMEM: "local-resources",
 }
 
 
@@ -506,6 +511,38 @@ class _HostGate:
 _HostKey = tuple[str, str, int]
 
 
+#: Open files kept back from the crawl's sockets: the state database and its
+#: journal, a report being written, pipes to worker processes, the event
+#: loop's own, name lookups in threads, the adapters' API connections.
+RESERVED_FILES = 64
+
+
+def socket_budget(concurrency: int) -> tuple[int, int]:
+    """``(requests in flight, idle connections kept)`` within the open-file limit.
+
+    Every request in flight holds one socket and every kept-alive idle
+    connection another; past ``RLIMIT_NOFILE`` a connect fails with "Too
+    many open files", which would read as the server being unreachable.
+    The requests in flight come first (``concurrency``, or fewer under a
+    very low limit), idle connections get the rest (see
+    ``connections.IdleBudget``).  No limit known (no ``resource`` module):
+    no cap.
+    """
+    wanted = max(1, concurrency)
+    try:
+        import resource  # POSIX only
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        unlimited = soft == resource.RLIM_INFINITY
+    except (ImportError, OSError, ValueError):
+        return wanted, 1 << 30
+    if unlimited:
+        return wanted, 1 << 30
+    usable = max(1, soft - RESERVED_FILES)
+    in_flight = min(wanted, usable)
+    return in_flight, max(0, usable - in_flight)
+
+
 class _BudgetStop(stop_base):
     """Stop retrying when the next wait would overrun the per-link budget.
 
@@ -600,7 +637,9 @@ class Checker:
             pool=settings.link_timeout,
         )
         self._user_agent = settings.user_agent.encode("utf-8")
-        self._global = anyio.Semaphore(max(1, settings.concurrency), fast_acquire=True)
+        in_flight, idle = socket_budget(settings.concurrency)
+        self._global = anyio.Semaphore(in_flight, fast_acquire=True)
+        self._idle_budget = IdleBudget(idle)
         self._clients: dict[_HostKey, httpx.AsyncClient] = {}
         self._pools: dict[_HostKey, HostPool] = {}
         self._left: dict[_HostKey, int] = {}  # links still to check, per origin host
@@ -1019,6 +1058,7 @@ class Checker:
                 self._tls() if key[0] == "https" else None,
                 max_idle=max(1, self._settings.per_host),
                 keepalive_expiry=5.0,
+                budget=self._idle_budget,
             )
         return pool
 

@@ -331,8 +331,18 @@ def detect_inconclusive(
     * at least 2 hosts were checked and ``threshold`` of them failed; or
     * one host was checked, it failed, and no canary answered — with a
       single host "it is down" and "we are offline" look the same, and
-      calling a run inconclusive costs one night while a false rot costs trust.
+      calling a run inconclusive costs one night while a false rot costs trust;
+    * any link could not be checked because this machine ran out of open
+      files or socket memory (``local-resources``): whatever else the run
+      saw, the runner was not fit to judge.
     """
+    starved = sum(1 for result in results if result.reason == "local-resources")
+    if starved:
+        return True, (
+            f"this machine ran out of open files or socket memory: {starved} "
+            f"link{'s' if starved != 1 else ''} could not be checked "
+            "(raise the open-file limit, ulimit -n, or lower concurrency)"
+        )
     if canary_url is not None:
         for result in results:
             if result.link.url == canary_url and result.network_error:

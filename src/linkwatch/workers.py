@@ -62,6 +62,36 @@ def tune_gc() -> None:
     gc.set_threshold(10_000, 20, 100)
 
 
+#: Enough sockets for any sane concurrency and one idle connection per host
+#: of a large catalog, without taking a hard limit of millions at its word.
+OPEN_FILES_WANTED = 65_536
+
+
+def raise_open_file_limit(wanted: int = OPEN_FILES_WANTED) -> int | None:
+    """Raise this process's soft open-file limit toward its hard limit; the soft limit after.
+
+    Each host's idle keep-alive connection is a file descriptor, and the
+    common soft limit of 1,024 is far below what a catalog of a few
+    thousand hosts keeps open (the hard limit is usually much higher, and
+    raising the soft one needs no privilege; Go's runtime does the same at
+    start-up).  The crawler stays within whatever limit remains
+    (``fetch.socket_budget``); a higher one only saves reconnects.  Worker
+    processes inherit it.
+    """
+    try:
+        import resource  # POSIX only
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        # No resource module (Windows), or a limit the kernel refuses (macOS
+        # caps below an unlimited hard limit): keep what there is.
+        return None
+
+
 # mallopt(3) parameter numbers (glibc's malloc.h).
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
