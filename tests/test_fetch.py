@@ -675,6 +675,75 @@ async def test_a_host_listed_first_does_not_hold_up_the_others(web: TestWeb) -> 
     assert b[-1] < a[-1] + 0.15  # and the two hosts finish together
 
 
+async def test_links_queued_behind_a_slow_host_get_their_own_full_time(web: TestWeb) -> None:
+    """Waiting for our own politeness is not the server's time.
+
+    The host answers each request in 0.15 s, one at a time; eight links are
+    0.8 s of queueing, far past each link's 0.5 s.  Billed to the links,
+    the last ones "timed out" without a request sent (and a timeout counts
+    toward rot).
+    """
+    host = f"busy-slow-{token()}.test"
+    links = [Link(url=web.url(f"/p{n}", host), title="t") for n in range(8)]
+    settings = replace(SETTINGS, per_host=1, link_timeout=0.5, retries=0)
+    results: list[Observation] = []
+    await check_links(
+        links,
+        settings,
+        on_result=lambda link, obs: results.append(obs),
+        allow_private=True,
+        resolver=web.resolve,
+        probe_soft404=False,
+    )
+    assert [obs.status_code for obs in results] == [200] * 8
+    # Each link's time is its own request's, not the queue's.
+    assert max(obs.elapsed_ms for obs in results) < 450
+
+
+async def test_a_host_that_refuses_every_connect_is_not_asked_again_and_again() -> None:
+    """After three network-level failures in a row, the host's other links take the
+    failure at once (marked "not tried"), as they would have met it anyway."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # closed again: nothing listens there
+    links = [Link(url=f"http://127.0.0.1:{port}/p{n}", title="t") for n in range(12)]
+    settings = replace(SETTINGS, per_host=1, retries=1)
+    results: list[Observation] = []
+    await check_links(
+        links,
+        settings,
+        on_result=lambda link, obs: results.append(obs),
+        allow_private=True,
+        probe_soft404=False,
+    )
+    assert {obs.error for obs in results} == {"connect-refused"}
+    assert all(is_network_failure(obs) for obs in results)
+    spared = [obs for obs in results if "not tried" in obs.error_detail]
+    assert len(spared) >= 9
+    # A spared attempt is not retried: 12 links, one retry each, would be 24 attempts.
+    assert sum(obs.attempts for obs in results) <= 16
+
+
+async def test_a_host_that_looks_down_is_tried_again_once_at_a_time_after_a_rest() -> None:
+    settings = replace(SETTINGS, link_timeout=5.0)
+    async with Checker(settings, allow_private=True) as checker:
+        key = ("http", "down.test", 80)
+        url = "http://down.test/"
+        cause = ConnectionRefusedError(111, "no")
+        refused = _map_exception(_caused(httpx.ConnectError("x"), cause))
+        assert checker._admission(key) == "go"
+        for _ in range(3):
+            checker._note_reachability(url, refused)
+        assert checker._admission(key) == "spare"  # resting
+        trouble = checker._unreachable[key]
+        checker._unreachable[key] = replace(trouble, at=trouble.at - 5.0)
+        assert checker._admission(key) == "trial"
+        assert checker._admission(key) == "spare"  # one trial at a time
+        checker._trials.discard(key)
+        checker._note_reachability(url, None)  # the trial got an answer
+        assert checker._admission(key) == "go"
+
+
 def test_spread_by_host_interleaves_hosts_in_proportion_keeping_each_hosts_order() -> None:
     def link(host: str, n: int) -> Link:
         return Link(url=f"https://{host}/{n}", title="t")

@@ -29,10 +29,12 @@ DNS-rebinding SSRF: a public link cannot redirect the checker to
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import hashlib
 import html
 import ipaddress
+import math
 import re
 import secrets
 import socket
@@ -48,10 +50,11 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import unquote
 
 import anyio
@@ -151,10 +154,13 @@ async def system_resolver(host: str) -> list[str]:
 class _Failure(Exception):
     """A remote failure on its way to becoming ``Observation.error``; never escapes."""
 
-    def __init__(self, kind: str, detail: str) -> None:
+    def __init__(self, kind: str, detail: str, *, tried: bool = True) -> None:
         super().__init__(detail)
         self.kind = kind
         self.detail = detail
+        # False: no request was sent, the host's own recent failure stands in
+        # (see Checker._spared); it says nothing new about the host.
+        self.tried = tried
 
 
 def _dns_failure(host: str, exc: OSError) -> _Failure:
@@ -470,6 +476,57 @@ def _is_html(headers: Mapping[str, str]) -> bool:
     return "html" in ctype
 
 
+class _LinkClock:
+    """One link's deadline, which runs only while the link itself is at work.
+
+    A link's ``link_timeout`` is what its server may take.  Waiting for our
+    own politeness — a slot on its host (``per_host``), the spacing of
+    request starts, another link's soft-404 probe of the same host — is not
+    the server's time: billed to the link, it made every link queued behind
+    a slow host "time out" without a request sent (8 links on a host that
+    answers in 1.0 s, two at a time, 2.5 s each: four timed out, and a
+    timeout is a failure on the way to "rotten").  Those waits run with the
+    deadline paused (:meth:`paused`) and move it on by as long as they took.
+    """
+
+    __slots__ = ("scope", "spared", "unbilled")
+
+    def __init__(self, scope: anyio.CancelScope) -> None:
+        self.scope = scope
+        self.unbilled = 0.0
+        # True once an attempt was answered by its host's failure without a
+        # request (Checker._spared): retrying would only repeat that.
+        self.spared = False
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        scope = self.scope
+        deadline = scope.deadline
+        since = time.monotonic()
+        scope.deadline = math.inf
+        try:
+            yield
+        finally:
+            waited = time.monotonic() - since
+            self.unbilled += waited
+            scope.deadline = deadline + waited
+
+
+#: The clock of the link the current task is checking (set by Checker.check).
+_LINK_CLOCK: ContextVar[_LinkClock | None] = ContextVar("linkwatch_link_clock", default=None)
+
+
+@contextlib.contextmanager
+def _unbilled(will_wait: bool) -> Iterator[None]:
+    """Pause the current link's deadline around a wait that is ours, not its server's."""
+    clock = _LINK_CLOCK.get() if will_wait else None
+    if clock is None:
+        yield
+        return
+    with clock.paused():
+        yield
+
+
 class _HostGate:
     """Per-host politeness: at most ``per_host`` requests in flight, spaced starts.
 
@@ -490,6 +547,13 @@ class _HostGate:
         self._next_start = 0.0
 
     async def __aenter__(self) -> None:
+        # Waiting here is not the link's time (see _LinkClock); the common
+        # case, a free slot and no spacing due, waits for nothing.
+        busy = self._slots.value == 0 or self._next_start > time.monotonic()
+        with _unbilled(busy):
+            await self._enter()
+
+    async def _enter(self) -> None:
         await self._slots.acquire()
         if self._interval <= 0:
             return
@@ -510,6 +574,10 @@ class _HostGate:
 
 _HostKey = tuple[str, str, int]
 
+
+#: Network-level failures in a row after which a host's other requests take
+#: its failure instead of waiting their turn to fail alike (Checker._spared).
+DEAD_HOST_STREAK = 3
 
 #: Open files kept back from the crawl's sockets: the state database and its
 #: journal, a report being written, pipes to worker processes, the event
@@ -543,21 +611,29 @@ def socket_budget(concurrency: int) -> tuple[int, int]:
     return in_flight, max(0, usable - in_flight)
 
 
+@dataclass(frozen=True, slots=True)
+class _Trouble:
+    """A host's latest request failed below HTTP: how, how many in a row, and when."""
+
+    failure: _Failure
+    streak: int
+    at: float
+
+
 class _BudgetStop(stop_base):
     """Stop retrying when the next wait would overrun the per-link budget.
 
-    ``spent`` is the time already used before tenacity started (the first
-    attempt, which runs outside it).
+    ``elapsed`` tells the link's time so far: the first attempt (which runs
+    outside tenacity) included, its waits for politeness not.
     """
 
-    def __init__(self, budget: float, spent: float = 0.0) -> None:
+    def __init__(self, budget: float, elapsed: Callable[[], float]) -> None:
         self._budget = budget
-        self._spent = spent
+        self._elapsed = elapsed
 
     def __call__(self, retry_state: RetryCallState) -> bool:
         upcoming = retry_state.upcoming_sleep or 0.0
-        elapsed = self._spent + (retry_state.seconds_since_start or 0.0)
-        return elapsed + upcoming >= self._budget
+        return self._elapsed() + upcoming >= self._budget
 
 
 class Checker:
@@ -652,7 +728,9 @@ class Checker:
         # When each name's last temporary DNS failure was seen (see _resolve).
         self._dns_failed_at: dict[str, float] = {}
         # Hosts whose latest request this run failed below HTTP (see check()).
-        self._unreachable: dict[_HostKey, _Failure] = {}
+        self._unreachable: dict[_HostKey, _Trouble] = {}
+        # Hosts where one request is trying again after a streak (see _spared).
+        self._trials: set[_HostKey] = set()
         self._probes: dict[_HostKey, _PageSignature | None] = {}
         self._probe_locks: dict[_HostKey, anyio.Lock] = {}
 
@@ -732,53 +810,69 @@ class Checker:
             attempts = 0
             last: Observation | None = None
             obs: Observation | None = None
-            with anyio.move_on_after(budget):
-                last = await self._attempt(link, validators)
-                attempts = 1
-                if retries == 0 or not classify.should_retry(last):
-                    obs = last
-                else:
-                    first: list[Observation] = [last]
+            with anyio.move_on_after(budget) as scope:
+                clock = _LinkClock(scope)
+                token = _LINK_CLOCK.set(clock)
 
-                    async def attempt() -> Observation:
-                        nonlocal attempts, last
-                        if first:
-                            return first.pop()
-                        attempts += 1
-                        last = await self._attempt(link, validators)
-                        return last
+                def elapsed() -> float:
+                    return time.monotonic() - started - clock.unbilled
 
-                    retrying = AsyncRetrying(
-                        sleep=self._sleep,
-                        retry=retry_if_result(classify.should_retry),
-                        stop=stop_after_attempt(retries + 1)
-                        | _BudgetStop(budget, spent=time.monotonic() - started),
-                        wait=self._wait,
-                        retry_error_callback=_last_result,
-                    )
-                    obs = await retrying(attempt)
+                try:
+                    last = await self._attempt(link, validators)
+                    attempts = 1
+
+                    def again(answer: Observation) -> bool:
+                        return not clock.spared and classify.should_retry(answer)
+
+                    if retries == 0 or not again(last):
+                        obs = last
+                    else:
+                        first: list[Observation] = [last]
+
+                        async def attempt() -> Observation:
+                            nonlocal attempts, last
+                            if first:
+                                return first.pop()
+                            attempts += 1
+                            last = await self._attempt(link, validators)
+                            return last
+
+                        retrying = AsyncRetrying(
+                            sleep=self._sleep,
+                            retry=retry_if_result(again),
+                            stop=stop_after_attempt(retries + 1) | _BudgetStop(budget, elapsed),
+                            wait=self._wait,
+                            retry_error_callback=_last_result,
+                        )
+                        obs = await retrying(attempt)
+                finally:
+                    _LINK_CLOCK.reset(token)
             if obs is None:
                 # The deadline cut an attempt short: the last complete answer, if
                 # any, says more than "timeout" (a 503, a connect timeout…).
                 obs = last or self._timed_out(link.url, budget)
-            elapsed = int((time.monotonic() - started) * 1000)
-            return replace(obs, attempts=max(1, attempts), elapsed_ms=elapsed)
+            # The link's own time, as its deadline counted it: queueing for
+            # politeness is the run's, not the server's.
+            took = int(elapsed() * 1000)
+            return replace(obs, attempts=max(1, attempts), elapsed_ms=took)
 
     def _timed_out(self, url: str, budget: float) -> Observation:
         """A link whose deadline passed before any attempt of it completed.
 
-        Often it never got a request out: it waited for its host's slot behind
-        requests that hang while connecting.  If the host's latest request
-        failed below HTTP, that failure is this link's too, so that a runner
-        whose packets are silently dropped is still seen to be offline
-        (``classify.is_network_failure``) instead of judging every queued link
+        Waits for the host's slot do not count (:class:`_LinkClock`), so the
+        deadline cut one of its own attempts: a server that trickles, or a
+        connect that hangs.  If the host's latest request failed below HTTP,
+        that failure is this link's too, so that a runner whose packets are
+        silently dropped is still seen to be offline
+        (``classify.is_network_failure``) instead of judging such links
         "timed out" as if a server had been reached.
         """
         detail = f"no complete answer within the {budget:g} s allowed per link"
         key = self._host_key(url)
-        failure = self._unreachable.get(key) if key is not None else None
-        if failure is None:
+        trouble = self._unreachable.get(key) if key is not None else None
+        if trouble is None:
             return Observation(url=url, final_url=url, error="timeout", error_detail=detail)
+        failure = trouble.failure
         return Observation(
             url=url,
             final_url=url,
@@ -913,10 +1007,53 @@ class Checker:
         key = self._host_key(url)
         if key is None:
             return
+        if failure is not None and not failure.tried:
+            return
         if failure is not None and classify.is_network_failure_kind(failure.kind, failure.detail):
-            self._unreachable[key] = failure
+            trouble = self._unreachable.get(key)
+            streak = trouble.streak + 1 if trouble is not None else 1
+            self._unreachable[key] = _Trouble(failure, streak, time.monotonic())
         else:
             self._unreachable.pop(key, None)
+
+    def _admission(self, key: _HostKey) -> Literal["go", "trial", "spare"]:
+        """Whether a request to ``key`` goes, goes as the host's one trial, or is spared.
+
+        See :meth:`_spared`.  A trial is booked here; the caller ends it.
+        """
+        trouble = self._unreachable.get(key)
+        if trouble is None or trouble.streak < DEAD_HOST_STREAK:
+            return "go"
+        resting = time.monotonic() - trouble.at < self._settings.link_timeout
+        if resting or key in self._trials:
+            return "spare"
+        self._trials.add(key)
+        return "trial"
+
+    def _spared(self, key: _HostKey) -> _Failure:
+        """This host's failure, for a request not sent because the host looks down.
+
+        A host whose connects time out holds each request for the whole
+        ``connect_timeout``, ``per_host`` at a time, so its links queued
+        behind would take many times the timeout to fail one by one (40
+        links, 4 at a time: ten rounds).  After ``DEAD_HOST_STREAK``
+        network-level failures in a row (a circuit breaker), the host's
+        requests get the latest failure at once, marked as not tried; once
+        ``link_timeout`` has passed since that failure, one request at a
+        time tries the host again, and a success ends the streak.  It is the
+        failure those links would have met, so offline detection and outage
+        grouping see what they always saw.
+        """
+        trouble = self._unreachable[key]
+        clock = _LINK_CLOCK.get()
+        if clock is not None:
+            clock.spared = True
+        return _Failure(
+            trouble.failure.kind,
+            f"{trouble.failure.detail} (not tried: the last {trouble.streak} requests to "
+            "this host failed at the network level)",
+            tried=False,
+        )
 
     @staticmethod
     def _observation(url: str, final_url: str, hops: list[Hop], answer: _Answer) -> Observation:
@@ -1096,6 +1233,10 @@ class Checker:
                 headers.append((b"If-Modified-Since", validators.last_modified.encode("utf-8")))
         settings = self._settings
         async with self._gate(key):
+            admission = self._admission(key) if self._unreachable else "go"
+            if admission == "spare":
+                raise self._spared(key)
+            trial = admission == "trial"
             self._busy[key] = self._busy.get(key, 0) + 1
             try:
                 pool = self._pool(key)
@@ -1132,6 +1273,8 @@ class Checker:
             except (OSError, ssl.SSLError) as exc:
                 raise _map_exception(exc) from exc
             finally:
+                if trial:
+                    self._trials.discard(key)
                 busy = self._busy[key] = self._busy[key] - 1
                 if busy == 0 and self._left.get(key) == 0:
                     self._close_pool(key)
@@ -1210,7 +1353,9 @@ class Checker:
         if key in self._probes:
             return self._probes[key]
         lock = self._probe_locks.setdefault(key, anyio.Lock())
-        async with lock:
+        with _unbilled(lock.locked()):  # another link's probe of this host is not our time
+            await lock.acquire()
+        try:
             if key in self._probes:
                 return self._probes[key]
             path = f"/{secrets.token_hex(8)}{PROBE_SUFFIX}"
@@ -1221,6 +1366,8 @@ class Checker:
                 signature = page_signature(probe.body)
             self._probes[key] = signature
             return signature
+        finally:
+            lock.release()
 
 
 def _with_fragment(plain: str, fragment: str) -> str:
