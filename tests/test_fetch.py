@@ -112,13 +112,13 @@ class Scenario:
     reason: str
 
 
-def site(path: str) -> Callable[[TestWeb], str]:
-    return lambda web: web.url(path)
+def site(path: str, name: str = "site") -> Callable[[TestWeb], str]:
+    return lambda web: web.url(path, f"{name}.test")
 
 
-def fresh(prefix: str) -> Callable[[TestWeb], str]:
+def fresh(prefix: str, name: str = "site") -> Callable[[TestWeb], str]:
     """A stateful route ('fail first, then work') gets a new path each run."""
-    return lambda web: web.url(f"{prefix}{token()}")
+    return lambda web: web.url(f"{prefix}{token()}", f"{name}.test")
 
 
 SCENARIOS = [
@@ -150,9 +150,11 @@ SCENARIOS = [
     Scenario("503 then 200", fresh("/flaky-503/"), "ok", "ok"),
     Scenario("503 forever", site("/always-503"), "broken", "http-5xx"),
     Scenario("503 through a CDN, then 200", fresh("/cdn-flaky/503/"), "ok", "ok"),
-    Scenario("429 through a CDN, then 200", fresh("/cdn-flaky/429/"), "ok", "ok"),
-    Scenario("429 Retry-After then 200", fresh("/retry-after/"), "ok", "ok"),
-    Scenario("429 forever", site("/always-429"), "blocked", "rate-limited"),
+    # Rate limits are a host's, not a path's (the checker slows the whole
+    # host down): each on a host of its own.
+    Scenario("429 through a CDN, then 200", fresh("/cdn-flaky/429/", "cdn429"), "ok", "ok"),
+    Scenario("429 Retry-After then 200", fresh("/retry-after/", "later"), "ok", "ok"),
+    Scenario("429 forever", site("/always-429", "limited"), "blocked", "rate-limited"),
     Scenario("Cloudflare challenge", lambda w: w.url("/", "cf.test"), "blocked", "bot-challenge"),
     Scenario("401", site("/private"), "blocked", "auth-required"),
     Scenario("redirect to login", site("/members"), "blocked", "login-required"),
@@ -742,6 +744,97 @@ async def test_a_host_that_looks_down_is_tried_again_once_at_a_time_after_a_rest
         checker._trials.discard(key)
         checker._note_reachability(url, None)  # the trial got an answer
         assert checker._admission(key) == "go"
+
+
+async def test_a_429_slows_the_whole_host_down_not_just_the_link(web: TestWeb) -> None:
+    """The host allows one request per 0.4 s; four links ask at once.
+
+    Three get 429 with "Retry-After: 1".  Each link used to retry on its
+    own, all at the same moment, and earn the next round of 429s; the
+    host's gate now holds every start until the Retry-After and spaces
+    them a second apart.
+    """
+    host = f"limit-{token()}.test"
+    links = [Link(url=web.url(f"/rate-limit/{n}", host), title="t") for n in range(4)]
+    settings = replace(SETTINGS, per_host=4, retries=3, link_timeout=10.0)
+    results: list[Observation] = []
+    await check_links(
+        links,
+        settings,
+        on_result=lambda link, obs: results.append(obs),
+        allow_private=True,
+        resolver=web.resolve,
+        probe_soft404=False,
+    )
+    assert [obs.status_code for obs in results] == [200] * 4
+    assert web.limited[host] <= 3  # the first burst only
+
+
+async def test_a_host_that_wants_more_patience_than_a_link_has_is_not_asked_again(
+    web: TestWeb,
+) -> None:
+    """Retry-After: 30 against 2 s per link: the first link's answer stands for
+    the host's other links, which are not sent (the run does not wait 30 s each)."""
+    host = f"limit-long-{token()}.test"
+    links = [Link(url=web.url(f"/always-429-long?n={n}", host), title="t") for n in range(5)]
+    settings = replace(SETTINGS, per_host=1, retries=2, link_timeout=2.0, retry_after_cap=30.0)
+    results: list[tuple[Link, Observation]] = []
+    await check_links(
+        links,
+        settings,
+        on_result=lambda link, obs: results.append((link, obs)),
+        allow_private=True,
+        resolver=web.resolve,
+        probe_soft404=False,
+    )
+    assert {classify(obs, link).reason for link, obs in results} == {"rate-limited"}
+    assert len(web.stats[host].starts) == 1
+    spared = [obs for _, obs in results if obs.error == "rate-limited"]
+    assert len(spared) == 4
+    assert all(obs.error_detail.startswith("not tried: the host asked us") for obs in spared)
+
+
+async def test_a_host_that_keeps_saying_429_after_we_slowed_down_is_left_alone(
+    web: TestWeb,
+) -> None:
+    """Three 429s to requests sent after slowing down: the host's other links are not
+    sent this run (12 links, three retries each, would be 48 requests)."""
+    host = f"limit-always-{token()}.test"
+    links = [Link(url=web.url(f"/always-429?n={n}", host), title="t") for n in range(12)]
+    settings = replace(SETTINGS, per_host=2, retries=3, link_timeout=5.0)
+    results: list[tuple[Link, Observation]] = []
+    await check_links(
+        links,
+        settings,
+        on_result=lambda link, obs: results.append((link, obs)),
+        allow_private=True,
+        resolver=web.resolve,
+        probe_soft404=False,
+    )
+    assert {classify(obs, link).reason for link, obs in results} == {"rate-limited"}
+    assert len(web.stats[host].starts) <= 8
+    assert any("answered 429 to the last 3 requests" in obs.error_detail for _, obs in results)
+
+
+async def test_one_path_that_always_says_429_does_not_cost_the_hosts_other_links(
+    web: TestWeb,
+) -> None:
+    host = f"limit-one-path-{token()}.test"
+    links = [Link(url=web.url("/always-429", host), title="t")]
+    links += [Link(url=web.url(f"/doc?n={n}", host), title="t") for n in range(8)]
+    settings = replace(SETTINGS, per_host=2, retries=1, link_timeout=5.0)
+    results: list[tuple[Link, Observation]] = []
+    await check_links(
+        links,
+        settings,
+        on_result=lambda link, obs: results.append((link, obs)),
+        allow_private=True,
+        resolver=web.resolve,
+        probe_soft404=False,
+    )
+    reasons = {link.url: classify(obs, link).reason for link, obs in results}
+    assert reasons.pop(links[0].url) == "rate-limited"
+    assert set(reasons.values()) == {"ok"}
 
 
 def test_spread_by_host_interleaves_hosts_in_proportion_keeping_each_hosts_order() -> None:

@@ -143,6 +143,8 @@ class TestWeb:
         self._cert_dir = cert_dir
         self.hits: Counter[str] = Counter()
         self.stats: dict[str, HostStats] = defaultdict(HostStats)
+        self.allowed_at: dict[str, float] = {}  # /rate-limit/: each host's last 200
+        self.limited: Counter[str] = Counter()  # /rate-limit/: 429s sent, per host
         self.lookups: Counter[str] = Counter()
         self.requests: list[Request] = []
         self.gzip_bomb = gzip_bomb(1024)  # 1 GiB decoded from ~1 MiB
@@ -344,6 +346,19 @@ class TestWeb:
                 await c.send(200, page("Patience rewarded"))
             return True
 
+        async def rate_limit(req: Request, c: Conn) -> bool:
+            # One request per 0.4 s per host, as a real rate limiter allows;
+            # any faster gets 429 and "Retry-After: 1".
+            now = time.monotonic()
+            last = web.allowed_at.get(req.host)
+            if last is not None and now - last < 0.4:
+                web.limited[req.host] += 1
+                await c.send(429, page("Too Many Requests"), {"Retry-After": "1"})
+            else:
+                web.allowed_at[req.host] = now
+                await c.send(200, page(f"Allowed {req.path}"))
+            return True
+
         async def cdn_flaky(req: Request, c: Conn) -> bool:
             # Through a CDN, which names itself on every answer: the origin's
             # 503 (or a rate limit) first, then the page.
@@ -458,6 +473,8 @@ class TestWeb:
             "/always-503": status(503, "Service Unavailable"),
             "/retry-after/": retry_after,
             "/always-429": status(429, "Too Many Requests", {"Retry-After": "1"}),
+            "/always-429-long": status(429, "Too Many Requests", {"Retry-After": "30"}),
+            "/rate-limit/": rate_limit,
             "/private": status(401, "Unauthorized", {"WWW-Authenticate": 'Basic realm="x"'}),
             "/members": redirect(302, "/login?next=/members"),
             "/login": status(200, "Sign in"),

@@ -248,6 +248,8 @@ ERROR_REASONS: Mapping[str, tuple[str, str]] = {
     "connect-unreachable": ("connect-unreachable", "The server's network is unreachable"),
     "network-unreachable": ("connect-unreachable", "The network is unreachable"),
     "local-resources": ("local-resources", "This machine ran out of open files or socket memory"),
+    # Not sent: the host had asked us to slow down (fetch._HostGate.back_off).
+    "rate-limited": ("rate-limited", "The host is rate-limiting our requests"),
     "dns-nxdomain": ("dns-nxdomain", "The domain name does not exist (DNS NXDOMAIN)"),
     "dns-temporary": ("dns-temporary", "The domain name could not be resolved right now"),
     "tls-verify": ("tls-verify", "The TLS certificate could not be verified"),

@@ -537,14 +537,66 @@ class _HostGate:
     the next free start time in one step (no ``await`` between reading and
     writing it), so starts are handed out in arrival order, ``interval``
     apart, and a request only sleeps until its own.
+
+    A host that says "too many requests" (429, or 503 with ``Retry-After``)
+    gets :meth:`back_off`: no request starts before its ``Retry-After``, and
+    its starts are spaced twice as far apart as before (at least
+    ``RATE_LIMITED_SPACING``).  Each link retried on its own, while the
+    host's other links went on asking at full speed and earned 429s of
+    their own.  A request whose turn at such a host is further away than
+    ``max_wait`` is not sent: it fails at once as "rate-limited", so a host
+    that wants a minute between requests cannot stretch a run to a minute
+    per link.  Nor is any request once the host has said 429 to
+    ``RATE_LIMIT_STRIKES`` requests in a row that were sent after slowing
+    down: it is not going to let us in this run.  Any other answer halves
+    the spacing again and ends both (:meth:`answered`).
     """
 
-    __slots__ = ("_interval", "_next_start", "_slots")
+    __slots__ = (
+        "_backed_off_at", "_base", "_interval", "_max_wait", "_next_start", "_rate_limited",
+        "_slots", "_strikes",
+    )  # fmt: skip
 
-    def __init__(self, per_host: int, min_interval: float) -> None:
+    def __init__(self, per_host: int, min_interval: float, max_wait: float = math.inf) -> None:
         self._slots = anyio.Semaphore(max(1, per_host), fast_acquire=True)
-        self._interval = min_interval
+        self._base = self._interval = min_interval
+        self._max_wait = max_wait
         self._next_start = 0.0
+        self._rate_limited = False
+        self._strikes = 0
+        self._backed_off_at = -math.inf
+
+    def answered(self) -> None:
+        """The host answered without asking us to slow down: halve a back-off's spacing.
+
+        And no request is turned away any more until the next 429: one path
+        that always answers 429 must not cost the host's other links their
+        check.
+        """
+        self._rate_limited = False
+        self._strikes = 0
+        self._interval = max(self._base, self._interval / 2)
+
+    @property
+    def slowed(self) -> bool:
+        """Spaced wider than configured, or turning requests away, after a 429."""
+        return self._rate_limited or self._interval > self._base
+
+    def back_off(self, sent_at: float, after: float | None, cap: float) -> None:
+        """The host asked us to slow down; ``after`` is its ``Retry-After`` in seconds.
+
+        ``sent_at``: when the request so answered started.  Requests already
+        in flight at the last back-off extend the hold but do not slow the
+        host down again: four 429s to one burst are one "slow down".
+        """
+        now = time.monotonic()
+        self._rate_limited = True
+        if sent_at >= self._backed_off_at:
+            self._interval = min(max(2 * self._interval, RATE_LIMITED_SPACING), max(cap, 0.0))
+            self._backed_off_at = now
+            self._strikes += 1
+        hold = self._interval if after is None else after
+        self._next_start = max(self._next_start, now + hold)
 
     async def __aenter__(self) -> None:
         # Waiting here is not the link's time (see _LinkClock); the common
@@ -560,6 +612,11 @@ class _HostGate:
         # Real time on purpose: politeness is owed in wall-clock seconds.
         now = time.monotonic()
         start = max(now, self._next_start)
+        if self._rate_limited and (
+            self._strikes >= RATE_LIMIT_STRIKES or start - now > self._max_wait
+        ):
+            self._slots.release()
+            raise self._turned_away(start - now)
         self._next_start = start + self._interval
         if start > now:
             try:
@@ -571,8 +628,28 @@ class _HostGate:
     async def __aexit__(self, *exc_info: object) -> None:
         self._slots.release()
 
+    def _turned_away(self, wait: float) -> _Failure:
+        if self._strikes >= RATE_LIMIT_STRIKES:
+            why = f"answered 429 to the last {self._strikes} requests, each sent after slowing down"
+        else:
+            why = f"its next turn is {wait:.0f} s away, more than the {self._max_wait:g} s allowed"
+        return _Failure(
+            "rate-limited",
+            "not tried: the host asked us to slow down (HTTP 429 or 503 with Retry-After) "
+            f"and {why}",
+            tried=False,
+        )
+
 
 _HostKey = tuple[str, str, int]
+
+#: 429s to requests sent after slowing down, in a row, after which a host's
+#: other links are not sent this run (see _HostGate).
+RATE_LIMIT_STRIKES = 3
+
+#: The least spacing of request starts to a host that answered 429 (see
+#: _HostGate.back_off); it doubles with each further 429.
+RATE_LIMITED_SPACING = 1.0
 
 
 #: Network-level failures in a row after which a host's other requests take
@@ -916,8 +993,9 @@ class Checker:
         try:
             async with self._gate(key):
                 return await adapter.check(url, self._api_client(key), token=token)
-        except (httpx.HTTPError, OSError):
-            # The API being unwell is no verdict on the link: fetch it normally.
+        except (httpx.HTTPError, OSError, _Failure):
+            # The API being unwell (or rate-limited) is no verdict on the link:
+            # fetch it normally.
             return None
 
     # -- redirects, by hand ---------------------------------------------------
@@ -1147,7 +1225,10 @@ class Checker:
     def _gate(self, key: _HostKey) -> _HostGate:
         gate = self._gates.get(key)
         if gate is None:
-            gate = _HostGate(self._settings.per_host, self._settings.min_interval_ms / 1000)
+            settings = self._settings
+            gate = _HostGate(
+                settings.per_host, settings.min_interval_ms / 1000, settings.link_timeout
+            )
             self._gates[key] = gate
         return gate
 
@@ -1232,7 +1313,9 @@ class Checker:
             if validators.last_modified:
                 headers.append((b"If-Modified-Since", validators.last_modified.encode("utf-8")))
         settings = self._settings
-        async with self._gate(key):
+        gate = self._gate(key)
+        async with gate:
+            sent_at = time.monotonic()
             admission = self._admission(key) if self._unreachable else "go"
             if admission == "spare":
                 raise self._spared(key)
@@ -1264,7 +1347,18 @@ class Checker:
                                 pool.drop_idle()
                                 continue
                             raise
-                        return await self._read(status, raw_headers, connection)
+                        answer = await self._read(status, raw_headers, connection)
+                        if status == 429 or (status == 503 and "retry-after" in answer.headers):
+                            gate.back_off(
+                                sent_at,
+                                classify.retry_after_seconds(
+                                    answer.headers, self._clock(), settings.retry_after_cap
+                                ),
+                                settings.retry_after_cap,
+                            )
+                        elif gate.slowed:
+                            gate.answered()
+                        return answer
                     finally:
                         pool.release(connection)
                 raise AssertionError("unreachable: the second try returns or raises")
