@@ -770,6 +770,29 @@ async def test_a_429_slows_the_whole_host_down_not_just_the_link(web: TestWeb) -
     assert web.limited[host] <= 3  # the first burst only
 
 
+async def test_starts_booked_before_a_429_wait_for_its_retry_after_too(web: TestWeb) -> None:
+    """The host is busy for a second and says so ("Retry-After: 1") to its first request.
+
+    Three slots, starts 0.3 s apart: the two starts booked before that 429
+    used to go out on time, inside the second the host had asked for, and
+    earn 429s that counted as strikes (three: every link "rate-limited").
+    """
+    host = f"hold-{token()}.test"
+    links = [Link(url=web.url(f"/wait-a-second/{n}", host), title="t") for n in range(3)]
+    settings = replace(SETTINGS, per_host=3, min_interval_ms=300, retries=0, link_timeout=5.0)
+    results: list[Observation] = []
+    await check_links(
+        links,
+        settings,
+        on_result=lambda link, obs: results.append(obs),
+        allow_private=True,
+        resolver=web.resolve,
+        probe_soft404=False,
+    )
+    assert sorted(obs.status_code or 0 for obs in results) == [200, 200, 429]
+    assert web.limited[host] == 1
+
+
 async def test_a_host_that_wants_more_patience_than_a_link_has_is_not_asked_again(
     web: TestWeb,
 ) -> None:

@@ -145,6 +145,7 @@ class TestWeb:
         self.stats: dict[str, HostStats] = defaultdict(HostStats)
         self.allowed_at: dict[str, float] = {}  # /rate-limit/: each host's last 200
         self.limited: Counter[str] = Counter()  # /rate-limit/: 429s sent, per host
+        self.busy_until: dict[str, float] = {}  # /wait-a-second/: each host's first second
         self.lookups: Counter[str] = Counter()
         self.requests: list[Request] = []
         self.gzip_bomb = gzip_bomb(1024)  # 1 GiB decoded from ~1 MiB
@@ -359,6 +360,18 @@ class TestWeb:
                 await c.send(200, page(f"Allowed {req.path}"))
             return True
 
+        async def wait_a_second(req: Request, c: Conn) -> bool:
+            # Busy for a second after the host's first request, and says so:
+            # 429 with "Retry-After: 1" until then, 200 afterwards.
+            now = time.monotonic()
+            until = web.busy_until.setdefault(req.host, now + 1.0)
+            if now < until:
+                web.limited[req.host] += 1
+                await c.send(429, page("Too Many Requests"), {"Retry-After": "1"})
+            else:
+                await c.send(200, page(f"Allowed {req.path}"))
+            return True
+
         async def cdn_flaky(req: Request, c: Conn) -> bool:
             # Through a CDN, which names itself on every answer: the origin's
             # 503 (or a rate limit) first, then the page.
@@ -475,6 +488,7 @@ class TestWeb:
             "/always-429": status(429, "Too Many Requests", {"Retry-After": "1"}),
             "/always-429-long": status(429, "Too Many Requests", {"Retry-After": "30"}),
             "/rate-limit/": rate_limit,
+            "/wait-a-second/": wait_a_second,
             "/private": status(401, "Unauthorized", {"WWW-Authenticate": 'Basic realm="x"'}),
             "/members": redirect(302, "/login?next=/members"),
             "/login": status(200, "Sign in"),

@@ -553,8 +553,8 @@ class _HostGate:
     """
 
     __slots__ = (
-        "_backed_off_at", "_base", "_interval", "_max_wait", "_next_start", "_rate_limited",
-        "_slots", "_strikes",
+        "_backed_off_at", "_base", "_held_until", "_interval", "_max_wait", "_next_start",
+        "_rate_limited", "_slots", "_strikes",
     )  # fmt: skip
 
     def __init__(self, per_host: int, min_interval: float, max_wait: float = math.inf) -> None:
@@ -565,6 +565,7 @@ class _HostGate:
         self._rate_limited = False
         self._strikes = 0
         self._backed_off_at = -math.inf
+        self._held_until = -math.inf  # no start before this: the latest back-off's hold
 
     def answered(self) -> None:
         """The host answered without asking us to slow down: halve a back-off's spacing.
@@ -596,7 +597,8 @@ class _HostGate:
             self._backed_off_at = now
             self._strikes += 1
         hold = self._interval if after is None else after
-        self._next_start = max(self._next_start, now + hold)
+        self._held_until = max(self._held_until, now + hold)
+        self._next_start = max(self._next_start, self._held_until)
 
     async def __aenter__(self) -> None:
         # Waiting here is not the link's time (see _LinkClock); the common
@@ -607,23 +609,27 @@ class _HostGate:
 
     async def _enter(self) -> None:
         await self._slots.acquire()
-        if self._interval <= 0:
-            return
-        # Real time on purpose: politeness is owed in wall-clock seconds.
-        now = time.monotonic()
-        start = max(now, self._next_start)
-        if self._rate_limited and (
-            self._strikes >= RATE_LIMIT_STRIKES or start - now > self._max_wait
-        ):
-            self._slots.release()
-            raise self._turned_away(start - now)
-        self._next_start = start + self._interval
-        if start > now:
-            try:
+        try:
+            # A start booked before a back-off is booked again after its
+            # hold: sent on time, it would be sent while the host has asked
+            # us to wait, and its 429 would count as a strike.
+            while self._interval > 0:
+                # Real time on purpose: politeness is owed in wall-clock seconds.
+                now = time.monotonic()
+                start = max(now, self._next_start)
+                if self._rate_limited and (
+                    self._strikes >= RATE_LIMIT_STRIKES or start - now > self._max_wait
+                ):
+                    raise self._turned_away(start - now)
+                self._next_start = start + self._interval
+                if start <= now:
+                    return
                 await anyio.sleep(start - now)
-            except BaseException:
-                self._slots.release()
-                raise
+                if self._held_until <= start:
+                    return
+        except BaseException:
+            self._slots.release()
+            raise
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._slots.release()
