@@ -1162,6 +1162,33 @@ async def test_system_resolver_passes_numeric_addresses_through() -> None:
     assert await system_resolver("127.0.0.1") == ["127.0.0.1"]
 
 
+async def test_a_probe_the_deadline_cuts_short_is_the_hosts_one_probe(web: TestWeb) -> None:
+    """The host trickles its answer to a made-up path; the link probing it runs out of time.
+
+    The host's other links wait for that probe with their deadlines paused.
+    Each used to probe again when the lock came its way and run out of
+    time in turn: one link_timeout per link, one after another.
+    """
+    host = f"tarpit-{token()}.test"
+    links = [Link(url=web.url(f"/post/{n}", host), title="t") for n in range(4)]
+    settings = replace(SETTINGS, link_timeout=0.5, retries=0)
+    before = len(web.requests)
+    results: list[Observation] = []
+    started = time.monotonic()
+    await check_links(
+        links,
+        settings,
+        on_result=lambda link, obs: results.append(obs),
+        allow_private=True,
+        resolver=web.resolve,
+    )
+    assert time.monotonic() - started < 1.5  # not 4 x 0.5 s
+    probes = [r for r in web.requests[before:] if r.path.endswith(PROBE_SUFFIX)]
+    assert len(probes) == 1
+    # The link whose probe was cut loses its answer (the probe is part of its check).
+    assert sorted(obs.status_code or 0 for obs in results) == [0, 200, 200, 200]
+
+
 async def test_soft404_probe_is_sent_once_per_host(web: TestWeb) -> None:
     """Concurrent links of one host share one probe; each is judged against it."""
     links = [Link(url=web.url(f"/blog/post-{n}", "soft.test"), title="t") for n in range(6)]

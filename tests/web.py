@@ -264,6 +264,11 @@ class TestWeb:
                 headers = {"Server": "cloudflare", "cf-mitigated": "challenge"}
                 await conn.send(403, body, headers)
                 return True
+            if request.host.startswith("tarpit"):  # its pages at once, made-up paths never
+                if request.path.endswith("-linkwatch-probe"):
+                    return await self._routes["/trickle"](request, conn)
+                await conn.send(200, page(f"Tarpit {request.path}"))
+                return True
             if request.host.startswith("busy"):
                 await asyncio.sleep(0.15)
                 await conn.send(200, page(f"Busy {request.path}"))

@@ -1467,6 +1467,11 @@ class Checker:
             self._probes[key] = signature
             return signature
         finally:
+            # Cut short by this link's deadline, the probe still was the
+            # host's one: the links waiting for it (their deadlines paused)
+            # would otherwise each probe in turn, and on a host that never
+            # finishes answering one, each wait out a link_timeout of its own.
+            self._probes.setdefault(key, None)
             lock.release()
 
 
