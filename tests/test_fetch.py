@@ -726,6 +726,32 @@ async def test_a_host_that_refuses_every_connect_is_not_asked_again_and_again() 
     assert sum(obs.attempts for obs in results) <= 16
 
 
+async def test_a_host_that_looks_down_spares_its_links_without_spacing_them() -> None:
+    """A request that is not sent owes the host no politeness: its links fail at once.
+
+    Spared requests used to queue for the host's slot and book a start
+    min_interval apart like the requests they stand in for: 12 links 0.2 s
+    apart took 2.2 s to be told the host refuses connections.
+    """
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # closed again: nothing listens there
+    links = [Link(url=f"http://127.0.0.1:{port}/p{n}", title="t") for n in range(12)]
+    settings = replace(SETTINGS, per_host=1, retries=0, min_interval_ms=200)
+    results: list[Observation] = []
+    started = time.monotonic()
+    await check_links(
+        links,
+        settings,
+        on_result=lambda link, obs: results.append(obs),
+        allow_private=True,
+        probe_soft404=False,
+    )
+    assert {obs.error for obs in results} == {"connect-refused"}
+    assert sum("not tried" in obs.error_detail for obs in results) == 9
+    assert time.monotonic() - started < 1.0  # three starts 0.2 s apart, then none
+
+
 async def test_a_host_that_looks_down_is_tried_again_once_at_a_time_after_a_rest() -> None:
     settings = replace(SETTINGS, link_timeout=5.0)
     async with Checker(settings, allow_private=True) as checker:

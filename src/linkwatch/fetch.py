@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import errno
+import functools
 import hashlib
 import html
 import ipaddress
@@ -554,11 +555,23 @@ class _HostGate:
 
     __slots__ = (
         "_backed_off_at", "_base", "_held_until", "_interval", "_max_wait", "_next_start",
-        "_rate_limited", "_slots", "_strikes",
+        "_rate_limited", "_refuse", "_slots", "_strikes",
     )  # fmt: skip
 
-    def __init__(self, per_host: int, min_interval: float, max_wait: float = math.inf) -> None:
+    def __init__(
+        self,
+        per_host: int,
+        min_interval: float,
+        max_wait: float = math.inf,
+        refuse: Callable[[], None] = lambda: None,
+    ) -> None:
         self._slots = anyio.Semaphore(max(1, per_host), fast_acquire=True)
+        # Raises when a request is not to be sent at all (Checker._spared):
+        # asked before the wait and again once the slot is taken, never
+        # after a start is booked, for a request not sent owes the host no
+        # spacing (booked and slept, the spared links of a host that looks
+        # down took as long to fail as to be tried, min_interval apart).
+        self._refuse = refuse
         self._base = self._interval = min_interval
         self._max_wait = max_wait
         self._next_start = 0.0
@@ -601,6 +614,7 @@ class _HostGate:
         self._next_start = max(self._next_start, self._held_until)
 
     async def __aenter__(self) -> None:
+        self._refuse()
         # Waiting here is not the link's time (see _LinkClock); the common
         # case, a free slot and no spacing due, waits for nothing.
         busy = self._slots.value == 0 or self._next_start > time.monotonic()
@@ -610,6 +624,7 @@ class _HostGate:
     async def _enter(self) -> None:
         await self._slots.acquire()
         try:
+            self._refuse()  # the host may have been found down while we waited
             # A start booked before a back-off is booked again after its
             # hold: sent on time, it would be sent while the host has asked
             # us to wait, and its 429 would count as a strike.
@@ -1108,11 +1123,28 @@ class Checker:
         trouble = self._unreachable.get(key)
         if trouble is None or trouble.streak < DEAD_HOST_STREAK:
             return "go"
-        resting = time.monotonic() - trouble.at < self._settings.link_timeout
-        if resting or key in self._trials:
+        if self._resting(key, trouble):
             return "spare"
         self._trials.add(key)
         return "trial"
+
+    def _resting(self, key: _HostKey, trouble: _Trouble) -> bool:
+        """After its streak, the host rests for a link_timeout, or has its one trial under way."""
+        return key in self._trials or time.monotonic() - trouble.at < self._settings.link_timeout
+
+    def _refuse_while_resting(self, key: _HostKey) -> None:
+        """Raise :meth:`_spared`'s failure now if :meth:`_admission` would spare ``key``.
+
+        The host's gate asks before a request waits for its slot or turn
+        (see _HostGate); a trial is still booked by :meth:`_admission` alone.
+        """
+        trouble = self._unreachable.get(key) if self._unreachable else None
+        if (
+            trouble is not None
+            and trouble.streak >= DEAD_HOST_STREAK
+            and self._resting(key, trouble)
+        ):
+            raise self._spared(key)
 
     def _spared(self, key: _HostKey) -> _Failure:
         """This host's failure, for a request not sent because the host looks down.
@@ -1233,7 +1265,10 @@ class Checker:
         if gate is None:
             settings = self._settings
             gate = _HostGate(
-                settings.per_host, settings.min_interval_ms / 1000, settings.link_timeout
+                settings.per_host,
+                settings.min_interval_ms / 1000,
+                settings.link_timeout,
+                refuse=functools.partial(self._refuse_while_resting, key),
             )
             self._gates[key] = gate
         return gate
