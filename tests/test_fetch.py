@@ -752,6 +752,31 @@ async def test_a_host_that_looks_down_spares_its_links_without_spacing_them() ->
     assert time.monotonic() - started < 1.0  # three starts 0.2 s apart, then none
 
 
+async def test_a_host_that_stops_answering_is_rested_like_one_that_refuses(
+    web: TestWeb,
+) -> None:
+    """A server that accepts connections and never answers holds each request for the
+    read timeout; the links queued behind it wait with their deadlines paused, so they
+    used to time out round after round (12 links two at a time: six rounds)."""
+    host = f"hung-{token()}.test"
+    links = [Link(url=web.url(f"/hang?n={n}", host), title="t") for n in range(12)]
+    settings = replace(SETTINGS, per_host=2, retries=0, read_timeout=0.3, link_timeout=1.0)
+    results: list[Observation] = []
+    started = time.monotonic()
+    await check_links(
+        links,
+        settings,
+        on_result=lambda link, obs: results.append(obs),
+        allow_private=True,
+        resolver=web.resolve,
+        probe_soft404=False,
+    )
+    assert time.monotonic() - started < 1.2  # two rounds of 0.3 s, not six
+    assert {obs.error for obs in results} == {"timeout"}
+    assert not any(is_network_failure(obs) for obs in results)  # a server was reached
+    assert sum("not tried" in obs.error_detail for obs in results) >= 8
+
+
 async def test_a_host_that_looks_down_is_tried_again_once_at_a_time_after_a_rest() -> None:
     settings = replace(SETTINGS, link_timeout=5.0)
     async with Checker(settings, allow_private=True) as checker:

@@ -673,7 +673,7 @@ RATE_LIMIT_STRIKES = 3
 RATE_LIMITED_SPACING = 1.0
 
 
-#: Network-level failures in a row after which a host's other requests take
+#: Network-level failures or timeouts in a row after which a host's other requests take
 #: its failure instead of waiting their turn to fail alike (Checker._spared).
 DEAD_HOST_STREAK = 3
 
@@ -711,7 +711,7 @@ def socket_budget(concurrency: int) -> tuple[int, int]:
 
 @dataclass(frozen=True, slots=True)
 class _Trouble:
-    """A host's latest request failed below HTTP: how, how many in a row, and when."""
+    """A host's latest request got no HTTP answer: how, how many in a row, and when."""
 
     failure: _Failure
     streak: int
@@ -825,7 +825,7 @@ class Checker:
         self._dns_locks: dict[str, anyio.Lock] = {}
         # When each name's last temporary DNS failure was seen (see _resolve).
         self._dns_failed_at: dict[str, float] = {}
-        # Hosts whose latest request this run failed below HTTP (see check()).
+        # Hosts whose latest request this run got no HTTP answer (see _note_reachability).
         self._unreachable: dict[_HostKey, _Trouble] = {}
         # Hosts where one request is trying again after a streak (see _spared).
         self._trials: set[_HostKey] = set()
@@ -959,7 +959,7 @@ class Checker:
 
         Waits for the host's slot do not count (:class:`_LinkClock`), so the
         deadline cut one of its own attempts: a server that trickles, or a
-        connect that hangs.  If the host's latest request failed below HTTP,
+        connect that hangs.  If the host's latest request got no answer,
         that failure is this link's too, so that a runner whose packets are
         silently dropped is still seen to be offline
         (``classify.is_network_failure``) instead of judging such links
@@ -1100,7 +1100,16 @@ class Checker:
             return self._observation(url, final_url, hops, answer)
 
     def _note_reachability(self, url: str, failure: _Failure | None) -> None:
-        """Remember whether ``url``'s host last failed below HTTP (for :meth:`_timed_out`)."""
+        """Remember whether ``url``'s host last got no answer (:meth:`_timed_out`, :meth:`_spared`).
+
+        No answer is a failure below HTTP or a server that stopped answering
+        (``timeout``): one that accepts connections and never answers holds
+        each request for the read timeout, as a silent one holds it for the
+        connect timeout, and the links queued behind either wait with their
+        deadlines paused (:class:`_LinkClock`), so they too would time out
+        round after round without the breaker.  A timeout is no network
+        failure for offline detection: its detail says so, and it is kept.
+        """
         if failure is None and not self._unreachable:
             return  # the common case, kept to a dict's truth test
         key = self._host_key(url)
@@ -1108,7 +1117,10 @@ class Checker:
             return
         if failure is not None and not failure.tried:
             return
-        if failure is not None and classify.is_network_failure_kind(failure.kind, failure.detail):
+        if failure is not None and (
+            failure.kind == "timeout"
+            or classify.is_network_failure_kind(failure.kind, failure.detail)
+        ):
             trouble = self._unreachable.get(key)
             streak = trouble.streak + 1 if trouble is not None else 1
             self._unreachable[key] = _Trouble(failure, streak, time.monotonic())
@@ -1150,10 +1162,11 @@ class Checker:
         """This host's failure, for a request not sent because the host looks down.
 
         A host whose connects time out holds each request for the whole
-        ``connect_timeout``, ``per_host`` at a time, so its links queued
-        behind would take many times the timeout to fail one by one (40
-        links, 4 at a time: ten rounds).  After ``DEAD_HOST_STREAK``
-        network-level failures in a row (a circuit breaker), the host's
+        ``connect_timeout`` (one that never answers, for ``read_timeout``),
+        ``per_host`` at a time, so its links queued behind would take many
+        times the timeout to fail one by one (40 links, 4 at a time: ten
+        rounds).  After ``DEAD_HOST_STREAK`` network-level failures or
+        timeouts in a row (a circuit breaker), the host's
         requests get the latest failure at once, marked as not tried; once
         ``link_timeout`` has passed since that failure, one request at a
         time tries the host again, and a success ends the streak.  It is the
@@ -1167,7 +1180,7 @@ class Checker:
         return _Failure(
             trouble.failure.kind,
             f"{trouble.failure.detail} (not tried: the last {trouble.streak} requests to "
-            "this host failed at the network level)",
+            "this host got no answer)",
             tried=False,
         )
 
