@@ -34,6 +34,7 @@ from linkwatch.fetch import (
     _BoundedDecoder,
     _decode_headers,
     _handoff_limit,
+    _HostGate,
     _map_exception,
     _path_is_root,
     _with_fragment,
@@ -909,6 +910,27 @@ async def test_one_path_that_always_says_429_does_not_cost_the_hosts_other_links
     reasons = {link.url: classify(obs, link).reason for link, obs in results}
     assert reasons.pop(links[0].url) == "rate-limited"
     assert set(reasons.values()) == {"ok"}
+
+
+async def test_a_429_never_spaces_a_hosts_starts_closer_than_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """min_interval 5 s, Retry-After capped at 2 s: the doubled spacing is not capped below 5."""
+    waits: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        waits.append(seconds)  # the clock stands still: each wait is its start's distance
+
+    monkeypatch.setattr(anyio, "sleep", no_sleep)
+    gate = _HostGate(1, 5.0)
+    async with gate:
+        pass
+    gate.back_off(time.monotonic(), 0.0, 2.0)  # 429 with "Retry-After: 0"
+    for _ in range(2):
+        async with gate:
+            pass
+    assert len(waits) == 2
+    assert waits[1] - waits[0] > 4.9  # not 2
 
 
 def test_spread_by_host_interleaves_hosts_in_proportion_keeping_each_hosts_order() -> None:

@@ -606,7 +606,10 @@ class _HostGate:
         now = time.monotonic()
         self._rate_limited = True
         if sent_at >= self._backed_off_at:
-            self._interval = min(max(2 * self._interval, RATE_LIMITED_SPACING), max(cap, 0.0))
+            # The cap bounds the slowing down, never the configured spacing:
+            # capped below min_interval, a 429 would speed the host up.
+            doubled = min(max(2 * self._interval, RATE_LIMITED_SPACING), max(cap, 0.0))
+            self._interval = max(self._base, doubled)
             self._backed_off_at = now
             self._strikes += 1
         hold = self._interval if after is None else after
