@@ -933,6 +933,23 @@ async def test_a_429_never_spaces_a_hosts_starts_closer_than_configured(
     assert waits[1] - waits[0] > 4.9  # not 2
 
 
+async def test_one_link_retrying_a_path_that_says_429_does_not_close_its_host(
+    web: TestWeb,
+) -> None:
+    """A link's own retries are one path asked again, not three requests turned away.
+
+    Its three 429s (one attempt, two retries) used to count as three strikes,
+    and the host's every later link was "rate-limited" without a request.
+    """
+    host = f"limit-retried-{token()}.test"
+    settings = replace(SETTINGS, retries=2, link_timeout=5.0, retry_after_cap=0.2)
+    async with checker(web, settings=settings, probe_soft404=False) as c:
+        limited = await c.check(Link(url=web.url("/always-429", host), title="t"))
+        assert (limited.status_code, limited.attempts) == (429, 3)
+        after = await c.check(Link(url=web.url("/article", host), title="t"))
+    assert after.status_code == 200
+
+
 def test_spread_by_host_interleaves_hosts_in_proportion_keeping_each_hosts_order() -> None:
     def link(host: str, n: int) -> Link:
         return Link(url=f"https://{host}/{n}", title="t")

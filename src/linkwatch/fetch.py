@@ -548,14 +548,14 @@ class _HostGate:
     ``max_wait`` is not sent: it fails at once as "rate-limited", so a host
     that wants a minute between requests cannot stretch a run to a minute
     per link.  Nor is any request once the host has said 429 to
-    ``RATE_LIMIT_STRIKES`` requests in a row that were sent after slowing
-    down: it is not going to let us in this run.  Any other answer halves
+    ``RATE_LIMIT_STRIKES`` requests for different targets in a row that
+    were sent after slowing down: it is not going to let us in this run.  Any other answer halves
     the spacing again and ends both (:meth:`answered`).
     """
 
     __slots__ = (
         "_backed_off_at", "_base", "_held_until", "_interval", "_max_wait", "_next_start",
-        "_rate_limited", "_refuse", "_slots", "_strikes",
+        "_rate_limited", "_refuse", "_slots", "_struck",
     )  # fmt: skip
 
     def __init__(
@@ -576,7 +576,11 @@ class _HostGate:
         self._max_wait = max_wait
         self._next_start = 0.0
         self._rate_limited = False
-        self._strikes = 0
+        # The targets (path and query) that earned a strike since the last
+        # other answer.  One path asked again, a link's retry, is no new
+        # strike: a single link that always gets 429 would close its host
+        # to every later link with its own three attempts.
+        self._struck: set[bytes] = set()
         self._backed_off_at = -math.inf
         self._held_until = -math.inf  # no start before this: the latest back-off's hold
 
@@ -588,7 +592,7 @@ class _HostGate:
         check.
         """
         self._rate_limited = False
-        self._strikes = 0
+        self._struck.clear()
         self._interval = max(self._base, self._interval / 2)
 
     @property
@@ -596,12 +600,15 @@ class _HostGate:
         """Spaced wider than configured, or turning requests away, after a 429."""
         return self._rate_limited or self._interval > self._base
 
-    def back_off(self, sent_at: float, after: float | None, cap: float) -> None:
+    def back_off(
+        self, sent_at: float, after: float | None, cap: float, target: bytes = b""
+    ) -> None:
         """The host asked us to slow down; ``after`` is its ``Retry-After`` in seconds.
 
         ``sent_at``: when the request so answered started.  Requests already
         in flight at the last back-off extend the hold but do not slow the
         host down again: four 429s to one burst are one "slow down".
+        ``target``: the path and query asked for (see ``_struck``).
         """
         now = time.monotonic()
         self._rate_limited = True
@@ -611,7 +618,7 @@ class _HostGate:
             doubled = min(max(2 * self._interval, RATE_LIMITED_SPACING), max(cap, 0.0))
             self._interval = max(self._base, doubled)
             self._backed_off_at = now
-            self._strikes += 1
+            self._struck.add(target)
         hold = self._interval if after is None else after
         self._held_until = max(self._held_until, now + hold)
         self._next_start = max(self._next_start, self._held_until)
@@ -652,9 +659,16 @@ class _HostGate:
     async def __aexit__(self, *exc_info: object) -> None:
         self._slots.release()
 
+    @property
+    def _strikes(self) -> int:
+        return len(self._struck)
+
     def _turned_away(self, wait: float) -> _Failure:
         if self._strikes >= RATE_LIMIT_STRIKES:
-            why = f"answered 429 to the last {self._strikes} requests, each sent after slowing down"
+            why = (
+                f"answered 429 to the last {self._strikes} requests, each for another "
+                "path and sent after slowing down"
+            )
         else:
             why = f"its next turn is {wait:.0f} s away, more than the {self._max_wait:g} s allowed"
         return _Failure(
@@ -667,8 +681,8 @@ class _HostGate:
 
 _HostKey = tuple[str, str, int]
 
-#: 429s to requests sent after slowing down, in a row, after which a host's
-#: other links are not sent this run (see _HostGate).
+#: 429s in a row to requests for different paths, sent after slowing down,
+#: after which a host's other links are not sent this run (see _HostGate).
 RATE_LIMIT_STRIKES = 3
 
 #: The least spacing of request starts to a host that answered 429 (see
@@ -1412,6 +1426,7 @@ class Checker:
                                     answer.headers, self._clock(), settings.retry_after_cap
                                 ),
                                 settings.retry_after_cap,
+                                url.raw_path,
                             )
                         elif gate.slowed:
                             gate.answered()
