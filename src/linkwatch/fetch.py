@@ -490,11 +490,13 @@ class _LinkClock:
     deadline paused (:meth:`paused`) and move it on by as long as they took.
     """
 
-    __slots__ = ("scope", "spared", "unbilled")
+    __slots__ = ("answer", "scope", "spared", "unbilled")
 
     def __init__(self, scope: anyio.CancelScope) -> None:
         self.scope = scope
         self.unbilled = 0.0
+        # The latest attempt's page, answered, while its soft-404 probe runs.
+        self.answer: Observation | None = None
         # True once an attempt was answered by its host's failure without a
         # request (Checker._spared): retrying would only repeat that.
         self.spared = False
@@ -964,8 +966,9 @@ class Checker:
                     _LINK_CLOCK.reset(token)
             if obs is None:
                 # The deadline cut an attempt short: the last complete answer, if
-                # any, says more than "timeout" (a 503, a connect timeout…).
-                obs = last or self._timed_out(link.url, budget)
+                # any, says more than "timeout" (a 503, a connect timeout…), and
+                # a page whose soft-404 probe was cut short answered completely.
+                obs = clock.answer or last or self._timed_out(link.url, budget)
             # The link's own time, as its deadline counted it: queueing for
             # politeness is the run's, not the server's.
             took = int(elapsed() * 1000)
@@ -1016,7 +1019,14 @@ class Checker:
                 return adapted
         obs = await self._follow(link.url, validators, lang=link.lang)
         if self._probe_soft404 and self._wants_probe(obs):
+            clock = _LINK_CLOCK.get()
+            if clock is not None:
+                # Should the deadline cut the probe short, the page's own
+                # answer stands (see check()): a 200 is no "timeout".
+                clock.answer = obs
             probe = await self._probe_signature(obs.final_url or obs.url)
+            if clock is not None:
+                clock.answer = None
             if probe is not None and matches_probe(obs.body, probe):
                 obs = replace(obs, soft404_probe_match=True)
         return obs
