@@ -778,6 +778,30 @@ async def test_a_host_that_stops_answering_is_rested_like_one_that_refuses(
     assert sum("not tried" in obs.error_detail for obs in results) >= 8
 
 
+async def test_slow_pages_of_a_host_that_answers_do_not_cost_its_other_links(
+    web: TestWeb,
+) -> None:
+    """Three pages in a row time out, but the host answered before: it is alive, and its
+    other links are checked, not spared as "timeout" (which would recur every night)."""
+    host = f"slowpages-{token()}.test"
+    links = [Link(url=web.url("/doc?n=first", host), title="t")]
+    links += [Link(url=web.url(f"/hang?n={n}", host), title="t") for n in range(3)]
+    links += [Link(url=web.url(f"/doc?n={n}", host), title="t") for n in range(6)]
+    settings = replace(SETTINGS, per_host=3, retries=0, read_timeout=0.3, link_timeout=1.0)
+    results: dict[str, Observation] = {}
+    await check_links(
+        links,
+        settings,
+        on_result=lambda link, obs: results.__setitem__(link.url, obs),
+        allow_private=True,
+        resolver=web.resolve,
+        probe_soft404=False,
+    )
+    hung = {link.url for link in links if "/hang" in link.url}
+    assert {results[url].error for url in hung} == {"timeout"}
+    assert {obs.status_code for url, obs in results.items() if url not in hung} == {200}
+
+
 async def test_a_host_that_looks_down_is_tried_again_once_at_a_time_after_a_rest() -> None:
     settings = replace(SETTINGS, link_timeout=5.0)
     async with Checker(settings, allow_private=True) as checker:

@@ -557,7 +557,7 @@ class _HostGate:
 
     __slots__ = (
         "_backed_off_at", "_base", "_held_until", "_interval", "_max_wait", "_next_start",
-        "_rate_limited", "_refuse", "_slots", "_struck",
+        "_rate_limited", "_refuse", "_slots", "_struck", "heard",
     )  # fmt: skip
 
     def __init__(
@@ -585,6 +585,7 @@ class _HostGate:
         self._struck: set[bytes] = set()
         self._backed_off_at = -math.inf
         self._held_until = -math.inf  # no start before this: the latest back-off's hold
+        self.heard = False  # the host has answered a request this run (a status line)
 
     def answered(self) -> None:
         """The host answered without asking us to slow down: halve a back-off's spacing.
@@ -1136,6 +1137,11 @@ class Checker:
         deadlines paused (:class:`_LinkClock`), so they too would time out
         round after round without the breaker.  A timeout is no network
         failure for offline detection: its detail says so, and it is kept.
+
+        A timeout counts only while the host has not answered any request
+        this run: a host that answers is alive, and three slow pages of it
+        in a row must not cost its other links their check (spared, they
+        would fail night after night while their pages work).
         """
         if failure is None and not self._unreachable:
             return  # the common case, kept to a dict's truth test
@@ -1144,10 +1150,14 @@ class Checker:
             return
         if failure is not None and not failure.tried:
             return
-        if failure is not None and (
-            failure.kind == "timeout"
-            or classify.is_network_failure_kind(failure.kind, failure.detail)
-        ):
+        network = failure is not None and classify.is_network_failure_kind(
+            failure.kind, failure.detail
+        )
+        if failure is not None and failure.kind == "timeout" and not network:
+            gate = self._gates.get(key)
+            if gate is not None and gate.heard:
+                return  # a slow page of a host that answers: no sign it is down
+        if failure is not None and (network or failure.kind == "timeout"):
             trouble = self._unreachable.get(key)
             streak = trouble.streak + 1 if trouble is not None else 1
             self._unreachable[key] = _Trouble(failure, streak, time.monotonic())
@@ -1420,6 +1430,7 @@ class Checker:
                                 read_timeout=settings.read_timeout,
                                 write_timeout=settings.read_timeout,
                             )
+                            gate.heard = True
                         except _STALE_ERRORS:
                             # Closed by the server as our request arrived: the
                             # request was never seen, so it goes again, on a
