@@ -820,6 +820,11 @@ async def test_a_host_that_looks_down_is_tried_again_once_at_a_time_after_a_rest
         checker._trials.discard(key)
         checker._note_reachability(url, None)  # the trial got an answer
         assert checker._admission(key) == "go"
+        # A host that has answered this run is alive: refusals (a restart) do not rest it.
+        checker._gate(key).heard = True
+        for _ in range(3):
+            checker._note_reachability(url, refused)
+        assert checker._admission(key) == "go"
 
 
 async def test_a_429_slows_the_whole_host_down_not_just_the_link(web: TestWeb) -> None:

@@ -1138,10 +1138,13 @@ class Checker:
         round after round without the breaker.  A timeout is no network
         failure for offline detection: its detail says so, and it is kept.
 
-        A timeout counts only while the host has not answered any request
-        this run: a host that answers is alive, and three slow pages of it
-        in a row must not cost its other links their check (spared, they
-        would fail night after night while their pages work).
+        A timeout or a refused connect counts only while the host has not
+        answered any request this run: a host that answers is alive, and
+        three slow pages of it in a row must not cost its other links their
+        check (spared, they would fail night after night while their pages
+        work), nor a restart of a second its links' retries would outlast.
+        Both cost little unspared: a refusal is instant, a slow page ends
+        at the read timeout.
         """
         if failure is None and not self._unreachable:
             return  # the common case, kept to a dict's truth test
@@ -1153,10 +1156,12 @@ class Checker:
         network = failure is not None and classify.is_network_failure_kind(
             failure.kind, failure.detail
         )
-        if failure is not None and failure.kind == "timeout" and not network:
+        if failure is not None and (
+            failure.kind == "connect-refused" or (failure.kind == "timeout" and not network)
+        ):
             gate = self._gates.get(key)
             if gate is not None and gate.heard:
-                return  # a slow page of a host that answers: no sign it is down
+                return  # a host that answers: no sign it is down
         if failure is not None and (network or failure.kind == "timeout"):
             trouble = self._unreachable.get(key)
             streak = trouble.streak + 1 if trouble is not None else 1
