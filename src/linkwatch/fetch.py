@@ -872,20 +872,24 @@ class Checker:
             for client in clients:
                 await client.aclose()
 
-    def expect(self, urls: Iterable[str]) -> None:
+    def expect(self, urls: Iterable[str], keys: Iterable[_HostKey | None] | None = None) -> None:
         """Announce the links to come, so each host's pool is closed after its last one.
 
         Without this, every host's pool and its keep-alive connection live
         until the end of the run: thousands of idle sockets on a large
         catalog.  With it, :meth:`done` closes a host's pool once all its
         links are checked and no exchange is using it.  A later redirect to
-        that host simply opens a new pool.
+        that host simply opens a new pool.  ``keys``: each URL's
+        :func:`origin_of`, when the caller has them already.
         """
         interned: dict[_HostKey, _HostKey] = {}  # one key object per host, not per link
-        for url in urls:
-            key = _origin_key(url)
+        if keys is None:
+            pairs: Iterable[tuple[str, _HostKey | None]] = ((u, _origin_key(u)) for u in urls)
+        else:
+            pairs = zip(urls, keys, strict=True)
+        for url, found in pairs:
+            key = interned.setdefault(found, found) if found is not None else None
             if key is not None:
-                key = interned.setdefault(key, key)
                 self._left[key] = self._left.get(key, 0) + 1
             self._announced[url] = key
 
@@ -1638,7 +1642,8 @@ async def check_links(
     the workers wait too, so bodies cannot pile up when the CPU is short.
     """
     counted = isinstance(links, Sequence)
-    pending = iter(spread_by_host(links) if isinstance(links, Sequence) else links)
+    hosts = [_origin_key(link.url) for link in links] if counted else None
+    pending = iter(spread_by_host(links, hosts) if isinstance(links, Sequence) else links)
     known = validators or {}
     waiting: deque[tuple[Link, Observation]] = deque()
     room = anyio.Semaphore(_handoff_limit(settings.concurrency), fast_acquire=True)
@@ -1674,14 +1679,16 @@ async def check_links(
             anyio.create_task_group() as group,
         ):
             if isinstance(links, Sequence):
-                checker.expect(link.url for link in links)
+                checker.expect((link.url for link in links), hosts)
             for _ in range(max(1, settings.concurrency)):
                 group.start_soon(worker, checker)
         producing = False
         wake_consumer.set()
 
 
-def spread_by_host(links: Sequence[Link]) -> list[Link]:
+def spread_by_host(
+    links: Sequence[Link], hosts: Sequence[_HostKey | None] | None = None
+) -> list[Link]:
     """``links`` reordered so that each host's links are spread evenly over the run.
 
     Curated lists group their links by topic, and a topic often lives on one
@@ -1694,18 +1701,20 @@ def spread_by_host(links: Sequence[Link]) -> list[Link]:
     goes to the point (k + ½)/n of the run, ties in catalog order: equal
     hosts take turns, and a big host works through its share from the first
     second instead of being left for last.  Each unparsable URL counts as a
-    host of its own.
+    host of its own.  ``hosts``: each link's :func:`origin_of`, when known.
     """
-    hosts = [origin_of(link.url) or link.url for link in links]
-    sizes = Counter(hosts)
-    seen: dict[object, int] = {}
-    rank: dict[object, int] = {}
-    keys: list[tuple[float, int]] = []
-    for host in hosts:
-        k = seen.get(host, 0)
-        seen[host] = k + 1
-        keys.append(((k + 0.5) / sizes[host], rank.setdefault(host, len(rank))))
-    order = sorted(range(len(links)), key=keys.__getitem__)
+    if hosts is None:
+        hosts = [origin_of(link.url) for link in links]
+    sizes = Counter(host or link.url for host, link in zip(hosts, links, strict=True))
+    seen: Counter[object] = Counter()
+    points: list[float] = []
+    for host, link in zip(hosts, links, strict=True):
+        group = host or link.url
+        points.append((seen[group] + 0.5) / sizes[group])
+        seen[group] += 1
+    # Stable: equal points keep catalog order, which for hosts of equal size
+    # is the order in which the hosts first appear.
+    order = sorted(range(len(links)), key=points.__getitem__)
     return [links[i] for i in order]
 
 
