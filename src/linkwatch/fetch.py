@@ -162,6 +162,8 @@ class _Failure(Exception):
         # False: no request was sent, the host's own recent failure stands in
         # (see Checker._spared); it says nothing new about the host.
         self.tried = tried
+        # When the request so answered started (its host's slot taken), if it did.
+        self.sent_at = -math.inf
 
 
 def _dns_failure(host: str, exc: OSError) -> _Failure:
@@ -731,11 +733,17 @@ def socket_budget(concurrency: int) -> tuple[int, int]:
 
 @dataclass(frozen=True, slots=True)
 class _Trouble:
-    """A host's latest request got no HTTP answer: how, how many in a row, and when."""
+    """A host's latest request got no HTTP answer: how, how many in a row, and when.
+
+    ``reached``: when the streak reached ``DEAD_HOST_STREAK``; ``rests``:
+    whether the host is rested (see ``Checker._note_reachability``).
+    """
 
     failure: _Failure
     streak: int
     at: float
+    reached: float = math.inf
+    rests: bool = False
 
 
 class _BudgetStop(stop_base):
@@ -1149,6 +1157,14 @@ class Checker:
         work), nor a restart of a second its links' retries would outlast.
         Both cost little unspared: a refusal is instant, a slow page ends
         at the read timeout.
+
+        A streak of network-level failures rests the host at once: a refused
+        or unanswered connect is the host's, whatever the path.  A timeout is
+        the page's until shown otherwise: such a streak rests the host only
+        once a request sent after it was reached times out too.  Three pages
+        that hang at the front of a live host's links (one at a time, before
+        any page of it answered) would otherwise have the host's other links
+        spared as "timeout" without a request sent, night after night.
         """
         if failure is None and not self._unreachable:
             return  # the common case, kept to a dict's truth test
@@ -1169,7 +1185,15 @@ class Checker:
         if failure is not None and (network or failure.kind == "timeout"):
             trouble = self._unreachable.get(key)
             streak = trouble.streak + 1 if trouble is not None else 1
-            self._unreachable[key] = _Trouble(failure, streak, time.monotonic())
+            now = time.monotonic()
+            reached = trouble.reached if trouble is not None else math.inf
+            if streak >= DEAD_HOST_STREAK:
+                reached = min(reached, now)
+            rests = streak >= DEAD_HOST_STREAK and (
+                network
+                or (trouble is not None and (trouble.rests or failure.sent_at >= trouble.reached))
+            )
+            self._unreachable[key] = _Trouble(failure, streak, now, reached, rests)
         else:
             self._unreachable.pop(key, None)
 
@@ -1179,7 +1203,7 @@ class Checker:
         See :meth:`_spared`.  A trial is booked here; the caller ends it.
         """
         trouble = self._unreachable.get(key)
-        if trouble is None or trouble.streak < DEAD_HOST_STREAK:
+        if trouble is None or not trouble.rests:
             return "go"
         if self._resting(key, trouble):
             return "spare"
@@ -1197,11 +1221,7 @@ class Checker:
         (see _HostGate); a trial is still booked by :meth:`_admission` alone.
         """
         trouble = self._unreachable.get(key) if self._unreachable else None
-        if (
-            trouble is not None
-            and trouble.streak >= DEAD_HOST_STREAK
-            and self._resting(key, trouble)
-        ):
+        if trouble is not None and trouble.rests and self._resting(key, trouble):
             raise self._spared(key)
 
     def _spared(self, key: _HostKey) -> _Failure:
@@ -1212,7 +1232,8 @@ class Checker:
         ``per_host`` at a time, so its links queued behind would take many
         times the timeout to fail one by one (40 links, 4 at a time: ten
         rounds).  After ``DEAD_HOST_STREAK`` network-level failures or
-        timeouts in a row (a circuit breaker), the host's
+        timeouts in a row (a circuit breaker; timeouts confirmed by one more
+        request, see :meth:`_note_reachability`), the host's
         requests get the latest failure at once, marked as not tried; once
         ``link_timeout`` has passed since that failure, one request at a
         time tries the host again, and a success ends the streak.  It is the
@@ -1465,9 +1486,13 @@ class Checker:
                         pool.release(connection)
                 raise AssertionError("unreachable: the second try returns or raises")
             except _HTTPCORE_ERRORS as exc:
-                raise _map_exception(_as_httpx(exc)) from exc
+                failure = _map_exception(_as_httpx(exc))
+                failure.sent_at = sent_at
+                raise failure from exc
             except (OSError, ssl.SSLError) as exc:
-                raise _map_exception(exc) from exc
+                failure = _map_exception(exc)
+                failure.sent_at = sent_at
+                raise failure from exc
             finally:
                 if trial:
                     self._trials.discard(key)
