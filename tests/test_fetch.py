@@ -825,6 +825,25 @@ async def test_slow_pages_first_do_not_cost_a_live_hosts_other_links(web: TestWe
     assert {obs.status_code for url, obs in results.items() if url not in hung} == {200}
 
 
+async def test_a_5xx_whose_retry_after_the_link_cannot_wait_is_not_called_broken(
+    web: TestWeb,
+) -> None:
+    """A CDN answers 503 once, with "Retry-After" (a moment of maintenance), longer than
+    the link has left.  The link was never asked again, yet it was judged ``broken``
+    (http-5xx: "persisted through retries"), a newly broken link after one answer.  The
+    host's other links, turned away by the same Retry-After, are ``rate-limited``: so is
+    this one."""
+    url = web.url(f"/cdn-flaky/{token()}")
+    link = Link(url=url, title="t")
+    obs = await check(web, url, settings=replace(SETTINGS, link_timeout=1.0))
+    verdict = classify(obs, link)
+    assert (obs.attempts, obs.status_code) == (1, 503)
+    assert (verdict.verdict.value, verdict.reason) == ("blocked", "rate-limited")
+    assert "not retried" in verdict.detail
+    # Time to wait it out: asked again, and answered.
+    assert (await check(web, web.url(f"/cdn-flaky/{token()}"))).status_code == 200
+
+
 async def test_a_host_that_looks_down_is_tried_again_once_at_a_time_after_a_rest() -> None:
     settings = replace(SETTINGS, link_timeout=5.0)
     async with Checker(settings, allow_private=True) as checker:

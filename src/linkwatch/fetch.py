@@ -982,10 +982,39 @@ class Checker:
                 # any, says more than "timeout" (a 503, a connect timeout…), and
                 # a page whose soft-404 probe was cut short answered completely.
                 obs = clock.answer or last or self._timed_out(link.url, budget)
+            elif attempts <= retries and not clock.spared:
+                obs = self._unwaited(obs, budget - elapsed())
             # The link's own time, as its deadline counted it: queueing for
             # politeness is the run's, not the server's.
             took = int(elapsed() * 1000)
             return replace(obs, attempts=max(1, attempts), elapsed_ms=took)
+
+    def _unwaited(self, obs: Observation, left: float) -> Observation:
+        """A 5xx whose ``Retry-After`` is more than the link has ``left``: "rate-limited".
+
+        Such a link ends with retries to spare and a server that asked to
+        be asked again later (a 503 for a moment of maintenance, through a
+        CDN): judged by its status, one answer was ``broken`` ("persisted
+        through retries"), a newly broken link.  Its host's other links,
+        turned away by the same ``Retry-After`` (:class:`_HostGate`), are
+        ``rate-limited``; so is it, not tried again.
+        """
+        status = obs.status_code
+        if status is None or not 500 <= status < 600 or not classify.should_retry(obs):
+            return obs
+        after = classify.retry_after_seconds(
+            obs.headers, self._clock(), self._settings.retry_after_cap
+        )
+        if after is None or after < left:
+            return obs
+        return replace(
+            obs,
+            error="rate-limited",
+            error_detail=(
+                f"not retried: HTTP {status} asked us to come back in {after:g} s "
+                f"(Retry-After), more than the {max(left, 0.0):.1f} s this link had left"
+            ),
+        )
 
     def _timed_out(self, url: str, budget: float) -> Observation:
         """A link whose deadline passed before any attempt of it completed.
