@@ -233,6 +233,34 @@ def test_one_host_outage_counts_once() -> None:
     assert state.first_failure_at == T0
 
 
+def test_an_outage_that_lasts_a_week_is_a_host_gone_and_its_links_rot() -> None:
+    """An expired domain answers NXDOMAIN for every link of its host, for good: counted
+    once for ever, a catalog's biggest dead host was never reported."""
+    gh = "https://gone.example/a"
+    state: LinkState | None = None
+    healths = []
+    for day in range(9):
+        now = T0 + timedelta(days=day)
+        _, states = apply_run(
+            {gh: state} if state else {},
+            [res(error, gh, at=now, network_error=True)],
+            SETTINGS,
+            now,
+            inconclusive=False,
+            incident_hosts=["gone.example"],
+        )
+        state = states[gh]
+        healths.append(state.health)
+    assert healths[:7] == [Health.FAILING] * 7  # an outage of up to a week counts once
+    assert healths[7:] == [Health.ROTTEN, Health.ROTTEN]  # 168 h after the first failure
+    assert state is not None and state.fail_streak == 9
+
+
+def test_nightly_runs_that_start_a_minute_early_still_rot_on_the_third_night() -> None:
+    """Three runs 'a day apart' span 47 h 58 min when the third starts two minutes early."""
+    assert replay([broken] * 3, hours_apart=24 - 1 / 60)[-1].health is Health.ROTTEN
+
+
 def test_incident_after_real_failures_does_not_extend_streak() -> None:
     prev = replay([broken, broken])[-1]
     now = T0 + timedelta(days=5)

@@ -109,6 +109,7 @@ _NON_NEGATIVE = frozenset(
         "max_redirects",
         "retry_after_cap",
         "rot_after_hours",
+        "outage_rot_hours",
         "max_new_issues",
     }
 )
@@ -116,7 +117,10 @@ _NON_NEGATIVE = frozenset(
 # "never" like 1e12 would pass a lower bound and crash every check.  A
 # century is longer than any link list is kept.
 MAX_AGE_DAYS = 36_500
-_MAXIMUM: dict[str, float] = {"rot_after_hours": MAX_AGE_DAYS * 24}  # hours
+_MAXIMUM: dict[str, float] = {  # hours
+    "rot_after_hours": MAX_AGE_DAYS * 24,
+    "outage_rot_hours": MAX_AGE_DAYS * 24,
+}
 _SETTINGS_TYPES: dict[str, Any] = typing.get_type_hints(Settings)
 
 # BCP 47-shaped tags ("en", "zh", "zh-Hans") plus our "zh-en" for bilingual.
@@ -890,6 +894,7 @@ _SETTINGS_HELP: dict[str, str] = {
     "user_agent": "say who you are and how to reach you",
     "rot_after_runs": "failed runs in a row before a link is rotten",
     "rot_after_hours": "... spanning at least this many hours",
+    "outage_rot_hours": "a whole-host outage counts once, until it lasts this many hours",
     "recover_after_runs": "ok runs in a row before a rotten link is healthy again",
     "keep_runs": "runs of history kept per link",
     "max_new_issues": "GitHub issues opened per run at most",

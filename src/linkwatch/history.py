@@ -150,6 +150,22 @@ def content_changed(prev: LinkState | None, new: LinkState) -> bool:
     )
 
 
+def _trailing_failures(recent: Sequence[Verdict]) -> int:
+    """Failed runs at the end of ``recent``; ``blocked`` ones advance nothing and are skipped."""
+    count = 0
+    for verdict in reversed(recent):
+        if verdict is Verdict.BROKEN or verdict is Verdict.ERROR:
+            count += 1
+        elif verdict is not Verdict.BLOCKED:
+            break
+    return count
+
+
+#: A nightly job's start drifts by minutes: three runs a day apart may span
+#: 47 h 59 min.  The rot span is met within this share of it, at most an hour.
+ROT_SPAN_SLACK = 0.05
+
+
 def _health_after_fail(
     recent: Sequence[Verdict],
     fail_streak: int,
@@ -158,7 +174,9 @@ def _health_after_fail(
     now: datetime,
 ) -> Health:
     span = now - first_failure_at
-    if fail_streak >= settings.rot_after_runs and span >= timedelta(hours=settings.rot_after_hours):
+    hours = settings.rot_after_hours
+    needed = timedelta(hours=hours - min(1.0, hours * ROT_SPAN_SLACK))
+    if fail_streak >= settings.rot_after_runs and span >= needed:
         return Health.ROTTEN
     if is_flaky(recent):
         return Health.FLAKY
@@ -179,6 +197,9 @@ def next_state(
     (:func:`host_incidents`).  Its failure then starts a fail streak if there
     was none but never extends one, so a long outage of one big host does
     not rot every link on it; health is ``failing`` (or stays ``rotten``).
+    Once the streak is ``outage_rot_hours`` old, the host is gone, not down
+    (an expired domain answers NXDOMAIN for every link, for good): the
+    streak becomes the run of failures it stood for and rots as usual.
     """
     now = _aware(now)
     base = prev or LinkState(url=result.link.url)
@@ -208,9 +229,12 @@ def next_state(
     elif verdict is Verdict.BROKEN or verdict is Verdict.ERROR:
         first = base.first_failure_at if base.fail_streak > 0 else None
         first_failure_at = _aware(first) if first else now
-        if incident:
+        if incident and now - first_failure_at < timedelta(hours=settings.outage_rot_hours):
             fail_streak = max(base.fail_streak, 1)
             health = Health.ROTTEN if base.health is Health.ROTTEN else Health.FAILING
+        elif incident:
+            fail_streak = max(base.fail_streak + 1, _trailing_failures(recent))
+            health = _health_after_fail(recent, fail_streak, first_failure_at, settings, now)
         else:
             fail_streak = base.fail_streak + 1
             health = _health_after_fail(recent, fail_streak, first_failure_at, settings, now)

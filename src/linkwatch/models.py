@@ -58,6 +58,9 @@ class Settings:
     user_agent: str = "linkwatch/0.1 (+https://github.com/linkwatch/linkwatch)"
     rot_after_runs: int = 3
     rot_after_hours: float = 48.0
+    # A whole-host outage counts once (docs/history.md), but not for ever:
+    # after this long, the host is gone and its links rot like any other.
+    outage_rot_hours: float = 168.0
     recover_after_runs: int = 2
     keep_runs: int = 60
     max_new_issues: int = 10
