@@ -150,9 +150,9 @@ SCENARIOS = [
     Scenario("fragment missing", site("/doc#missing"), "broken", "fragment-missing"),
     Scenario("503 then 200", fresh("/flaky-503/"), "ok", "ok"),
     Scenario("503 forever", site("/always-503"), "broken", "http-5xx"),
-    Scenario("503 through a CDN, then 200", fresh("/cdn-flaky/503/"), "ok", "ok"),
-    # Rate limits are a host's, not a path's (the checker slows the whole
-    # host down): each on a host of its own.
+    # Rate limits and Retry-After are a host's, not a path's (the checker
+    # slows the whole host down): each on a host of its own.
+    Scenario("503 through a CDN, then 200", fresh("/cdn-flaky/503/", "cdn503"), "ok", "ok"),
     Scenario("429 through a CDN, then 200", fresh("/cdn-flaky/429/", "cdn429"), "ok", "ok"),
     Scenario("429 Retry-After then 200", fresh("/retry-after/", "later"), "ok", "ok"),
     Scenario("429 forever", site("/always-429", "limited"), "blocked", "rate-limited"),
