@@ -1417,3 +1417,28 @@ def test_a_page_of_unclosed_tags_is_signed_in_linear_time(unit: bytes) -> None:
     started = time.perf_counter()
     matches_probe(body, page_signature(body))
     assert time.perf_counter() - started < 5.0
+
+
+async def test_a_retry_of_a_hung_page_does_not_confirm_its_hosts_streak(web: TestWeb) -> None:
+    """A link's own retries are requests too: one hung page's three attempts made the
+    streak and the next hung page's first confirmed it, so a live host whose first two
+    pages hang (one link at a time, as in a large catalog) had its working pages spared
+    as "timeout" without a request sent, night after night."""
+    host = f"slowretry-{token()}.test"
+    links = [Link(url=web.url(f"/hang?n={n}", host), title="t") for n in range(2)]
+    links += [Link(url=web.url(f"/doc?n={n}", host), title="t") for n in range(5)]
+    settings = replace(
+        SETTINGS, concurrency=1, per_host=1, retries=2, read_timeout=0.2, link_timeout=2.0
+    )
+    results: dict[str, Observation] = {}
+    await check_links(
+        links,
+        settings,
+        on_result=lambda link, obs: results.__setitem__(link.url, obs),
+        allow_private=True,
+        resolver=web.resolve,
+        probe_soft404=False,
+    )
+    hung = {link.url for link in links if "/hang" in link.url}
+    assert {results[url].error for url in hung} == {"timeout"}
+    assert {obs.status_code for url, obs in results.items() if url not in hung} == {200}

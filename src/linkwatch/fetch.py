@@ -744,7 +744,8 @@ class _Trouble:
     """A host's latest request got no HTTP answer: how, how many in a row, and when.
 
     ``reached``: when the streak reached ``DEAD_HOST_STREAK``; ``rests``:
-    whether the host is rested (see ``Checker._note_reachability``).
+    whether the host is rested; ``pages``: the URLs whose timeouts made the
+    streak (see ``Checker._note_reachability``).
     """
 
     failure: _Failure
@@ -752,6 +753,7 @@ class _Trouble:
     at: float
     reached: float = math.inf
     rests: bool = False
+    pages: frozenset[str] = frozenset()
 
 
 class _BudgetStop(stop_base):
@@ -1198,7 +1200,10 @@ class Checker:
         A streak of network-level failures rests the host at once: a refused
         or unanswered connect is the host's, whatever the path.  A timeout is
         the page's until shown otherwise: such a streak rests the host only
-        once a request sent after it was reached times out too.  Three pages
+        once a request sent after it was reached times out too, and a retry
+        of a page already in the streak neither extends nor confirms it (one
+        hung page's own attempts would otherwise make the streak by
+        themselves).  Three pages
         that hang at the front of a live host's links (one at a time, before
         any page of it answered) would otherwise have the host's other links
         spared as "timeout" without a request sent, night after night.
@@ -1221,6 +1226,8 @@ class Checker:
                 return  # a host that answers: no sign it is down
         if failure is not None and (network or failure.kind == "timeout"):
             trouble = self._unreachable.get(key)
+            if not network and trouble is not None and not trouble.rests and url in trouble.pages:
+                return  # a retry of a page in the streak: that page's, no news of the host
             streak = trouble.streak + 1 if trouble is not None else 1
             now = time.monotonic()
             reached = trouble.reached if trouble is not None else math.inf
@@ -1230,7 +1237,10 @@ class Checker:
                 network
                 or (trouble is not None and (trouble.rests or failure.sent_at >= trouble.reached))
             )
-            self._unreachable[key] = _Trouble(failure, streak, now, reached, rests)
+            pages = trouble.pages if trouble is not None else frozenset()
+            if not network:
+                pages |= {url}
+            self._unreachable[key] = _Trouble(failure, streak, now, reached, rests, pages)
         else:
             self._unreachable.pop(key, None)
 
