@@ -191,6 +191,11 @@ REASONS: Mapping[str, tuple[Verdict, str]] = {
         "judged and the run is inconclusive; raise the open-file limit (ulimit -n) or lower "
         "concurrency.",
     ),
+    "retry-later": (
+        Verdict.ERROR,
+        "Usually maintenance: nothing tonight; if it lasts for days the link rots like any "
+        "failure.",
+    ),
     "connect-refused": (Verdict.ERROR, "Nothing listens on the server; if it persists, replace."),
     "connect-reset": (Verdict.ERROR, "The connection was cut; usually transient."),
     "connect-unreachable": (
@@ -250,6 +255,8 @@ ERROR_REASONS: Mapping[str, tuple[str, str]] = {
     "local-resources": ("local-resources", "This machine ran out of open files or socket memory"),
     # Not sent: the host had asked us to slow down (fetch._HostGate.back_off).
     "rate-limited": ("rate-limited", "The host is rate-limiting our requests"),
+    # A 5xx with a Retry-After longer than the link had left (fetch.Checker._unwaited).
+    "retry-later": ("retry-later", "The server asked us to come back later"),
     "dns-nxdomain": ("dns-nxdomain", "The domain name does not exist (DNS NXDOMAIN)"),
     "dns-temporary": ("dns-temporary", "The domain name could not be resolved right now"),
     "tls-verify": ("tls-verify", "The TLS certificate could not be verified"),

@@ -1000,14 +1000,15 @@ class Checker:
             return replace(obs, attempts=max(1, attempts), elapsed_ms=took)
 
     def _unwaited(self, obs: Observation, left: float) -> Observation:
-        """A 5xx whose ``Retry-After`` is more than the link has ``left``: "rate-limited".
+        """A 5xx whose ``Retry-After`` is more than the link has ``left``: "retry-later".
 
         Such a link ends with retries to spare and a server that asked to
         be asked again later (a 503 for a moment of maintenance, through a
         CDN): judged by its status, one answer was ``broken`` ("persisted
-        through retries"), a newly broken link.  Its host's other links,
-        turned away by the same ``Retry-After`` (:class:`_HostGate`), are
-        ``rate-limited``; so is it, not tried again.
+        through retries"), a newly broken link.  It is an ``error`` instead:
+        no alarm tonight, yet it counts toward rot, so a site stuck in
+        maintenance mode for days (WordPress sends ``Retry-After: 600``)
+        still rots, where ``blocked`` would have hidden it for ever.
         """
         status = obs.status_code
         if status is None or not 500 <= status < 600 or not classify.should_retry(obs):
@@ -1019,7 +1020,7 @@ class Checker:
             return obs
         return replace(
             obs,
-            error="rate-limited",
+            error="retry-later",
             error_detail=(
                 f"not retried: HTTP {status} asked us to come back in {after:g} s "
                 f"(Retry-After), more than the {max(left, 0.0):.1f} s this link had left"
