@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 import anyio
 import httpx
@@ -616,20 +616,32 @@ async def test_conditional_request_answered_304(web: TestWeb) -> None:
 # -- politeness and the engine ------------------------------------------------
 
 
+async def _checked(
+    links: list[Link], settings: Settings, web: TestWeb | None = None
+) -> list[tuple[Link, Observation]]:
+    """Each link with its observation, in the order they were checked (no soft-404 probe).
+
+    ``web``: resolve the test web's ``.test`` names; without it, links are literal addresses.
+    """
+    results: list[tuple[Link, Observation]] = []
+    kwargs: dict[str, Any] = {"resolver": web.resolve} if web is not None else {}
+    await check_links(
+        links,
+        settings,
+        on_result=lambda link, obs: results.append((link, obs)),
+        allow_private=True,
+        probe_soft404=False,
+        **kwargs,
+    )
+    return results
+
+
 async def test_per_host_limit_is_never_exceeded(web: TestWeb) -> None:
     run = token()
     hosts = [f"busy-{run}-{i}.test" for i in range(4)]
     links = [Link(url=web.url(f"/p{n}", h), title="t") for h in hosts for n in range(6)]
-    results: list[Observation] = []
     settings = replace(SETTINGS, per_host=2, concurrency=24)
-    await check_links(
-        links,
-        settings,
-        on_result=lambda link, obs: results.append(obs),
-        allow_private=True,
-        resolver=web.resolve,
-        probe_soft404=False,
-    )
+    results = [obs for _, obs in await _checked(links, settings, web)]
     assert len(results) == len(links)
     assert all(obs.status_code == 200 for obs in results)
     assert [web.stats[h].max_active for h in hosts] == [2, 2, 2, 2]
@@ -639,14 +651,7 @@ async def test_min_interval_spaces_request_starts_to_one_host(web: TestWeb) -> N
     host = f"busy-interval-{token()}.test"
     links = [Link(url=web.url(f"/p{n}", host), title="t") for n in range(4)]
     settings = replace(SETTINGS, per_host=4, min_interval_ms=200)
-    await check_links(
-        links,
-        settings,
-        on_result=lambda link, obs: None,
-        allow_private=True,
-        resolver=web.resolve,
-        probe_soft404=False,
-    )
+    await _checked(links, settings, web)
     starts = web.stats[host].starts
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert len(starts) == 4
@@ -664,14 +669,7 @@ async def test_a_host_listed_first_does_not_hold_up_the_others(web: TestWeb) -> 
     first, second = f"busy-grouped-a-{run}.test", f"busy-grouped-b-{run}.test"
     links = [Link(url=web.url(f"/p{n}", h), title="t") for h in (first, second) for n in range(8)]
     settings = replace(SETTINGS, per_host=1, min_interval_ms=200, concurrency=4)
-    await check_links(
-        links,
-        settings,
-        on_result=lambda link, obs: None,
-        allow_private=True,
-        resolver=web.resolve,
-        probe_soft404=False,
-    )
+    await _checked(links, settings, web)
     a, b = web.stats[first].starts, web.stats[second].starts
     assert len(a) == len(b) == 8
     assert b[0] < a[1]  # B starts with A, not after it
@@ -689,15 +687,7 @@ async def test_links_queued_behind_a_slow_host_get_their_own_full_time(web: Test
     host = f"busy-slow-{token()}.test"
     links = [Link(url=web.url(f"/p{n}", host), title="t") for n in range(8)]
     settings = replace(SETTINGS, per_host=1, link_timeout=0.5, retries=0)
-    results: list[Observation] = []
-    await check_links(
-        links,
-        settings,
-        on_result=lambda link, obs: results.append(obs),
-        allow_private=True,
-        resolver=web.resolve,
-        probe_soft404=False,
-    )
+    results = [obs for _, obs in await _checked(links, settings, web)]
     assert [obs.status_code for obs in results] == [200] * 8
     # Each link's time is its own request's, not the queue's.
     assert max(obs.elapsed_ms for obs in results) < 450
@@ -711,14 +701,7 @@ async def test_a_host_that_refuses_every_connect_is_not_asked_again_and_again() 
         port = unused.getsockname()[1]  # closed again: nothing listens there
     links = [Link(url=f"http://127.0.0.1:{port}/p{n}", title="t") for n in range(12)]
     settings = replace(SETTINGS, per_host=1, retries=1)
-    results: list[Observation] = []
-    await check_links(
-        links,
-        settings,
-        on_result=lambda link, obs: results.append(obs),
-        allow_private=True,
-        probe_soft404=False,
-    )
+    results = [obs for _, obs in await _checked(links, settings)]
     assert {obs.error for obs in results} == {"connect-refused"}
     assert all(is_network_failure(obs) for obs in results)
     spared = [obs for obs in results if "not tried" in obs.error_detail]
@@ -739,15 +722,8 @@ async def test_a_host_that_looks_down_spares_its_links_without_spacing_them() ->
         port = unused.getsockname()[1]  # closed again: nothing listens there
     links = [Link(url=f"http://127.0.0.1:{port}/p{n}", title="t") for n in range(12)]
     settings = replace(SETTINGS, per_host=1, retries=0, min_interval_ms=200)
-    results: list[Observation] = []
     started = time.monotonic()
-    await check_links(
-        links,
-        settings,
-        on_result=lambda link, obs: results.append(obs),
-        allow_private=True,
-        probe_soft404=False,
-    )
+    results = [obs for _, obs in await _checked(links, settings)]
     assert {obs.error for obs in results} == {"connect-refused"}
     assert sum("not tried" in obs.error_detail for obs in results) == 9
     assert time.monotonic() - started < 1.0  # three starts 0.2 s apart, then none
@@ -763,66 +739,51 @@ async def test_a_host_that_stops_answering_is_rested_like_one_that_refuses(
     host = f"hung-{token()}.test"
     links = [Link(url=web.url(f"/hang?n={n}", host), title="t") for n in range(12)]
     settings = replace(SETTINGS, per_host=2, retries=0, read_timeout=0.3, link_timeout=1.0)
-    results: list[Observation] = []
     started = time.monotonic()
-    await check_links(
-        links,
-        settings,
-        on_result=lambda link, obs: results.append(obs),
-        allow_private=True,
-        resolver=web.resolve,
-        probe_soft404=False,
-    )
+    results = [obs for _, obs in await _checked(links, settings, web)]
     assert time.monotonic() - started < 1.2  # three rounds of 0.3 s, not six
     assert {obs.error for obs in results} == {"timeout"}
     assert not any(is_network_failure(obs) for obs in results)  # a server was reached
     assert sum("not tried" in obs.error_detail for obs in results) >= 6
 
 
-async def test_slow_pages_of_a_host_that_answers_do_not_cost_its_other_links(
-    web: TestWeb,
+@pytest.mark.parametrize(
+    ("answered_first", "hung", "settings"),
+    [
+        # Three pages in a row time out, but the host answered before: it is alive.
+        pytest.param(
+            True, 3, replace(SETTINGS, per_host=3, retries=0, read_timeout=0.3, link_timeout=1.0),
+            id="after-an-answer",
+        ),
+        # The first three hang, one at a time, before any page of it has answered.
+        pytest.param(
+            False, 3, replace(SETTINGS, per_host=1, retries=0, read_timeout=0.3, link_timeout=1.0),
+            id="first-one-at-a-time",
+        ),
+        # A link's retries are requests too: one hung page's three attempts made the
+        # streak and the next hung page's first confirmed it.
+        pytest.param(
+            False, 2,
+            replace(SETTINGS, concurrency=1, per_host=1, retries=2, read_timeout=0.2,
+                    link_timeout=2.0),
+            id="two-pages-and-their-retries",
+        ),
+    ],
+)  # fmt: skip
+async def test_slow_pages_do_not_cost_a_live_hosts_other_links(
+    web: TestWeb, answered_first: bool, hung: int, settings: Settings
 ) -> None:
-    """Three pages in a row time out, but the host answered before: it is alive, and its
-    other links are checked, not spared as "timeout" (which would recur every night)."""
+    """A host whose pages hang while its others work is alive: its working pages must be
+    checked, not spared as "timeout" without a request sent (which recurs every night, in
+    catalog order, until they rot)."""
     host = f"slowpages-{token()}.test"
-    links = [Link(url=web.url("/doc?n=first", host), title="t")]
-    links += [Link(url=web.url(f"/hang?n={n}", host), title="t") for n in range(3)]
-    links += [Link(url=web.url(f"/doc?n={n}", host), title="t") for n in range(6)]
-    settings = replace(SETTINGS, per_host=3, retries=0, read_timeout=0.3, link_timeout=1.0)
-    results: dict[str, Observation] = {}
-    await check_links(
-        links,
-        settings,
-        on_result=lambda link, obs: results.__setitem__(link.url, obs),
-        allow_private=True,
-        resolver=web.resolve,
-        probe_soft404=False,
-    )
-    hung = {link.url for link in links if "/hang" in link.url}
-    assert {results[url].error for url in hung} == {"timeout"}
-    assert {obs.status_code for url, obs in results.items() if url not in hung} == {200}
-
-
-async def test_slow_pages_first_do_not_cost_a_live_hosts_other_links(web: TestWeb) -> None:
-    """The host's first three links hang, one at a time (per_host 1), before any page of it
-    has answered.  Its other pages work: they were spared as "timeout" without a request
-    sent, night after night in catalog order, and rotted."""
-    host = f"slowfirst-{token()}.test"
-    links = [Link(url=web.url(f"/hang?n={n}", host), title="t") for n in range(3)]
+    links = [Link(url=web.url("/doc?n=first", host), title="t")] if answered_first else []
+    links += [Link(url=web.url(f"/hang?n={n}", host), title="t") for n in range(hung)]
     links += [Link(url=web.url(f"/doc?n={n}", host), title="t") for n in range(5)]
-    settings = replace(SETTINGS, per_host=1, retries=0, read_timeout=0.3, link_timeout=1.0)
-    results: dict[str, Observation] = {}
-    await check_links(
-        links,
-        settings,
-        on_result=lambda link, obs: results.__setitem__(link.url, obs),
-        allow_private=True,
-        resolver=web.resolve,
-        probe_soft404=False,
-    )
-    hung = {link.url for link in links if "/hang" in link.url}
-    assert {results[url].error for url in hung} == {"timeout"}
-    assert {obs.status_code for url, obs in results.items() if url not in hung} == {200}
+    results = {link.url: obs for link, obs in await _checked(links, settings, web)}
+    hanging = {link.url for link in links if "/hang" in link.url}
+    assert {results[url].error for url in hanging} == {"timeout"}
+    assert {obs.status_code for url, obs in results.items() if url not in hanging} == {200}
 
 
 async def test_a_5xx_whose_retry_after_the_link_cannot_wait_is_not_called_broken(
@@ -879,15 +840,7 @@ async def test_a_429_slows_the_whole_host_down_not_just_the_link(web: TestWeb) -
     host = f"limit-{token()}.test"
     links = [Link(url=web.url(f"/rate-limit/{n}", host), title="t") for n in range(4)]
     settings = replace(SETTINGS, per_host=4, retries=3, link_timeout=10.0)
-    results: list[Observation] = []
-    await check_links(
-        links,
-        settings,
-        on_result=lambda link, obs: results.append(obs),
-        allow_private=True,
-        resolver=web.resolve,
-        probe_soft404=False,
-    )
+    results = [obs for _, obs in await _checked(links, settings, web)]
     assert [obs.status_code for obs in results] == [200] * 4
     assert web.limited[host] <= 3  # the first burst only
 
@@ -902,15 +855,7 @@ async def test_starts_booked_before_a_429_wait_for_its_retry_after_too(web: Test
     host = f"hold-{token()}.test"
     links = [Link(url=web.url(f"/wait-a-second/{n}", host), title="t") for n in range(3)]
     settings = replace(SETTINGS, per_host=3, min_interval_ms=300, retries=0, link_timeout=5.0)
-    results: list[Observation] = []
-    await check_links(
-        links,
-        settings,
-        on_result=lambda link, obs: results.append(obs),
-        allow_private=True,
-        resolver=web.resolve,
-        probe_soft404=False,
-    )
+    results = [obs for _, obs in await _checked(links, settings, web)]
     assert sorted(obs.status_code or 0 for obs in results) == [200, 200, 429]
     assert web.limited[host] == 1
 
@@ -923,15 +868,7 @@ async def test_a_host_that_wants_more_patience_than_a_link_has_is_not_asked_agai
     host = f"limit-long-{token()}.test"
     links = [Link(url=web.url(f"/always-429-long?n={n}", host), title="t") for n in range(5)]
     settings = replace(SETTINGS, per_host=1, retries=2, link_timeout=2.0, retry_after_cap=30.0)
-    results: list[tuple[Link, Observation]] = []
-    await check_links(
-        links,
-        settings,
-        on_result=lambda link, obs: results.append((link, obs)),
-        allow_private=True,
-        resolver=web.resolve,
-        probe_soft404=False,
-    )
+    results = await _checked(links, settings, web)
     assert {classify(obs, link).reason for link, obs in results} == {"rate-limited"}
     assert len(web.stats[host].starts) == 1
     spared = [obs for _, obs in results if obs.error == "rate-limited"]
@@ -947,15 +884,7 @@ async def test_a_host_that_keeps_saying_429_after_we_slowed_down_is_left_alone(
     host = f"limit-always-{token()}.test"
     links = [Link(url=web.url(f"/always-429?n={n}", host), title="t") for n in range(12)]
     settings = replace(SETTINGS, per_host=2, retries=3, link_timeout=5.0)
-    results: list[tuple[Link, Observation]] = []
-    await check_links(
-        links,
-        settings,
-        on_result=lambda link, obs: results.append((link, obs)),
-        allow_private=True,
-        resolver=web.resolve,
-        probe_soft404=False,
-    )
+    results = await _checked(links, settings, web)
     assert {classify(obs, link).reason for link, obs in results} == {"rate-limited"}
     assert len(web.stats[host].starts) <= 8
     assert any("answered 429 to the last 3 requests" in obs.error_detail for _, obs in results)
@@ -968,15 +897,7 @@ async def test_one_path_that_always_says_429_does_not_cost_the_hosts_other_links
     links = [Link(url=web.url("/always-429", host), title="t")]
     links += [Link(url=web.url(f"/doc?n={n}", host), title="t") for n in range(8)]
     settings = replace(SETTINGS, per_host=2, retries=1, link_timeout=5.0)
-    results: list[tuple[Link, Observation]] = []
-    await check_links(
-        links,
-        settings,
-        on_result=lambda link, obs: results.append((link, obs)),
-        allow_private=True,
-        resolver=web.resolve,
-        probe_soft404=False,
-    )
+    results = await _checked(links, settings, web)
     reasons = {link.url: classify(obs, link).reason for link, obs in results}
     assert reasons.pop(links[0].url) == "rate-limited"
     assert set(reasons.values()) == {"ok"}
@@ -1071,15 +992,7 @@ async def test_global_limit_is_never_exceeded(web: TestWeb) -> None:
     hosts = [f"busy-global-{run}-{i}.test" for i in range(8)]
     links = [Link(url=web.url(f"/p{n}", h), title="t") for n in range(3) for h in hosts]
     settings = replace(SETTINGS, per_host=3, concurrency=3)
-    seen: list[int] = []
-    await check_links(
-        links,
-        settings,
-        on_result=lambda link, obs: seen.append(obs.status_code or 0),
-        allow_private=True,
-        resolver=web.resolve,
-        probe_soft404=False,
-    )
+    seen = [obs.status_code for _, obs in await _checked(links, settings, web)]
     assert seen == [200] * len(links)
     edges = sorted(
         (t, +1 if k == 0 else -1)
@@ -1416,28 +1329,3 @@ def test_a_page_of_unclosed_tags_is_signed_in_linear_time(unit: bytes) -> None:
     started = time.perf_counter()
     matches_probe(body, page_signature(body))
     assert time.perf_counter() - started < 5.0
-
-
-async def test_a_retry_of_a_hung_page_does_not_confirm_its_hosts_streak(web: TestWeb) -> None:
-    """A link's own retries are requests too: one hung page's three attempts made the
-    streak and the next hung page's first confirmed it, so a live host whose first two
-    pages hang (one link at a time, as in a large catalog) had its working pages spared
-    as "timeout" without a request sent, night after night."""
-    host = f"slowretry-{token()}.test"
-    links = [Link(url=web.url(f"/hang?n={n}", host), title="t") for n in range(2)]
-    links += [Link(url=web.url(f"/doc?n={n}", host), title="t") for n in range(5)]
-    settings = replace(
-        SETTINGS, concurrency=1, per_host=1, retries=2, read_timeout=0.2, link_timeout=2.0
-    )
-    results: dict[str, Observation] = {}
-    await check_links(
-        links,
-        settings,
-        on_result=lambda link, obs: results.__setitem__(link.url, obs),
-        allow_private=True,
-        resolver=web.resolve,
-        probe_soft404=False,
-    )
-    hung = {link.url for link in links if "/hang" in link.url}
-    assert {results[url].error for url in hung} == {"timeout"}
-    assert {obs.status_code for url, obs in results.items() if url not in hung} == {200}
