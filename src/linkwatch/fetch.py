@@ -1204,10 +1204,10 @@ class Checker:
         once a request sent after it was reached times out too, and a retry
         of a page already in the streak neither extends nor confirms it (one
         hung page's own attempts would otherwise make the streak by
-        themselves).  Three pages
-        that hang at the front of a live host's links (one at a time, before
-        any page of it answered) would otherwise have the host's other links
-        spared as "timeout" without a request sent, night after night.
+        themselves).  Three pages that hang at the front of a live host's
+        links (one at a time, before any page of it answered) would
+        otherwise have the host's other links spared as "timeout" without a
+        request sent, night after night.
         """
         if failure is None and not self._unreachable:
             return  # the common case, kept to a dict's truth test
