@@ -16,7 +16,7 @@ import time
 import tracemalloc
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -1329,3 +1329,67 @@ def test_a_page_of_unclosed_tags_is_signed_in_linear_time(unit: bytes) -> None:
     started = time.perf_counter()
     matches_probe(body, page_signature(body))
     assert time.perf_counter() - started < 5.0
+
+
+def _most_at_once(spans: Iterable[tuple[float, float]]) -> int:
+    """The most requests the web was serving at one moment."""
+    spans = list(spans)
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    most = now = 0
+    for _, step in edges:
+        now += step
+        most = max(most, now)
+    return most
+
+
+async def test_the_probe_runs_beside_the_page_when_a_slot_is_free(web: TestWeb) -> None:
+    """A small catalog's hosts are probed while their pages load, not after.
+
+    Each ``beside*`` page answers only once its host's probe has arrived
+    (or after ``BESIDE_WAIT``): probed after the page, as it was, every
+    host of a small catalog took its answer time twice.
+    """
+    hosts = [f"beside-{token()}.test" for _ in range(3)]
+    links = [Link(url=web.url("/guide/intro", host), title="t") for host in hosts]
+    results: list[Observation] = []
+    await check_links(
+        links,
+        replace(SETTINGS, concurrency=8),
+        on_result=lambda link, obs: results.append(obs),
+        allow_private=True,
+        resolver=web.resolve,
+    )
+    assert len(results) == 3
+    assert all(obs.status_code == 200 and b"Met its probe" in obs.body for obs in results)
+    assert all(web.hits[f"{host}/guide/intro"] == 1 for host in hosts)
+    assert _most_at_once(span for host in hosts for span in web.stats[host].spans) <= 8
+
+
+async def test_the_probe_waits_for_the_page_when_no_slot_is_free(web: TestWeb) -> None:
+    """With every request slot taken the probe comes after its page: never over concurrency."""
+    hosts = [f"beside-{token()}.test" for _ in range(3)]
+    links = [Link(url=web.url("/guide/intro", host), title="t") for host in hosts]
+    results: list[Observation] = []
+    await check_links(
+        links,
+        replace(SETTINGS, concurrency=1),
+        on_result=lambda link, obs: results.append(obs),
+        allow_private=True,
+        resolver=web.resolve,
+    )
+    assert [b"Answered alone" in obs.body for obs in results] == [True] * 3
+    assert _most_at_once(span for host in hosts for span in web.stats[host].spans) == 1
+    probes = [r for r in web.requests if r.host in hosts and r.path.endswith(PROBE_SUFFIX)]
+    assert len(probes) == 3
+
+
+async def test_a_probe_beside_a_page_does_not_cost_the_link_its_retries(web: TestWeb) -> None:
+    """A refused probe is no evidence against the host: the link's own attempts tell.
+
+    Counted, the probe's refusal and the link's first two made the
+    streak that rests a host, and the link's last retry went unsent.
+    """
+    obs = await check(web, f"http://site.test:{web.closed_port}/article")
+    assert obs.error == "connect-refused"
+    assert obs.attempts == SETTINGS.retries + 1
+    assert "not tried" not in (obs.error_detail or "")

@@ -33,6 +33,8 @@ LOOPBACK = "127.0.0.1"
 PUBLIC_LOOKALIKE = "127.0.0.2"  # plays a "public" address in the SSRF test
 
 HTML = "text/html; charset=utf-8"
+#: How long a ``beside*`` page waits for its host's soft-404 probe before answering alone.
+BESIDE_WAIT = 0.3
 
 
 def page(title: str, body: str = "", extra_head: str = "") -> bytes:
@@ -146,6 +148,7 @@ class TestWeb:
         self.allowed_at: dict[str, float] = {}  # /rate-limit/: each host's last 200
         self.limited: Counter[str] = Counter()  # /rate-limit/: 429s sent, per host
         self.busy_until: dict[str, float] = {}  # /wait-a-second/: each host's first second
+        self.probed: dict[str, asyncio.Event] = {}  # beside*: each host's probe has arrived
         self.lookups: Counter[str] = Counter()
         self.requests: list[Request] = []
         self.gzip_bomb = gzip_bomb(1024)  # 1 GiB decoded from ~1 MiB
@@ -268,6 +271,17 @@ class TestWeb:
                 if request.path.endswith("-linkwatch-probe"):
                     return await self._routes["/trickle"](request, conn)
                 await conn.send(200, page(f"Tarpit {request.path}"))
+                return True
+            if request.host.startswith("beside"):  # a page answers once its probe is in
+                arrived = self.probed.setdefault(request.host, asyncio.Event())
+                if request.path.endswith("-linkwatch-probe"):
+                    arrived.set()
+                    await conn.send(404, page("Not Found"))
+                    return True
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(arrived.wait(), BESIDE_WAIT)
+                met = "Met its probe" if arrived.is_set() else "Answered alone"
+                await conn.send(200, page(f"{met} {request.path}"))
                 return True
             if request.host.startswith("busy"):
                 await asyncio.sleep(0.15)

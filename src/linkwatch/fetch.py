@@ -59,6 +59,7 @@ from typing import Any, Literal, Self
 from urllib.parse import unquote
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
 import httpcore
 import httpx
@@ -869,8 +870,15 @@ class Checker:
         self._trials: set[_HostKey] = set()
         self._probes: dict[_HostKey, _PageSignature | None] = {}
         self._probe_locks: dict[_HostKey, anyio.Lock] = {}
+        # Probes running beside their link's page (see _probe_beside), and
+        # the task group they run in while the checker is open.
+        self._probes_running: dict[_HostKey, anyio.Event] = {}
+        self._background: anyio.abc.TaskGroup | None = None
 
     async def __aenter__(self) -> Self:
+        group = anyio.create_task_group()
+        await group.__aenter__()
+        self._background = group
         return self
 
     async def __aexit__(
@@ -879,6 +887,11 @@ class Checker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        group, self._background = self._background, None
+        if group is not None:
+            # A probe still running serves no link any more.
+            group.cancel_scope.cancel()
+            await group.__aexit__(None, None, None)
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -1070,6 +1083,7 @@ class Checker:
             adapted = await self._try_adapter(link.url)
             if adapted is not None:
                 return adapted
+        self._probe_beside(link.url)
         obs = await self._follow(link.url, validators, lang=link.lang)
         if self._probe_soft404 and self._wants_probe(obs):
             clock = _LINK_CLOCK.get()
@@ -1102,12 +1116,19 @@ class Checker:
     # -- redirects, by hand ---------------------------------------------------
 
     async def _follow(
-        self, url: str, validators: Validators | None, *, lang: str | None = None
+        self,
+        url: str,
+        validators: Validators | None,
+        *,
+        lang: str | None = None,
+        note_failure: bool = True,
     ) -> Observation:
         """Follow redirects one hop at a time, re-checking the address policy at each.
 
         The fragment of the link is carried to the final URL unless a
-        ``Location`` brings its own (RFC 9110 §10.2.2).
+        ``Location`` brings its own (RFC 9110 §10.2.2).  ``note_failure``:
+        whether a request that gets no answer counts towards resting its
+        host (:meth:`_note_reachability`); an answer always counts.
         """
         hops: list[Hop] = []
         seen: set[str] = set()
@@ -1144,7 +1165,8 @@ class Checker:
                 answer = await self._exchange(target, address, validators, lang=lang, cookie=cookie)
                 host_jar.update(_cookie_pairs(answer.set_cookies))
             except _Failure as failure:
-                self._note_reachability(plain, failure)
+                if note_failure:
+                    self._note_reachability(plain, failure)
                 return Observation(
                     url=url,
                     final_url=final_url,
@@ -1614,25 +1636,27 @@ class Checker:
         404s; if a link's page looks the same as that answer, the link is
         most likely a soft 404 too.  Hosts that answer 404 cost one request.
         The cache key comes from a cheap split of ``page_url``; the URL is
-        parsed in full only for the one probe per host.
+        parsed in full only for the one probe per host.  A probe already
+        running beside a page (:meth:`_probe_beside`) is waited for, with the
+        deadline paused: it is the host's, not this link's.
         """
         key = self._host_key(page_url)
         if key is None:
             return None
         if key in self._probes:
             return self._probes[key]
+        running = self._probes_running.get(key)
+        if running is not None:
+            with _unbilled(True):
+                await running.wait()
+            return self._probes.get(key)
         lock = self._probe_locks.setdefault(key, anyio.Lock())
         with _unbilled(lock.locked()):  # another link's probe of this host is not our time
             await lock.acquire()
         try:
             if key in self._probes:
                 return self._probes[key]
-            path = f"/{secrets.token_hex(8)}{PROBE_SUFFIX}"
-            url = httpx.URL(page_url).copy_with(path=path, query=None, fragment=None)
-            probe = await self._follow(str(url), None)
-            signature = None
-            if probe.error is None and probe.status_code == 200 and _is_html(probe.headers):
-                signature = page_signature(probe.body)
+            signature = await self._probe(page_url)
             self._probes[key] = signature
             return signature
         finally:
@@ -1642,6 +1666,61 @@ class Checker:
             # finishes answering one, each wait out a link_timeout of its own.
             self._probes.setdefault(key, None)
             lock.release()
+
+    async def _probe(self, page_url: str, *, note_failure: bool = True) -> _PageSignature | None:
+        """Ask ``page_url``'s host for a random path; the signature of a 200 HTML answer."""
+        path = f"/{secrets.token_hex(8)}{PROBE_SUFFIX}"
+        url = httpx.URL(page_url).copy_with(path=path, query=None, fragment=None)
+        probe = await self._follow(str(url), None, note_failure=note_failure)
+        if probe.error is None and probe.status_code == 200 and _is_html(probe.headers):
+            return page_signature(probe.body)
+        return None
+
+    def _probe_beside(self, url: str) -> None:
+        """Start ``url``'s host probe now, beside the page, when a request slot is free.
+
+        Made after the page, the probe doubles the time of a host's first
+        link that needs it: on a catalog smaller than the concurrency (the
+        learning path: 44 links, 21 hosts) every host waits for page, then
+        probe, so the run takes twice the slowest host's answer.  Beside the
+        page it costs no time.  It takes a request slot of its own, so no
+        more requests are in flight than ``concurrency``; with none free (a
+        large catalog keeps them all busy) the probe is made after the page,
+        in the link's slot, as before.  A link whose page needs no probe
+        (root, 404, not HTML, another host after a redirect) has cost its
+        host one short request.  The probe's failures do not count towards
+        resting the host (:meth:`_note_reachability`): its link's own
+        requests tell that.
+        """
+        group = self._background
+        if group is None or not self._probe_soft404 or _path_is_root(url):
+            return
+        key = self._host_key(url)
+        if key is None or key in self._probes or key in self._probes_running:
+            return
+        if key in self._unreachable:
+            return  # a host in trouble gets its link's request alone (see _admission)
+        lock = self._probe_locks.get(key)
+        if lock is not None and lock.locked():
+            return
+        try:
+            self._global.acquire_nowait()
+        except anyio.WouldBlock:
+            return
+        running = self._probes_running[key] = anyio.Event()
+        group.start_soon(self._run_probe, key, url, running)
+
+    async def _run_probe(self, key: _HostKey, url: str, running: anyio.Event) -> None:
+        """The body of :meth:`_probe_beside`'s task: its own deadline, no link's clock."""
+        _LINK_CLOCK.set(None)  # the task inherited its starter's context
+        try:
+            with anyio.move_on_after(self._settings.link_timeout):
+                self._probes[key] = await self._probe(url, note_failure=False)
+        finally:
+            self._probes.setdefault(key, None)
+            self._probes_running.pop(key, None)
+            self._global.release()
+            running.set()
 
 
 def _with_fragment(plain: str, fragment: str) -> str:
