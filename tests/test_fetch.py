@@ -1236,11 +1236,11 @@ async def test_system_resolver_passes_numeric_addresses_through() -> None:
 
 
 async def test_a_probe_the_deadline_cuts_short_is_the_hosts_one_probe(web: TestWeb) -> None:
-    """The host trickles its answer to a made-up path; the link probing it runs out of time.
+    """The host trickles its answer to a made-up path; the probe runs out of time.
 
-    The host's other links wait for that probe with their deadlines paused.
-    Each used to probe again when the lock came its way and run out of
-    time in turn: one link_timeout per link, one after another.
+    The host's links wait for that probe with their deadlines paused.  Each
+    used to probe again in turn and run out of time: one link_timeout per
+    link, one after another.
     """
     host = f"tarpit-{token()}.test"
     links = [Link(url=web.url(f"/post/{n}", host), title="t") for n in range(4)]
@@ -1258,9 +1258,30 @@ async def test_a_probe_the_deadline_cuts_short_is_the_hosts_one_probe(web: TestW
     assert time.monotonic() - started < 1.5  # not 4 x 0.5 s
     probes = [r for r in web.requests[before:] if r.path.endswith(PROBE_SUFFIX)]
     assert len(probes) == 1
-    # The link whose probe was cut keeps its page's answer: a 200 is no "timeout".
+    # The links keep their pages' answers: a 200 is no "timeout".
     assert [obs.status_code for obs in results] == [200] * 4
     assert {obs.error for obs in results} == {None}
+
+
+async def test_a_probe_is_not_cut_short_by_what_its_link_has_left(web: TestWeb) -> None:
+    """A slow soft-404 host: page (0.3 s) and probe (0.3 s) outlast one link_timeout (0.5 s).
+
+    The probe ran under the deadline of the link that needed it first and
+    was cut short after that link's own page: no probe for the host all
+    run, and its soft 404s passed as pages.  It has a deadline of its own.
+    """
+    host = f"slowsoft-{token()}.test"
+    links = [Link(url=web.url(f"/blog/post-{n}", host), title="t") for n in range(2)]
+    settings = replace(SETTINGS, concurrency=1, link_timeout=0.5, retries=0)
+    reasons: list[str] = []
+    await check_links(
+        links,
+        settings,
+        on_result=lambda link, obs: reasons.append(classify(obs, link).reason),
+        allow_private=True,
+        resolver=web.resolve,
+    )
+    assert reasons == ["soft-404-probe"] * 2
 
 
 async def test_soft404_probe_is_sent_once_per_host(web: TestWeb) -> None:

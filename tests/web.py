@@ -254,6 +254,9 @@ class TestWeb:
         try:
             if request.host == "soft.test":
                 return await self._soft_site(request, conn)
+            if request.host.startswith("slowsoft"):  # soft.test, answering in 0.3 s
+                await asyncio.sleep(0.3)
+                return await self._soft_site(request, conn)
             if request.host == "spa.test":  # one JS shell for every path, real or not
                 shell = b"<html><head><title>App</title></head><body><div id=root></div>"
                 await conn.send(200, shell + b"<script src='/app.js'></script></body></html>")

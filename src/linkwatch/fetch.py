@@ -485,7 +485,7 @@ class _LinkClock:
 
     A link's ``link_timeout`` is what its server may take.  Waiting for our
     own politeness — a slot on its host (``per_host``), the spacing of
-    request starts, another link's soft-404 probe of the same host — is not
+    request starts, the soft-404 probe of its host — is not
     the server's time: billed to the link, it made every link queued behind
     a slow host "time out" without a request sent (8 links on a host that
     answers in 1.0 s, two at a time, 2.5 s each: four timed out, and a
@@ -493,13 +493,11 @@ class _LinkClock:
     deadline paused (:meth:`paused`) and move it on by as long as they took.
     """
 
-    __slots__ = ("answer", "scope", "spared", "unbilled")
+    __slots__ = ("scope", "spared", "unbilled")
 
     def __init__(self, scope: anyio.CancelScope) -> None:
         self.scope = scope
         self.unbilled = 0.0
-        # The latest attempt's page, answered, while its soft-404 probe runs.
-        self.answer: Observation | None = None
         # True once an attempt was answered by its host's failure without a
         # request (Checker._spared): retrying would only repeat that.
         self.spared = False
@@ -869,9 +867,8 @@ class Checker:
         # Hosts where one request is trying again after a streak (see _spared).
         self._trials: set[_HostKey] = set()
         self._probes: dict[_HostKey, _PageSignature | None] = {}
-        self._probe_locks: dict[_HostKey, anyio.Lock] = {}
-        # Probes running beside their link's page (see _probe_beside), and
-        # the task group they run in while the checker is open.
+        # Each host's probe while it runs (see _probe_signature), and the
+        # task group probes run in while the checker is open.
         self._probes_running: dict[_HostKey, anyio.Event] = {}
         self._background: anyio.abc.TaskGroup | None = None
 
@@ -1002,9 +999,8 @@ class Checker:
                     _LINK_CLOCK.reset(token)
             if obs is None:
                 # The deadline cut an attempt short: the last complete answer, if
-                # any, says more than "timeout" (a 503, a connect timeout…), and
-                # a page whose soft-404 probe was cut short answered completely.
-                obs = clock.answer or last or self._timed_out(link.url, budget)
+                # any, says more than "timeout" (a 503, a connect timeout…).
+                obs = last or self._timed_out(link.url, budget)
             elif attempts <= retries and not clock.spared:
                 obs = self._unwaited(obs, budget - elapsed())
             # The link's own time, as its deadline counted it: queueing for
@@ -1086,14 +1082,7 @@ class Checker:
         self._probe_beside(link.url)
         obs = await self._follow(link.url, validators, lang=link.lang)
         if self._probe_soft404 and self._wants_probe(obs):
-            clock = _LINK_CLOCK.get()
-            if clock is not None:
-                # Should the deadline cut the probe short, the page's own
-                # answer stands (see check()): a 200 is no "timeout".
-                clock.answer = obs
             probe = await self._probe_signature(obs.final_url or obs.url)
-            if clock is not None:
-                clock.answer = None
             if probe is not None and matches_probe(obs.body, probe):
                 obs = replace(obs, soft404_probe_match=True)
         return obs
@@ -1635,46 +1624,25 @@ class Checker:
         A host that answers 200 to ``/<random>-linkwatch-probe`` serves soft
         404s; if a link's page looks the same as that answer, the link is
         most likely a soft 404 too.  Hosts that answer 404 cost one request.
-        The cache key comes from a cheap split of ``page_url``; the URL is
-        parsed in full only for the one probe per host.  A probe already
-        running beside a page (:meth:`_probe_beside`) is waited for, with the
-        deadline paused: it is the host's, not this link's.
+
+        The probe is the host's, not a link's: it runs in a task of its own
+        under a ``link_timeout`` of its own (:meth:`_run_probe`), started
+        beside a page when a request slot is free (:meth:`_probe_beside`),
+        else here, after the page, in this link's slot, which the link holds
+        while it waits.  Every link that needs it waits with its deadline
+        paused.  Run under the deadline of the link that happened to need it
+        first, a probe was cut short by what that link had left after its
+        own page, and lost for the host's other links all run.
         """
         key = self._host_key(page_url)
         if key is None:
             return None
         if key in self._probes:
             return self._probes[key]
-        running = self._probes_running.get(key)
-        if running is not None:
-            with _unbilled(True):
-                await running.wait()
-            return self._probes.get(key)
-        lock = self._probe_locks.setdefault(key, anyio.Lock())
-        with _unbilled(lock.locked()):  # another link's probe of this host is not our time
-            await lock.acquire()
-        try:
-            if key in self._probes:
-                return self._probes[key]
-            signature = await self._probe(page_url)
-            self._probes[key] = signature
-            return signature
-        finally:
-            # Cut short by this link's deadline, the probe still was the
-            # host's one: the links waiting for it (their deadlines paused)
-            # would otherwise each probe in turn, and on a host that never
-            # finishes answering one, each wait out a link_timeout of its own.
-            self._probes.setdefault(key, None)
-            lock.release()
-
-    async def _probe(self, page_url: str, *, note_failure: bool = True) -> _PageSignature | None:
-        """Ask ``page_url``'s host for a random path; the signature of a 200 HTML answer."""
-        path = f"/{secrets.token_hex(8)}{PROBE_SUFFIX}"
-        url = httpx.URL(page_url).copy_with(path=path, query=None, fragment=None)
-        probe = await self._follow(str(url), None, note_failure=note_failure)
-        if probe.error is None and probe.status_code == 200 and _is_html(probe.headers):
-            return page_signature(probe.body)
-        return None
+        running = self._probes_running.get(key) or self._start_probe(key, page_url)
+        with _unbilled(True):
+            await running.wait()
+        return self._probes.get(key)
 
     def _probe_beside(self, url: str) -> None:
         """Start ``url``'s host probe now, beside the page, when a request slot is free.
@@ -1686,40 +1654,54 @@ class Checker:
         page it costs no time.  It takes a request slot of its own, so no
         more requests are in flight than ``concurrency``; with none free (a
         large catalog keeps them all busy) the probe is made after the page,
-        in the link's slot, as before.  A link whose page needs no probe
-        (root, 404, not HTML, another host after a redirect) has cost its
-        host one short request.  The probe's failures do not count towards
-        resting the host (:meth:`_note_reachability`): its link's own
-        requests tell that.
+        in the link's slot (:meth:`_probe_signature`).  A link whose page
+        needs no probe (root, 404, not HTML, another host after a redirect)
+        has cost its host one short request.
         """
-        group = self._background
-        if group is None or not self._probe_soft404 or _path_is_root(url):
+        if self._background is None or not self._probe_soft404 or _path_is_root(url):
             return
         key = self._host_key(url)
         if key is None or key in self._probes or key in self._probes_running:
             return
         if key in self._unreachable:
             return  # a host in trouble gets its link's request alone (see _admission)
-        lock = self._probe_locks.get(key)
-        if lock is not None and lock.locked():
-            return
         try:
             self._global.acquire_nowait()
         except anyio.WouldBlock:
             return
-        running = self._probes_running[key] = anyio.Event()
-        group.start_soon(self._run_probe, key, url, running)
+        self._start_probe(key, url, own_slot=True)
 
-    async def _run_probe(self, key: _HostKey, url: str, running: anyio.Event) -> None:
-        """The body of :meth:`_probe_beside`'s task: its own deadline, no link's clock."""
-        _LINK_CLOCK.set(None)  # the task inherited its starter's context
+    def _start_probe(self, key: _HostKey, url: str, *, own_slot: bool = False) -> anyio.Event:
+        """Start :meth:`_run_probe` for ``key``; the event set when its answer is known."""
+        group = self._background
+        if group is None:
+            raise RuntimeError("use the checker as 'async with Checker(...)'")
+        running = self._probes_running[key] = anyio.Event()
+        group.start_soon(self._run_probe, key, url, running, own_slot)
+        return running
+
+    async def _run_probe(
+        self, key: _HostKey, page_url: str, running: anyio.Event, own_slot: bool
+    ) -> None:
+        """Ask ``page_url``'s host for a random path, and keep what a 200 HTML answer looks like.
+
+        Its failures do not count towards resting the host
+        (:meth:`_note_reachability`): its links' own requests tell that,
+        and a probe beside a page would otherwise cost that link a retry.
+        """
+        _LINK_CLOCK.set(None)  # the task inherited its starter's context, not its deadline
         try:
             with anyio.move_on_after(self._settings.link_timeout):
-                self._probes[key] = await self._probe(url, note_failure=False)
+                path = f"/{secrets.token_hex(8)}{PROBE_SUFFIX}"
+                url = httpx.URL(page_url).copy_with(path=path, query=None, fragment=None)
+                probe = await self._follow(str(url), None, note_failure=False)
+                if probe.error is None and probe.status_code == 200 and _is_html(probe.headers):
+                    self._probes[key] = page_signature(probe.body)
         finally:
             self._probes.setdefault(key, None)
             self._probes_running.pop(key, None)
-            self._global.release()
+            if own_slot:
+                self._global.release()
             running.set()
 
 
