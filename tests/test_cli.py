@@ -852,6 +852,28 @@ def test_merge_keeps_only_keep_runs_of_history(web: TestWeb, tmp_path: Path) -> 
         assert len(store.history(url)) == 2
 
 
+def test_schedule_keeps_only_keep_runs_of_history(
+    web: TestWeb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long-running schedule trims its history to keep_runs, as check and merge do."""
+    import linkwatch.schedule as schedule_module
+    from linkwatch.models import Schedule
+
+    async def three_nights(schedules: list[Schedule], job: object, **_: object) -> None:
+        for _night in range(3):
+            await job(schedules[0])  # type: ignore[operator]
+
+    monkeypatch.setattr(schedule_module, "run_schedules", three_nights)  # cli imports it late
+    url = f"{base(web)}/article"
+    cat = catalog(tmp_path, [("ok", url)], FAST + "keep_runs = 2\n")
+    state = tmp_path / "s.db"
+    assert main(["schedule", "--catalog", str(cat), "--state", str(state),
+                 "--reports", str(tmp_path / "reports"), "--allow-private",
+                 "--no-adapters"]) == 0  # fmt: skip
+    with Store.open(state) as store:
+        assert len(store.history(url)) == 2
+
+
 @pytest.mark.parametrize("command", [["status"], ["history", "https://x.example/"], ["report"]])
 def test_a_read_only_command_with_a_mistyped_state_creates_nothing(
     tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]

@@ -640,6 +640,8 @@ def cmd_schedule(args: argparse.Namespace) -> int:
             # Reports show the whole catalog, not just this schedule's subset.
             whole = store.latest_summary(current, per_link=True) or summary
             history = store.verdict_history([r.link.url for r in whole.results])
+            # A schedule runs for months: retention applies here as in check.
+            store.compact(current.settings.keep_runs)
         write_reports(reports, whole, current, history)
         log.info(
             "%s: %d links, %s%s",
