@@ -106,6 +106,22 @@ def test_check_writes_the_json_contract_and_every_report(web: TestWeb, tmp_path:
     assert names == ["badge.json", "index.html", "report.md", "results.json"]
 
 
+def test_the_progress_bar_stays_off_stdout(
+    web: TestWeb,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``check --format json | jq`` run from a terminal: no progress bar in the piped output."""
+    cat = catalog(tmp_path, [("ok", f"{base(web)}/article")])
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    args = [a for a in check_args(tmp_path, cat, "--format", "json") if a != "-q"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("{"), out[:40]
+    assert json.loads(out)["run"]["counts"]["ok"] == 1
+
+
 def test_all_hosts_unreachable_is_inconclusive_not_rot(web: TestWeb, tmp_path: Path) -> None:
     # Nothing listens on closed_port on any of these loopback hosts: every host of
     # the catalog fails at the network level, as when the runner itself is offline.

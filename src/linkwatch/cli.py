@@ -315,7 +315,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         soft404_probe=False if args.no_soft404_probe else None,
         jobs=args.jobs,
     )
-    show_progress = sys.stderr.isatty() and not args.quiet
+    # The bar draws on stdout: with stdout piped (``--format json | jq``) it
+    # must stay off, or it leaves a blank line before the output.
+    show_progress = sys.stdout.isatty() and sys.stderr.isatty() and not args.quiet
     with Store.open(args.state) as store:
         bar, advance = _progress(show_progress, len(links))
         with bar:
