@@ -175,6 +175,40 @@ def test_plan_table(
     assert kinds(plan) == expected
 
 
+def test_blocked_answer_on_a_rotten_link_is_no_new_evidence() -> None:
+    """A bot wall in front of a rotten link says nothing about it (design.md §2, blocked)."""
+    wall = result(A, Verdict.BLOCKED, "bot-challenge", status_code=403, detail="Just a moment")
+    plan = plan_issues(
+        {A: state(A, Health.ROTTEN, fail=4)}, [wall], [issue_for(A, 5)], Settings(),
+        inconclusive=False, catalog_urls={A}, now=NOW,
+    )  # fmt: skip
+    assert plan == []
+
+
+def test_churning_evidence_comments_once_per_kind_not_every_night() -> None:
+    """A dead server answering 502, 504, 500, 502, 504 … is not news every night."""
+    statuses = [502, 504, 500, 502, 504, 500, 502]
+    issue = issue_for(A, 5, res=result(A, reason="http-5xx", status_code=statuses[0]))
+    comments = []
+    for night, status in enumerate(statuses[1:], start=1):
+        plan = plan_issues(
+            {A: state(A, Health.ROTTEN, fail=3 + night)},
+            [result(A, reason="http-5xx", status_code=status, detail=f"HTTP {status}")],
+            [issue], Settings(), inconclusive=False, catalog_urls={A}, now=NOW,
+        )  # fmt: skip
+        for action in plan:
+            assert action.kind == "comment" and action.issue_body is not None
+            comments.append(status)
+            issue = replace(issue, body=action.issue_body)
+    assert comments == [504, 500]
+    # Evidence never seen before is still news.
+    plan = plan_issues(
+        {A: state(A, Health.ROTTEN, fail=10)}, [result(A, reason="http-404", status_code=404)],
+        [issue], Settings(), inconclusive=False, catalog_urls={A}, now=NOW,
+    )  # fmt: skip
+    assert kinds(plan) == [("comment", 5)]
+
+
 def test_removed_from_catalog_closes_as_not_planned() -> None:
     plan = plan_issues(
         {}, [], [issue_for(A, 9)], Settings(), inconclusive=False, catalog_urls={B}, now=NOW

@@ -11,8 +11,10 @@ Each issue carries a hidden marker ``<!-- linkwatch:url=<sha256(url)> -->``
 that ties it to its link across runs.  The hash keeps the URL itself out of
 the marker, so editing the visible text never breaks the tie and a marker
 never becomes a link.  A second marker, ``<!-- linkwatch:evidence=… -->``,
-fingerprints what the issue last said, so a rerun comments only when the
-evidence changed.
+fingerprints what the issue has said (the newest first, then the earlier
+evidence it reported), so a rerun comments only on evidence the issue has
+not shown yet: a dead server that answers 502 one night and 504 the next
+is not news every night.
 
 REST endpoints used (API version 2022-11-28, docs.github.com/en/rest/issues):
 ``GET /repos/{o}/{r}/issues`` (list, paginated with ``Link: rel="next"``),
@@ -50,7 +52,9 @@ DEFAULT_API_URL = "https://api.github.com"
 WAYBACK_API = "https://archive.org/wayback/available"
 
 _MARKER_RE = re.compile(r"<!-- linkwatch:(?:url=([0-9a-f]{64})|(summary)) -->")
-_EVIDENCE_RE = re.compile(r"<!-- linkwatch:evidence=([0-9a-f]{1,64}) -->")
+_EVIDENCE_RE = re.compile(r"<!-- linkwatch:evidence=([0-9a-f]{1,64}(?: [0-9a-f]{1,64})*) -->")
+#: How many earlier fingerprints an issue's evidence marker remembers.
+MAX_EVIDENCE = 8
 _WAYBACK_RE = re.compile(r"^https?://web\.archive\.org/web/(\d{14})/(.+)$")
 _REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
@@ -75,8 +79,15 @@ def parse_marker(body: str | None) -> str | None:
 
 
 def _evidence_of(body: str) -> str | None:
+    """The newest evidence fingerprint in ``body``'s marker."""
+    seen = _evidence_seen(body)
+    return seen[0] if seen else None
+
+
+def _evidence_seen(body: str) -> tuple[str, ...]:
+    """Every evidence fingerprint ``body``'s marker holds, the newest first."""
     match = _EVIDENCE_RE.search(body)
-    return match.group(1) if match else None
+    return tuple(match.group(1).split()) if match else ()
 
 
 @dataclass(frozen=True)
@@ -169,11 +180,15 @@ def _link_body(
     *,
     catalog_path: str,
     archive: str | None,
+    reported: Sequence[str] = (),
 ) -> str:
+    """The issue body; ``reported`` are fingerprints of evidence it showed before."""
     key = url_key(url)
+    current = _link_fingerprint(result, state)
+    evidence = list(dict.fromkeys([current, *reported]))[:MAX_EVIDENCE]
     lines = [
         marker(key),
-        f"<!-- linkwatch:evidence={_link_fingerprint(result, state)} -->",
+        f"<!-- linkwatch:evidence={' '.join(evidence)} -->",
         "",
     ]
     title = result.link.title if result else url
@@ -383,11 +398,17 @@ def plan_issues(
                             issue_body=body,
                         )
                     )
-            elif result is not None and _evidence_of(issue.body) != _link_fingerprint(
-                result, state
+            elif (
+                result is not None
+                and result.verdict is not Verdict.BLOCKED
+                and _link_fingerprint(result, state) not in _evidence_seen(issue.body)
             ):
                 # No result means the link was not checked this run (a scheduled
-                # subset): no new evidence, so nothing to say.
+                # subset): no new evidence, so nothing to say.  A blocked answer
+                # (a bot wall, a login page) says nothing about the link either:
+                # it is no evidence that the link is still rotten.  Evidence the
+                # issue already showed is no news: a server whose error churns
+                # (502, 504, 502 …) gets one comment per kind, not one a night.
                 actions.append(
                     Action(
                         "comment",
@@ -396,7 +417,14 @@ def plan_issues(
                         issue.title,
                         _update_comment(result, state),
                         _labels(result),
-                        issue_body=body,
+                        issue_body=_link_body(
+                            url,
+                            state,
+                            result,
+                            catalog_path=catalog_path,
+                            archive=archives.get(url),
+                            reported=_evidence_seen(issue.body),
+                        ),
                     )
                 )
         elif issue is not None and issue.state == "open":
