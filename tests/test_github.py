@@ -288,6 +288,23 @@ def test_more_than_max_new_issues_go_to_one_summary() -> None:
     assert all(f"<{u}>" in summary.body for u in urls[2:])
 
 
+def test_links_waiting_on_the_summary_get_their_issues_before_newer_rot() -> None:
+    """Over the cap, the oldest rot is opened first, not the first in the catalog."""
+    waiting = "https://z-last-in-catalog.example/"
+    newer = "https://a-first-in-catalog.example/"
+    rotten = state(newer, Health.ROTTEN)
+    states = {
+        newer: replace(rotten, first_failure_at=datetime(2025, 2, 27, tzinfo=UTC)),
+        waiting: replace(rotten, url=waiting, first_failure_at=datetime(2025, 2, 20, tzinfo=UTC)),
+    }
+    plan = plan_issues(
+        states, [result(newer), result(waiting)], [], Settings(max_new_issues=1),
+        inconclusive=False, catalog_urls=set(states), now=NOW,
+    )  # fmt: skip
+    assert [(a.kind, a.url) for a in plan] == [("open", waiting), ("summary", None)]
+    assert f"<{newer}>" in plan[1].body
+
+
 def test_summary_mode_one_checklist_then_close_when_all_recover() -> None:
     settings = Settings(issue_mode="summary")
     rotten = {A: state(A, Health.ROTTEN), B: state(B, Health.ROTTEN)}

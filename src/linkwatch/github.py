@@ -31,7 +31,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
@@ -463,6 +463,10 @@ def plan_issues(
         return actions
 
     cap = max(settings.max_new_issues, 0)
+    # Links that have waited longest on the summary issue come first: in
+    # catalog order, a link near the end could wait for ever while links
+    # above it keep rotting (the sort is stable, so ties keep catalog order).
+    new_rotten.sort(key=lambda item: _rot_began(item[1], now))
     for url, state, result in new_rotten[:cap]:
         actions.append(
             Action(
@@ -488,6 +492,12 @@ def plan_issues(
         stamp=stamp,
     )
     return actions
+
+
+def _rot_began(state: LinkState, now: datetime) -> datetime:
+    """When the link's failure streak began (``now`` when unknown), zone-aware."""
+    when = state.first_failure_at or now
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _close_removed(issue: Issue, url: str | None, stamp: str) -> Action:
