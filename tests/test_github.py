@@ -209,6 +209,16 @@ def test_churning_evidence_comments_once_per_kind_not_every_night() -> None:
     assert kinds(plan) == [("comment", 5)]
 
 
+def test_reopen_comment_does_not_call_the_link_still_rotten() -> None:
+    plan = plan_issues(
+        {A: state(A, Health.ROTTEN)}, [result(A)], [issue_for(A, 5, "closed")], Settings(),
+        inconclusive=False, catalog_urls={A}, now=NOW,
+    )  # fmt: skip
+    assert kinds(plan) == [("reopen", 5)]
+    assert plan[0].body.startswith("The link is rotten again (2025-03-01 03:00 UTC):\n\n- Verdict")
+    assert "still rotten" not in plan[0].body
+
+
 def test_removed_from_catalog_closes_as_not_planned() -> None:
     plan = plan_issues(
         {}, [], [issue_for(A, 9)], Settings(), inconclusive=False, catalog_urls={B}, now=NOW

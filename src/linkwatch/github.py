@@ -251,12 +251,16 @@ def _cap(body: str) -> str:
     return truncate(body, MAX_BODY - 40) + "\n\n_(truncated)_"
 
 
-def _update_comment(result: CheckResult | None, state: LinkState) -> str:
+def _update_comment(
+    result: CheckResult | None,
+    state: LinkState,
+    heading: str = "The link is still rotten, with new evidence:",
+) -> str:
     if result is None:
         return f"Still rotten (failure streak {state.fail_streak})."
     status = str(result.status_code) if result.status_code is not None else "no answer"
     return _cap(
-        "The link is still rotten, with new evidence:\n\n"
+        f"{heading}\n\n"
         f"- Verdict: `{result.verdict.value}`\n"
         f"- Reason: {code(result.reason, limit=80)}\n"
         f"- HTTP status: {status}\n"
@@ -392,8 +396,7 @@ def plan_issues(
                             url,
                             issue.number,
                             issue.title,
-                            f"The link is rotten again ({stamp}).\n\n"
-                            + _update_comment(result, state),
+                            _update_comment(result, state, f"The link is rotten again ({stamp}):"),
                             _labels(result),
                             issue_body=body,
                         )
