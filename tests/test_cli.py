@@ -16,7 +16,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psutil
 import pytest
@@ -104,6 +106,22 @@ def test_check_writes_the_json_contract_and_every_report(web: TestWeb, tmp_path:
     assert all(expected_keys <= r.keys() for r in data["results"])
     names = sorted(p.name for p in (tmp_path / "reports").iterdir())
     assert names == ["badge.json", "index.html", "report.md", "results.json"]
+
+
+def test_reports_read_the_catalogs_clock(web: TestWeb, tmp_path: Path) -> None:
+    """``timezone`` puts the reports' run times on the curator's clock; results.json keeps UTC."""
+    cat = catalog(tmp_path, [("ok", f"{base(web)}/article")], FAST + 'timezone = "Asia/Shanghai"\n')
+    assert run_cli(tmp_path, cat) == 0
+    reports = tmp_path / "reports"
+    started = json.loads((reports / "results.json").read_text(encoding="utf-8"))["run"]["started"]
+    assert started.endswith("+00:00")
+    here = datetime.fromisoformat(started).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert f"Run {here.isoformat(timespec='seconds')} →" in (reports / "report.md").read_text(
+        encoding="utf-8"
+    )
+    assert here.strftime("%Y-%m-%d %H:%M CST") in (reports / "index.html").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_the_progress_bar_stays_off_stdout(

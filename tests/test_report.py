@@ -264,6 +264,20 @@ def test_json_timestamps_carry_a_zone() -> None:
     assert datetime.fromisoformat(run["finished"]).tzinfo is not None
 
 
+def test_people_read_times_in_the_catalogs_zone_scripts_in_utc() -> None:
+    """``timezone = "Asia/Shanghai"``: 03:00 UTC reads 11:00 (+08:00) in the HTML and Markdown."""
+    summary = sample_summary()
+    html = render(summary, "html", zone="Asia/Shanghai")
+    assert "2025-11-14 11:00 CST" in html
+    assert 'datetime="2025-11-14T11:00:00+08:00"' in html
+    assert "2025-11-14 03:00 UTC" in render(summary, "html")
+    markdown = render(summary, "md", zone="Asia/Shanghai")
+    assert "Run 2025-11-14T11:00:00+08:00 →" in markdown
+    assert "Run 2025-11-14T03:00:00+00:00 →" in render(summary, "md")
+    run = json.loads(render(summary, "json", zone="Asia/Shanghai"))["run"]
+    assert run["started"] == "2025-11-14T03:00:00+00:00"
+
+
 def test_json_result_row() -> None:
     row = report_dict(sample_summary())["results"][0]
     assert row["section"] == "入门篇"

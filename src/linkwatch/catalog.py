@@ -900,7 +900,7 @@ _SETTINGS_HELP: dict[str, str] = {
     "max_new_issues": "GitHub issues opened per run at most",
     "issue_mode": "how GitHub issues are opened",
     "canary": "a URL that must answer, or the run is inconclusive",
-    "timezone": "zone of the default 03:00 schedule (reports are in UTC)",
+    "timezone": "zone of report times and of the default 03:00 schedule",
     "soft404_probe": "ask each host for a random path: does it serve soft 404s?",
 }
 

@@ -137,7 +137,10 @@ def write_reports(
         # One report at a time, streamed: memory stays flat however long the catalog.
         for fmt, name in REPORT_FILES.items():
             path = folder / name
-            write_atomic(path, stream(summary, fmt, history=history, sections=sections))
+            chunks = stream(
+                summary, fmt, history=history, sections=sections, zone=catalog.settings.timezone
+            )
+            write_atomic(path, chunks)
             written.append(path)
     except OSError as exc:
         raise ReportError(f"{folder}: cannot write reports: {exc.strerror or exc}") from exc
@@ -330,9 +333,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         write_reports(reports, summary, catalog, history)
     if args.output:
         fmt = args.format if args.format != "text" else "json"
-        write_atomic(Path(args.output), stream(summary, fmt, history=history))
+        zone = catalog.settings.timezone
+        write_atomic(Path(args.output), stream(summary, fmt, history=history, zone=zone))
     elif args.format != "text":
-        sys.stdout.write(render(summary, args.format, history=history))
+        sys.stdout.write(
+            render(summary, args.format, history=history, zone=catalog.settings.timezone)
+        )
     if args.format == "text" or args.output:
         if not args.quiet:
             print_summary(summary, verbose=args.verbose, stream=sys.stdout)

@@ -41,16 +41,19 @@ def render(
     sections: Sequence[tuple[str, ...]] | None = None,
     max_chars: int | None = None,
     report_url: str | None = None,
+    zone: str | None = None,
 ) -> str:
     """Render ``summary`` as ``fmt``.
 
     ``history`` maps a URL to its recent verdicts, oldest first, including
     this run (sparklines); ``sections`` is the catalog's section order.
     ``max_chars`` and ``report_url`` only apply to Markdown, which is cut at
-    a row boundary and points at the full report.
+    a row boundary and points at the full report.  ``zone`` (the catalog's
+    ``timezone``) is the clock of the HTML and Markdown reports' times; JSON
+    and the badge keep UTC.
     """
     if fmt == "html":
-        return render_html(summary, history=history, sections=sections)
+        return render_html(summary, history=history, sections=sections, zone=zone)
     if fmt == "md":
         return render_markdown(
             summary,
@@ -58,6 +61,7 @@ def render(
             sections=sections,
             max_chars=max_chars,
             report_url=report_url,
+            zone=zone,
         )
     if fmt == "json":
         return render_json(summary)
@@ -72,11 +76,12 @@ def stream(
     *,
     history: Mapping[str, Sequence[Verdict]] | None = None,
     sections: Sequence[tuple[str, ...]] | None = None,
+    zone: str | None = None,
 ) -> Iterator[str]:
     """:func:`render` in pieces: what the CLI writes, so a 50,000-link HTML or
     JSON report never sits in memory whole (the text is the same)."""
     if fmt == "html":
-        return html_chunks(summary, history=history, sections=sections)
+        return html_chunks(summary, history=history, sections=sections, zone=zone)
     if fmt == "json":
         return json_chunks(summary)
-    return iter((render(summary, fmt, history=history, sections=sections),))
+    return iter((render(summary, fmt, history=history, sections=sections, zone=zone),))

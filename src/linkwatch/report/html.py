@@ -32,9 +32,9 @@ from markupsafe import Markup
 from linkwatch.models import CheckResult, Health, RunSummary, Verdict
 from linkwatch.report.triage import (
     MAX_SPARK,
-    aware,
     duration_text,
     iso,
+    local,
     section_order,
     triage,
 )
@@ -177,7 +177,12 @@ def _tags_json(tags: frozenset[str]) -> str:
     return json.dumps(sorted(tags), ensure_ascii=False)
 
 
-def _row(result: CheckResult, section_index: int, history: Sequence[Verdict] | None) -> Row:
+def _row(
+    result: CheckResult,
+    section_index: int,
+    history: Sequence[Verdict] | None,
+    zone: str | None = None,
+) -> Row:
     spark = _spark_svg(tuple(history[-MAX_SPARK:]) if history else (result.verdict,))
     diff_lines, diff_truncated = _diff_lines(result.diff)
     final = (
@@ -197,7 +202,7 @@ def _row(result: CheckResult, section_index: int, history: Sequence[Verdict] | N
         redirects=tuple((Hyperlink.of(h.url), h.status) for h in result.redirects),
         final=final,
         suggested=Hyperlink.of(result.suggested_url) if result.suggested_url else None,
-        last_changed=iso(result.last_changed),
+        last_changed=iso(result.last_changed, zone),
         diff_lines=diff_lines,
         diff_truncated=diff_truncated,
         spark=spark,
@@ -242,8 +247,9 @@ def render_html(
     *,
     history: Mapping[str, Sequence[Verdict]] | None = None,
     sections: Sequence[tuple[str, ...]] | None = None,
+    zone: str | None = None,
 ) -> str:
-    return "".join(html_chunks(summary, history=history, sections=sections))
+    return "".join(html_chunks(summary, history=history, sections=sections, zone=zone))
 
 
 def html_chunks(
@@ -251,15 +257,19 @@ def html_chunks(
     *,
     history: Mapping[str, Sequence[Verdict]] | None = None,
     sections: Sequence[tuple[str, ...]] | None = None,
+    zone: str | None = None,
 ) -> Iterator[str]:
-    """The page in pieces, so a 50,000-link report is never one string in memory."""
+    """The page in pieces, so a 50,000-link report is never one string in memory.
+
+    ``zone``: the IANA time zone its dates and times are shown in (UTC when None).
+    """
     history = history or {}
     order = section_order(summary, sections)
     index_of = {section: i for i, section in enumerate(order)}
     grouped: dict[tuple[str, ...], list[Row]] = {s: [] for s in order}
     for result in summary.results:
         section = result.link.section
-        grouped[section].append(_row(result, index_of[section], history.get(result.link.url)))
+        grouped[section].append(_row(result, index_of[section], history.get(result.link.url), zone))
     views = [
         SectionView(
             index=index_of[section],
@@ -277,7 +287,7 @@ def html_chunks(
             key,
             title,
             explanation,
-            [(r, _fix(r, key), _row(r, index_of[r.link.section], None)) for r in members],
+            [(r, _fix(r, key), _row(r, index_of[r.link.section], None, zone)) for r in members],
         )
         for key, title, explanation, members in (
             (
@@ -309,7 +319,7 @@ def html_chunks(
         f"style-src {_csp_hash(css)}; script-src {_csp_hash(js)}; "
         "base-uri 'none'; form-action 'none'"
     )
-    started, finished = aware(summary.started), aware(summary.finished)
+    started, finished = local(summary.started, zone), local(summary.finished, zone)
     return (
         _environment()
         .get_template("report.html.j2")

@@ -95,10 +95,10 @@ _TABLE_HEAD = "| Link | Section | Problem | Suggested fix |\n|---|---|---|---|\n
 _HEALTHY_HEAD = "| Link | Verdict | Status | Time | Health |\n|---|---|---:|---:|---|\n"
 
 
-def _summary_text(summary: RunSummary, actionable: int, blocked: int) -> str:
+def _summary_text(summary: RunSummary, actionable: int, blocked: int, zone: str | None) -> str:
     counts = summary.counts()
     total = len(summary.results)
-    started, finished = iso(summary.started), iso(summary.finished)
+    started, finished = iso(summary.started, zone), iso(summary.finished, zone)
     took = duration_text(max(0.0, (summary.finished - summary.started).total_seconds()))
     lines = ["# linkwatch report", ""]
     if summary.partly_inconclusive:
@@ -175,9 +175,10 @@ def _blocks(
     summary: RunSummary,
     history: Mapping[str, Sequence[Verdict]],
     sections: Sequence[tuple[str, ...]] | None,
+    zone: str | None = None,
 ) -> list[_Block]:
     groups = triage(summary)
-    blocks = [_Block(_summary_text(summary, len(groups.actionable), len(groups.blocked)))]
+    blocks = [_Block(_summary_text(summary, len(groups.actionable), len(groups.blocked), zone))]
     if groups.all:
         blocks.append(_Block("## Needs a human\n\n"))
     for key, heading, explanation in _GROUPS:
@@ -282,8 +283,10 @@ def render_markdown(
     sections: Sequence[tuple[str, ...]] | None = None,
     max_chars: int | None = None,
     report_url: str | None = None,
+    zone: str | None = None,
 ) -> str:
-    blocks = _blocks(summary, history or {}, sections)
+    """The Markdown report; ``zone``: the IANA time zone of its run times (UTC when None)."""
+    blocks = _blocks(summary, history or {}, sections, zone)
     full = _join(blocks).rstrip("\n") + "\n"
     if max_chars is None or len(full) <= max_chars:
         return full

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from linkwatch.models import CheckResult, Health, RunSummary, Verdict
 
@@ -117,8 +118,18 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else aware(moment).isoformat(timespec="seconds")
+def iso(moment: datetime | None, zone: str | None = None) -> str | None:
+    """``moment`` as ISO 8601 to the second, in ``zone`` (an IANA name; UTC when None)."""
+    return None if moment is None else local(moment, zone).isoformat(timespec="seconds")
+
+
+def local(moment: datetime, zone: str | None) -> datetime:
+    """``moment`` in the catalog's ``timezone``: a curator reads their own clock.
+
+    History and the JSON report keep UTC (scripts compare them); only the
+    words people read move.  The catalog loader has checked the name.
+    """
+    return aware(moment).astimezone(ZoneInfo(zone)) if zone else aware(moment)
 
 
 def duration_text(seconds: float) -> str:
