@@ -120,6 +120,13 @@ INVALID: list[tuple[str, str, int, str, str]] = [
         "unknown time zone 'Mars/Base'",
     ),
     (
+        "issue_mode typo",
+        BASE.replace("rot_after_runs = 2", 'issue_mode = "sumary"'),
+        2,
+        "settings.issue_mode",
+        "unknown mode 'sumary' (did you mean 'summary'?)",
+    ),
+    (
         "bad cron",
         BASE + SCHEDULE.replace("0 * * * *", "0 * * *"),
         14,
@@ -221,7 +228,7 @@ def test_every_settings_field_is_a_settings_key() -> None:
         user_agent="ua/1 (+https://a.example/)",
         canary="https://canary.example/",
         timezone="Asia/Shanghai",
-        issue_mode="digest",
+        issue_mode="summary",
     )
     text = "\n".join(render_settings(custom, commented=False)) + "\n"
     assert parse_catalog(text, "c.toml").settings == custom

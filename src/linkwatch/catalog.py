@@ -361,8 +361,11 @@ class _Validator:
             self._timezone(str(result), line, name)
         if key == "canary":
             self._url(str(result), line, name)
-        if key in ("user_agent", "issue_mode") and not str(result).strip():
+        if key == "user_agent" and not str(result).strip():
             raise self.fail(line, name, "must not be empty")
+        if key == "issue_mode" and result not in ISSUE_MODES:
+            # A typo ("sumary") would quietly mean per-link issues: one per link.
+            raise self.fail(line, name, _unknown(str(result), ISSUE_MODES, "mode", quote=True))
         return result
 
     # -- [[link]] --------------------------------------------------------------
@@ -648,6 +651,9 @@ def _first_header(layout: _Layout, name: str) -> int | None:
             return header.line
     return None
 
+
+#: ``[settings] issue_mode``: an issue per rotten link, or one summary issue.
+ISSUE_MODES = ("per-link", "summary")
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 

@@ -699,7 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = command("check", "check every link of the catalog and write reports")
     _add_common(check)
-    check.add_argument("--reports", default="reports", help="report folder (default: %(default)s)")
+    _add_reports(check)
     check.add_argument("--no-reports", action="store_true", help="do not write report files")
     check.add_argument(
         "--format",
@@ -708,12 +708,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="what to print, or write to --output (default: text)",
     )
     check.add_argument("--output", "-o", help="write the --format output to this file")
-    check.add_argument("--concurrency", type=int, help="links checked at once (overrides settings)")
-    check.add_argument(
-        "--allow-private",
-        action="store_true",
-        help="permit loopback and private-network targets (refused by default)",
-    )
+    _add_crawl(check)
     check.add_argument("--issues", action="store_true", help="sync GitHub issues after the run")
     check.add_argument(
         "--no-wayback", action="store_true", help="no Wayback Machine look-ups for new issues"
@@ -729,9 +724,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--shard", type=parse_shard, help="check only shard K of N (by host)")
     check.add_argument(
-        "--no-adapters", action="store_true", help="no GitHub/YouTube/bilibili API checks"
-    )
-    check.add_argument(
         "--no-conditional", action="store_true", help="no If-None-Match/If-Modified-Since"
     )
     check.add_argument(
@@ -744,9 +736,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = command("import", "turn a Markdown link list into a catalog")
     imp.add_argument("file", help="Markdown file to read")
-    imp.add_argument("-o", "--output", default="catalog.toml", help="catalog to write, or -")
+    imp.add_argument(
+        "-o",
+        "--output",
+        default="catalog.toml",
+        help="catalog to write, or - (default: %(default)s)",
+    )
     imp.add_argument("--force", action="store_true", help="overwrite an existing catalog")
-    imp.add_argument("-q", "--quiet", action="store_true")
+    imp.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     imp.set_defaults(func=cmd_import)
 
     validate = command("validate", "check the catalog file itself, without the network")
@@ -755,26 +752,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = command("status", "current health of every link, from history (no network)")
     _add_common(status)
-    status.add_argument("--format", choices=("text", "json"), default="text")
+    status.add_argument(
+        "--format", choices=("text", "json"), default="text", help="(default: %(default)s)"
+    )
     status.set_defaults(func=cmd_status)
 
     hist = command("history", "the timeline of one link")
-    hist.add_argument("url")
-    hist.add_argument("--state", default=".linkwatch/state.db")
-    hist.add_argument("--format", choices=("text", "json"), default="text")
+    hist.add_argument("url", help="the link, as the catalog spells it")
+    hist.add_argument(
+        "--state", default=".linkwatch/state.db", help="history database (default: %(default)s)"
+    )
+    hist.add_argument(
+        "--format", choices=("text", "json"), default="text", help="(default: %(default)s)"
+    )
     hist.set_defaults(func=cmd_history)
 
     report = command("report", "rewrite the reports from history, without checking")
     _add_common(report)
-    report.add_argument("--reports", default="reports")
+    _add_reports(report)
     report.set_defaults(func=cmd_report)
 
     schedule = command("schedule", "run the catalog's [[schedule]] entries until stopped")
     _add_common(schedule)
-    schedule.add_argument("--reports", default="reports")
-    schedule.add_argument("--concurrency", type=int)
-    schedule.add_argument("--allow-private", action="store_true")
-    schedule.add_argument("--no-adapters", action="store_true")
+    _add_reports(schedule)
+    _add_crawl(schedule)
     schedule.set_defaults(func=cmd_schedule)
 
     issues = command("issues", "GitHub issues for rotten links")
@@ -797,9 +798,28 @@ def build_parser() -> argparse.ArgumentParser:
     merge = command("merge", "fold shard state databases into one, and report")
     _add_common(merge)
     merge.add_argument("shards", nargs="+", help="shard state databases")
-    merge.add_argument("--reports", default="reports")
+    _add_reports(merge)
     merge.set_defaults(func=cmd_merge)
     return parser
+
+
+def _add_reports(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reports", default="reports", help="report folder (default: %(default)s)")
+
+
+def _add_crawl(parser: argparse.ArgumentParser) -> None:
+    """The crawl options ``check`` and ``schedule`` share, so their help says the same."""
+    parser.add_argument(
+        "--concurrency", type=int, help="links checked at once (overrides settings)"
+    )
+    parser.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="permit loopback and private-network targets (refused by default)",
+    )
+    parser.add_argument(
+        "--no-adapters", action="store_true", help="no GitHub/YouTube/bilibili API checks"
+    )
 
 
 def _terminate(signum: int, frame: object) -> None:
