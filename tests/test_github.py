@@ -219,6 +219,39 @@ def test_reopen_comment_does_not_call_the_link_still_rotten() -> None:
     assert "still rotten" not in plan[0].body
 
 
+def test_a_link_that_came_back_by_moving_closes_with_where_it_went() -> None:
+    """It works again, but the catalog still has the old address: the comment names the new one."""
+    moved = result(
+        A,
+        Verdict.MOVED,
+        "moved-permanently",
+        suggested_url="https://a.example/new @octocat",
+        title="A page",
+    )
+    plan = plan_issues(
+        {A: state(A, Health.HEALTHY, fail=0, ok=2)},
+        [moved],
+        [issue_for(A, 5)],
+        Settings(),
+        inconclusive=False,
+        catalog_urls={A},
+        now=NOW,
+    )
+    assert kinds(plan) == [("close", 5)]
+    assert "redirects permanently to `https://a.example/new @octocat`" in plan[0].body
+    assert "`linkwatch fix`" in plan[0].body
+    fine = plan_issues(
+        {A: state(A, Health.HEALTHY, fail=0, ok=2)},
+        [result(A, Verdict.OK, "ok")],
+        [issue_for(A, 5)],
+        Settings(),
+        inconclusive=False,
+        catalog_urls={A},
+        now=NOW,
+    )
+    assert "redirects" not in fine[0].body
+
+
 def test_removed_from_catalog_closes_as_not_planned() -> None:
     plan = plan_issues(
         {}, [], [issue_for(A, 9)], Settings(), inconclusive=False, catalog_urls={B}, now=NOW

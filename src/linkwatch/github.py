@@ -441,7 +441,9 @@ def plan_issues(
                         issue.number,
                         issue.title,
                         f"The link works again ({stamp}): it answered in "
-                        f"{state.ok_streak if state else 0} consecutive run(s). Closing.",
+                        f"{state.ok_streak if state else 0} consecutive run(s)."
+                        + _moved_note(result)
+                        + " Closing.",
                         state_reason="completed",
                     )
                 )
@@ -501,6 +503,16 @@ def _rot_began(state: LinkState, now: datetime) -> datetime:
     """When the link's failure streak began (``now`` when unknown), zone-aware."""
     when = state.first_failure_at or now
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _moved_note(result: CheckResult | None) -> str:
+    """A link that came back by moving still wants its catalog entry updated: say where to."""
+    if result is None or result.verdict is not Verdict.MOVED or not result.suggested_url:
+        return ""
+    return (
+        f" It now redirects permanently to {code(result.suggested_url, limit=300)}:"
+        " update the catalog (`linkwatch fix`)."
+    )
 
 
 def _close_removed(issue: Issue, url: str | None, stamp: str) -> Action:
