@@ -617,11 +617,12 @@ async def test_conditional_request_answered_304(web: TestWeb) -> None:
 
 
 async def _checked(
-    links: list[Link], settings: Settings, web: TestWeb | None = None
+    links: list[Link], settings: Settings, web: TestWeb | None = None, *, probe: bool = False
 ) -> list[tuple[Link, Observation]]:
-    """Each link with its observation, in the order they were checked (no soft-404 probe).
+    """Each link with its observation, in the order they were checked.
 
     ``web``: resolve the test web's ``.test`` names; without it, links are literal addresses.
+    ``probe``: with the soft-404 probe (off by default: most tests count requests).
     """
     results: list[tuple[Link, Observation]] = []
     kwargs: dict[str, Any] = {"resolver": web.resolve} if web is not None else {}
@@ -630,7 +631,7 @@ async def _checked(
         settings,
         on_result=lambda link, obs: results.append((link, obs)),
         allow_private=True,
-        probe_soft404=False,
+        probe_soft404=probe,
         **kwargs,
     )
     return results
@@ -1273,15 +1274,8 @@ async def test_a_probe_is_not_cut_short_by_what_its_link_has_left(web: TestWeb) 
     host = f"slowsoft-{token()}.test"
     links = [Link(url=web.url(f"/blog/post-{n}", host), title="t") for n in range(2)]
     settings = replace(SETTINGS, concurrency=1, link_timeout=0.5, retries=0)
-    reasons: list[str] = []
-    await check_links(
-        links,
-        settings,
-        on_result=lambda link, obs: reasons.append(classify(obs, link).reason),
-        allow_private=True,
-        resolver=web.resolve,
-    )
-    assert reasons == ["soft-404-probe"] * 2
+    checked = await _checked(links, settings, web, probe=True)
+    assert [classify(obs, link).reason for link, obs in checked] == ["soft-404-probe"] * 2
 
 
 async def test_soft404_probe_is_sent_once_per_host(web: TestWeb) -> None:
@@ -1363,45 +1357,31 @@ def _most_at_once(spans: Iterable[tuple[float, float]]) -> int:
     return most
 
 
-async def test_the_probe_runs_beside_the_page_when_a_slot_is_free(web: TestWeb) -> None:
+@pytest.mark.parametrize(
+    ("concurrency", "answer"),
+    [(8, b"Met its probe"), (1, b"Answered alone")],
+    ids=["a-slot-free", "no-slot-free"],
+)
+async def test_the_probe_goes_beside_the_page_only_in_a_free_slot(
+    web: TestWeb, concurrency: int, answer: bytes
+) -> None:
     """A small catalog's hosts are probed while their pages load, not after.
 
     Each ``beside*`` page answers only once its host's probe has arrived
     (or after ``BESIDE_WAIT``): probed after the page, as it was, every
-    host of a small catalog took its answer time twice.
+    host of a small catalog took its answer time twice.  With every slot
+    taken the probe still waits for its page: never over concurrency.
     """
     hosts = [f"beside-{token()}.test" for _ in range(3)]
     links = [Link(url=web.url("/guide/intro", host), title="t") for host in hosts]
-    results: list[Observation] = []
-    await check_links(
-        links,
-        replace(SETTINGS, concurrency=8),
-        on_result=lambda link, obs: results.append(obs),
-        allow_private=True,
-        resolver=web.resolve,
-    )
-    assert len(results) == 3
-    assert all(obs.status_code == 200 and b"Met its probe" in obs.body for obs in results)
+    settings = replace(SETTINGS, concurrency=concurrency)
+    results = [obs for _, obs in await _checked(links, settings, web, probe=True)]
+    assert [obs.status_code == 200 and answer in obs.body for obs in results] == [True] * 3
     assert all(web.hits[f"{host}/guide/intro"] == 1 for host in hosts)
-    assert _most_at_once(span for host in hosts for span in web.stats[host].spans) <= 8
-
-
-async def test_the_probe_waits_for_the_page_when_no_slot_is_free(web: TestWeb) -> None:
-    """With every request slot taken the probe comes after its page: never over concurrency."""
-    hosts = [f"beside-{token()}.test" for _ in range(3)]
-    links = [Link(url=web.url("/guide/intro", host), title="t") for host in hosts]
-    results: list[Observation] = []
-    await check_links(
-        links,
-        replace(SETTINGS, concurrency=1),
-        on_result=lambda link, obs: results.append(obs),
-        allow_private=True,
-        resolver=web.resolve,
-    )
-    assert [b"Answered alone" in obs.body for obs in results] == [True] * 3
-    assert _most_at_once(span for host in hosts for span in web.stats[host].spans) == 1
     probes = [r for r in web.requests if r.host in hosts and r.path.endswith(PROBE_SUFFIX)]
     assert len(probes) == 3
+    in_flight = _most_at_once(span for host in hosts for span in web.stats[host].spans)
+    assert in_flight <= concurrency
 
 
 async def test_a_probe_beside_a_page_does_not_cost_the_link_its_retries(web: TestWeb) -> None:
