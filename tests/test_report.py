@@ -217,23 +217,27 @@ def test_needs_human_groups_in_order() -> None:
 
 
 @pytest.mark.parametrize(
-    ("verdict", "health", "group"),
+    ("verdict", "health", "group", "reason"),
     [
-        (Verdict.BROKEN, Health.FAILING, "broken"),
-        (Verdict.BROKEN, Health.ROTTEN, "rotten"),
-        (Verdict.ERROR, Health.ROTTEN, "rotten"),
-        (Verdict.ERROR, Health.FAILING, None),
-        (Verdict.BROKEN, Health.FLAKY, None),
-        (Verdict.OK, Health.ROTTEN, None),
-        (Verdict.MOVED, Health.HEALTHY, "moved"),
-        (Verdict.BLOCKED, Health.HEALTHY, "blocked"),
-        (Verdict.OK, Health.HEALTHY, None),
+        (Verdict.BROKEN, Health.FAILING, "broken", "http-404"),
+        # A server down all night: broken, but one bad night, like an error.
+        (Verdict.BROKEN, Health.FAILING, None, "http-5xx"),
+        (Verdict.BROKEN, Health.ROTTEN, "rotten", "http-5xx"),
+        (Verdict.BROKEN, Health.ROTTEN, "rotten", "http-404"),
+        (Verdict.ERROR, Health.ROTTEN, "rotten", "timeout"),
+        (Verdict.ERROR, Health.FAILING, None, "timeout"),
+        (Verdict.BROKEN, Health.FLAKY, None, "http-404"),
+        (Verdict.OK, Health.ROTTEN, None, "ok"),
+        (Verdict.MOVED, Health.HEALTHY, "moved", "moved-permanently"),
+        (Verdict.BLOCKED, Health.HEALTHY, "blocked", "bot-challenge"),
+        (Verdict.OK, Health.HEALTHY, None, "ok"),
     ],
 )
-def test_needs_human_decision(verdict: Verdict, health: Health, group: str | None) -> None:
-    summary = RunSummary(
-        T0, T0, "c.toml", (result("t", "https://a.example/", (), verdict, health=health),)
-    )
+def test_needs_human_decision(
+    verdict: Verdict, health: Health, group: str | None, reason: str
+) -> None:
+    made = result("t", "https://a.example/", (), verdict, health=health, reason=reason)
+    summary = RunSummary(T0, T0, "c.toml", (made,))
     groups = triage(summary).group_counts()
     assert groups == {k: int(k == group) for k in groups}
 

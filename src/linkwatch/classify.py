@@ -89,7 +89,7 @@ REASONS: Mapping[str, tuple[Verdict, str]] = {
     "http-4xx": (Verdict.BROKEN, "Open the link; the server rejects the request itself."),
     "http-5xx": (
         Verdict.BROKEN,
-        "The server kept failing after retries; if it persists, replace the link.",
+        "The server kept failing after retries; listed once it rots, then replace the link.",
     ),
     "redirect-to-404": (
         Verdict.BROKEN,

@@ -11,6 +11,9 @@ today, and nothing that history has not yet confirmed:
   soft 404, parked domain…).  Those answers are definitive, so waiting for rot
   only delays the fix.  A newly failing ``error`` (timeout, reset) is *not*
   listed: it is usually transient and becomes ``rotten`` if it persists.
+  Nor is a 5xx that outlasted the run's retries (``http-5xx``): its verdict
+  is ``broken`` (design.md §2), but a server down for maintenance all night
+  says nothing about the page, so it too waits for rot (:data:`WAITS_FOR_ROT`).
 * **moved** — a permanent redirect (RFC 9110 §15.4.2, §15.4.9): the catalog
   should point at the new URL, which we suggest.
 * **blocked** — a bot wall or login page: we cannot tell whether the link
@@ -35,6 +38,10 @@ from zoneinfo import ZoneInfo
 from linkwatch.models import CheckResult, Health, RunSummary, Verdict
 
 MAX_SPARK = 30
+
+#: ``broken`` reasons that tell of the server's trouble, not of the link: listed
+#: once they rot, not the first night (a 503 all night is one bad night).
+WAITS_FOR_ROT = frozenset({"http-5xx"})
 
 
 @dataclass(frozen=True)
@@ -76,7 +83,11 @@ def triage(summary: RunSummary) -> Triage:
             continue
         if result.health is Health.ROTTEN and result.verdict is not Verdict.OK:
             rotten.append(result)
-        elif result.verdict is Verdict.BROKEN and result.health is Health.FAILING:
+        elif (
+            result.verdict is Verdict.BROKEN
+            and result.health is Health.FAILING
+            and result.reason not in WAITS_FOR_ROT
+        ):
             broken.append(result)
         elif result.verdict is Verdict.MOVED:
             moved.append(result)
