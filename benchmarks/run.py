@@ -130,7 +130,17 @@ def urls(count: int, hosts: int, port: int, *, grouped: bool = False) -> list[st
     ]
 
 
-def catalog_toml(links: Sequence[str], limits: Limits) -> str:
+def catalog_toml(
+    links: Sequence[str],
+    limits: Limits,
+    *,
+    titles: Sequence[str] | None = None,
+    settings: Sequence[str] = (),
+) -> str:
+    """A catalog of ``links`` with ``limits``; ``settings`` are more ``key = value`` lines.
+
+    ``titles`` (plain text, no quotes) default to ``Link <n>``.
+    """
     head = [
         "[settings]",
         f"concurrency = {limits.concurrency}",
@@ -138,14 +148,22 @@ def catalog_toml(links: Sequence[str], limits: Limits) -> str:
         f"min_interval_ms = {limits.host_interval_ms}",
         f"retries = {limits.retries}",
         f"link_timeout = {float(limits.timeout_s)}",
+        *settings,
         "",
     ]
-    body = [f'[[link]]\ntitle = "Link {i}"\nurl = "{url}"\n' for i, url in enumerate(links)]
+    names = titles or [f"Link {i}" for i in range(len(links))]
+    body = [
+        f'[[link]]\ntitle = "{name}"\nurl = "{url}"\n'
+        for name, url in zip(names, links, strict=True)
+    ]
     return "\n".join(head) + "\n".join(body)
 
 
-def markdown_list(links: Sequence[str]) -> str:
-    return "# Links\n\n" + "".join(f"- [Link {i}]({url})\n" for i, url in enumerate(links))
+def markdown_list(links: Sequence[str], titles: Sequence[str] | None = None) -> str:
+    names = titles or [f"Link {i}" for i in range(len(links))]
+    return "# Links\n\n" + "".join(
+        f"- [{name}]({url})\n" for name, url in zip(names, links, strict=True)
+    )
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -193,7 +193,7 @@ class _HttpProtocol(asyncio.Protocol):
             return
         body, etag = self._server.page(self._host, path)
         status = b"200 OK"
-        if if_none_match is not None and _etag_matches(if_none_match, etag):
+        if if_none_match is not None and etag_matches(if_none_match, etag):
             status, body = b"304 Not Modified", b""
             stats.not_modified += 1
             length = b""
@@ -220,7 +220,7 @@ class _HttpProtocol(asyncio.Protocol):
         self._next()
 
 
-def _etag_matches(header: str, etag: bytes) -> bool:
+def etag_matches(header: str, etag: bytes) -> bool:
     """``If-None-Match`` uses the weak comparison (RFC 9110 §13.1.2): ``W/`` is ignored."""
     if header.strip() == "*":
         return True
