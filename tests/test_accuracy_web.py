@@ -1,0 +1,262 @@
+"""The accuracy benchmark's web answers as its cases are labelled, night by night.
+
+Not a run of the benchmark: neither linkwatch's crawler nor lychee runs
+here.  It keeps ``benchmarks/accuracy.py`` honest between runs — a case
+labelled "404" really answers 404, the one-night troubles happen on their
+night only, the offline night listens nowhere — and checks how the script
+reads each tool's JSON into alarms.  Plain ``http.client`` over loopback.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks import accuracy  # noqa: E402
+from benchmarks.accuracy import OFFLINE_NIGHT, TROUBLE_NIGHT, AccuracyWeb  # noqa: E402
+
+Reply = tuple[int, dict[str, str], bytes]
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[AccuracyWeb]:
+    with AccuracyWeb(slow_s=0.2) as running:
+        yield running
+
+
+@pytest.fixture
+def night1(web: AccuracyWeb) -> AccuracyWeb:
+    web.begin(1)
+    return web
+
+
+def get(web: AccuracyWeb, case: str, path: str | None = None, **headers: str) -> Reply:
+    parts = urlsplit(web.url(case, path))
+    assert parts.hostname is not None and parts.hostname.startswith("127.")
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    try:
+        conn.request("GET", parts.path, headers=headers)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def title(body: bytes) -> str:
+    found = re.search(rb"<title>(.*?)</title>", body, re.S)
+    return found.group(1).decode() if found else ""
+
+
+def refused(web: AccuracyWeb, case: str) -> bool:
+    parts = urlsplit(web.url(case))
+    assert parts.hostname is not None and parts.port is not None
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_every_case_has_its_own_loopback_host_and_a_label() -> None:
+    hosts = [accuracy.case_address(i) for i in range(len(accuracy.CASES))]
+    assert len(set(hosts)) == len(hosts)
+    assert all(h.startswith("127.43.0.") for h in hosts)
+    human = {c.name for c in accuracy.CASES if c.needs_human}
+    assert human == {
+        "not-found-404", "gone-410", "soft-404", "soft-404-catch-all", "parked-domain",
+        "moved-301", "redirect-to-home", "redirect-loop", "dead-host",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "status"), [("healthy", 200), ("not-found-404", 404), ("gone-410", 410)]
+)
+def test_plain_cases_answer_their_status(night1: AccuracyWeb, case: str, status: int) -> None:
+    assert get(night1, case)[0] == status
+
+
+def test_a_real_site_answers_404_to_a_made_up_path(night1: AccuracyWeb) -> None:
+    assert get(night1, "healthy", "/no-such-page-xyz")[0] == 404
+    assert get(night1, "healthy", "/")[0] == 200
+
+
+def test_healthy_page_has_an_etag_and_honours_if_none_match(night1: AccuracyWeb) -> None:
+    status, headers, body = get(night1, "healthy")
+    assert status == 200 and body
+    assert get(night1, "healthy", **{"If-None-Match": headers["etag"]})[:3:2] == (304, b"")
+
+
+def test_soft_404_is_a_200_page_titled_not_found(night1: AccuracyWeb) -> None:
+    status, _, body = get(night1, "soft-404")
+    assert status == 200
+    assert title(body).startswith("Page not found")
+
+
+def test_catch_all_host_answers_every_path_with_the_same_page(night1: AccuracyWeb) -> None:
+    status, _, body = get(night1, "soft-404-catch-all")
+    other = get(night1, "soft-404-catch-all", "/made-up-path-123")
+    assert (status, other[0]) == (200, 200)
+    assert other[2] == body
+    assert "Not Found" not in title(body)
+
+
+def test_parked_domain_is_a_for_sale_lander_on_every_path(night1: AccuracyWeb) -> None:
+    status, _, body = get(night1, "parked-domain")
+    assert status == 200
+    assert "for sale" in title(body)
+    assert get(night1, "parked-domain", "/anything")[2] == body
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "location"),
+    [
+        ("moved-301", 301, "/handbook/guide/"),
+        ("redirect-to-home", 301, "/"),
+        ("redirect-loop", 301, "/account/settings/"),
+        ("temporary-302", 302, "/download/v2.4/"),
+    ],
+)
+def test_redirects(night1: AccuracyWeb, case: str, status: int, location: str) -> None:
+    got, headers, _ = get(night1, case)
+    assert (got, headers["location"]) == (status, location)
+    after = get(night1, case, location)
+    if case == "redirect-loop":
+        assert (after[0], after[1]["location"]) == (301, "/account/settings")
+    else:
+        assert after[0] == 200
+
+
+def test_bot_wall_is_a_cloudflare_challenge(night1: AccuracyWeb) -> None:
+    status, headers, body = get(night1, "bot-wall")
+    assert status == 403
+    assert headers["cf-mitigated"] == "challenge"
+    assert headers["server"] == "cloudflare"
+    assert title(body) == "Just a moment..."
+
+
+def test_503_clears_on_the_second_request_each_night(web: AccuracyWeb) -> None:
+    for night in (1, 2):
+        web.begin(night)
+        assert [get(web, "503-then-ok")[0] for _ in range(3)] == [503, 200, 200]
+
+
+def test_429_says_retry_after_one_second_then_lets_through(night1: AccuracyWeb) -> None:
+    status, headers, _ = get(night1, "429-retry-after")
+    assert (status, headers["retry-after"]) == (429, "1")
+    time.sleep(1.05)
+    assert get(night1, "429-retry-after")[0] == 200
+
+
+def test_slow_page_answers_after_its_delay(night1: AccuracyWeb) -> None:
+    started = time.monotonic()
+    assert get(night1, "slow")[0] == 200
+    assert time.monotonic() - started >= 0.2
+
+
+def test_content_changes_from_night_to_night(web: AccuracyWeb) -> None:
+    bodies = []
+    for night in (1, 2):
+        web.begin(night)
+        bodies.append(get(web, "content-changes")[2])
+    assert bodies[0] != bodies[1]
+
+
+def test_trouble_night_503s_and_downs_one_host_only(web: AccuracyWeb) -> None:
+    web.begin(TROUBLE_NIGHT)
+    assert get(web, "503-one-night")[0] == 503
+    assert refused(web, "down-one-night")
+    assert get(web, "healthy")[0] == 200
+    web.begin(1)
+    assert get(web, "503-one-night")[0] == 200
+    assert get(web, "down-one-night")[0] == 200
+
+
+def test_dead_host_never_listens(web: AccuracyWeb) -> None:
+    for night in (1, TROUBLE_NIGHT, 4):
+        web.begin(night)
+        assert refused(web, "dead-host")
+
+
+def test_offline_night_listens_nowhere_and_the_next_night_comes_back(web: AccuracyWeb) -> None:
+    web.begin(OFFLINE_NIGHT)
+    assert all(refused(web, c.name) for c in accuracy.CASES)
+    web.begin(4)
+    assert get(web, "healthy")[0] == 200
+
+
+# -- reading the tools' JSON -------------------------------------------------
+
+
+def _lw(url: str, verdict: str, health: str) -> dict[str, str]:
+    return {"url": url, "verdict": verdict, "reason": "r", "health": health}
+
+
+def test_linkwatch_alarms_are_rotten_newly_broken_and_moved_not_blocked() -> None:
+    report = {
+        "run": {"inconclusive": False},
+        "results": [
+            _lw("a", "broken", "failing"),
+            _lw("b", "error", "failing"),  # newly unreachable: waits for rot
+            _lw("c", "error", "rotten"),
+            _lw("d", "moved", "healthy"),
+            _lw("e", "blocked", "healthy"),
+            _lw("f", "ok", "rotten"),  # answers again
+            _lw("g", "ok", "healthy"),
+        ],
+    }
+    alarms, said = accuracy.linkwatch_alarms(report)
+    assert alarms == {"a", "c", "d"}
+    assert said["e"] == "blocked/r healthy"
+
+
+def test_an_inconclusive_linkwatch_run_alarms_nothing() -> None:
+    report = {"run": {"inconclusive": True}, "results": [_lw("a", "error", "rotten")]}
+    assert accuracy.linkwatch_alarms(report)[0] == frozenset()
+
+
+def test_lychee_alarms_are_its_errors_and_timeouts_only() -> None:
+    report = {
+        "redirects": 1,
+        "error_map": {
+            "links.md": [
+                {"url": "a", "status": {"text": "Rejected status code: 404", "code": 404}},
+                {
+                    "url": "b",
+                    "status": {
+                        "text": "Network error: Connection refused - server may be down",
+                        "details": "Connection refused - server may be down or port blocked",
+                    },
+                },
+            ]
+        },
+        "timeout_map": {"links.md": [{"url": "c", "status": {"text": "Timeout"}}]},
+        "excluded_map": {"links.md": [{"url": "d", "status": {"text": "Excluded"}}]},
+        "success_map": {},
+    }
+    alarms, said = accuracy.lychee_alarms(report)
+    assert alarms == {"a", "b", "c"}
+    assert said == {"a": "failed 404", "b": "failed: connection refused", "c": "timeout"}
+
+
+def test_scores_count_false_alarms_online_misses_and_offline_alarms() -> None:
+    cases = [accuracy.Case("fine", "/f", False, ""), accuracy.Case("dead", "/d", True, "")]
+    urls = ["F", "D"]
+
+    def run(night: int, alarms: set[str]) -> accuracy.NightRun:
+        return accuracy.NightRun("x", night, 0, 0.0, frozenset(alarms), {})
+
+    nights = [run(1, {"F"}), run(2, set()), run(OFFLINE_NIGHT, {"F", "D"}), run(4, {"F"})]
+    scores = accuracy.score(cases, urls, nights)
+    assert (scores["false_alarms"], scores["missed"], scores["offline_night_alarms"]) == (2, 1, 2)
