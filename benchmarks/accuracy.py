@@ -585,13 +585,17 @@ def linkwatch_alarm(result: Mapping[str, Any]) -> bool:
 
 
 def linkwatch_alarms(report: Mapping[str, Any]) -> tuple[frozenset[str], dict[str, str]]:
-    """The URLs linkwatch alarms on, and a short "verdict/reason health" per URL.
+    """The URLs linkwatch alarms on, and a short "verdict/reason health [changed]" per URL.
 
     An inconclusive run (the checker looked offline, exit 3) alarms nothing:
     its list is empty by contract, whatever the verdicts say.
     """
     results = report.get("results", [])
-    said = {r["url"]: f"{r['verdict']}/{r['reason']} {r['health']}" for r in results}
+    said = {
+        r["url"]: f"{r['verdict']}/{r['reason']} {r['health']}"
+        + (" changed" if r.get("changed") else "")
+        for r in results
+    }
     if report.get("run", {}).get("inconclusive"):
         return frozenset(), said
     return frozenset(r["url"] for r in results if linkwatch_alarm(r)), said
