@@ -21,6 +21,8 @@ from linkwatch.classify import (
     REASONS,
     classify,
     is_network_failure,
+    parse_refresh,
+    refresh_target,
     registrable_domain,
     retry_after_seconds,
     should_retry,
@@ -368,6 +370,177 @@ def test_moved_keeps_the_fragment_in_the_suggestion() -> None:
     body = page(body=FILLER + '<h2 id="install">Install</h2>')
     result = classify(ob(200, url=start, final=NEW, hops=((start, 301),), body=body), link(start))
     assert result.suggested_url == NEW + "#install"
+
+
+# --- redirect stubs (a 200 page with an instant meta refresh) ----------------
+
+STUB = Hop(URL, 200, meta_refresh=True)
+
+
+def stub_ob(final: str, *hops: Hop, status: int = 200) -> Observation:
+    return replace(ob(status, final=final), hops=hops or (STUB,))
+
+
+@pytest.mark.parametrize(
+    ("hops", "final", "expected"),
+    [
+        pytest.param((STUB,), NEW, (Verdict.MOVED, "moved-permanently"), id="stub"),
+        pytest.param(
+            (STUB, Hop("https://example.org/docs/guide-2", 301)),
+            NEW,
+            (Verdict.MOVED, "moved-permanently"),
+            id="stub-then-301",
+        ),
+        pytest.param(
+            (Hop(URL, 302), Hop("https://example.org/docs/guide-2", 200, meta_refresh=True)),
+            NEW,
+            (Verdict.OK, "ok-redirected"),
+            id="302-then-stub",
+        ),
+        pytest.param((STUB,), URL + "/", (Verdict.MOVED, "moved-canonical"), id="canonical"),
+        pytest.param(
+            (STUB,), "https://example.org/", (Verdict.BROKEN, "redirect-to-home"), id="home"
+        ),
+        pytest.param(
+            (STUB,),
+            "https://example.org/login?next=/docs/guide",
+            (Verdict.BLOCKED, "login-required"),
+            id="login",
+        ),
+    ],
+)
+def test_a_followed_redirect_stub_counts_as_a_permanent_redirect(
+    hops: tuple[Hop, ...], final: str, expected: tuple[Verdict, str]
+) -> None:
+    assert check(stub_ob(final, *hops)) == expected
+
+
+def test_a_redirect_stub_moved_suggests_its_target_and_says_how() -> None:
+    result = classify(stub_ob(NEW), link())
+    assert result.suggested_url == NEW
+    assert result.detail == f"Permanently redirected by a meta refresh page to {NEW}."
+
+
+def test_a_redirect_stub_to_a_missing_page_is_broken() -> None:
+    assert check(stub_ob(NEW, status=404)) == (Verdict.BROKEN, "redirect-to-404")
+
+
+def test_a_200_hop_that_is_no_stub_is_no_redirect() -> None:
+    """Only the fetch layer's mark makes a 200 hop a redirect, never its status."""
+    obs = replace(ob(200, final=NEW), hops=(Hop(URL, 200),))
+    assert check(obs) == (Verdict.OK, "ok")
+
+
+REFRESH_CONTENTS = [
+    ("0;url=/new", (0, "/new")),
+    ("0; URL='/new'", (0, "/new")),
+    ('0;url="/new"', (0, "/new")),
+    ("  3 ;  Url =  /new  ", (3, "/new")),
+    ("0,url=/new", (0, "/new")),
+    ("0 url=/new", (0, "/new")),
+    ("0; /new", (0, "/new")),
+    ("0 https://example.org/new", (0, "https://example.org/new")),
+    ("1.5; url=/new", (1, "/new")),
+    (".5; url=/new", (0, "/new")),
+    ("0; url='/new' and then some", (0, "/new")),
+    ("0; url='/new", (0, "/new")),
+    ("5;URL=https://a.example/b?c=d;e", (5, "https://a.example/b?c=d;e")),
+    ("300", (300, "")),
+    ("0", (0, "")),
+    ("0;", (0, "")),
+    ("0; url=", (0, "")),
+    ("0; url=''", (0, "")),
+    ("9" * 5000 + "; url=/new", (10**6, "/new")),
+    ("", None),
+    ("   ", None),
+    ("url=/new", None),
+    ("soon; url=/new", None),
+    ("-1; url=/new", None),
+    ("0x; url=/new", None),
+    ("0/new", None),
+]
+
+
+@pytest.mark.parametrize(("content", "expected"), REFRESH_CONTENTS)
+def test_refresh_content_is_parsed_as_browsers_do(
+    content: str, expected: tuple[int, str] | None
+) -> None:
+    assert parse_refresh(content) == expected
+
+
+@given(st.text(max_size=60))
+def test_any_refresh_content_parses_or_is_ignored(content: str) -> None:
+    parsed = parse_refresh(content)
+    assert parsed is None or (parsed[0] >= 0 and isinstance(parsed[1], str))
+
+
+def stub_page(meta: str, *, before: str = "", after: str = "") -> bytes:
+    return (
+        f"<!DOCTYPE html><html><head>{before}<title>Redirecting…</title>{meta}</head>"
+        f"<body>{after}<a href='/new'>Click here</a></body></html>"
+    ).encode()
+
+
+REFRESH = '<meta http-equiv="refresh" content="0; url=/new">'
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        pytest.param(stub_page(REFRESH), "text/html", "/new", id="stub"),
+        pytest.param(
+            stub_page('<META HTTP-EQUIV="Refresh" CONTENT="0;URL=/new">'),
+            "text/html; charset=utf-8",
+            "/new",
+            id="upper-case",
+        ),
+        pytest.param(
+            stub_page("<meta http-equiv=refresh content='soon'>" + REFRESH),
+            "text/html",
+            "/new",
+            id="first-valid-wins",
+        ),
+        pytest.param(
+            stub_page('<meta http-equiv="refresh" content="300">' + REFRESH),
+            "text/html",
+            None,
+            id="first-valid-is-a-reload",
+        ),
+        pytest.param(
+            stub_page('<meta http-equiv="refresh" content="6; url=/new">'),
+            "text/html",
+            None,
+            id="too-slow",
+        ),
+        pytest.param(
+            stub_page('<meta http-equiv="refresh" content="5; url=/new">'),
+            "text/html",
+            "/new",
+            id="five-seconds",
+        ),
+        pytest.param(stub_page(REFRESH), "text/plain", None, id="not-html"),
+        pytest.param(stub_page(REFRESH), "", None, id="no-content-type"),
+        pytest.param(stub_page("", after=REFRESH), "text/html", None, id="in-body"),
+        pytest.param(
+            stub_page(f"<noscript>{REFRESH}</noscript>"), "text/html", None, id="in-noscript"
+        ),
+        pytest.param(
+            stub_page('<meta name="refresh" content="0; url=/new">'),
+            "text/html",
+            None,
+            id="name-not-http-equiv",
+        ),
+        pytest.param(
+            stub_page(REFRESH, after="<p>" + "x" * 8192 + "</p>"), "text/html", None, id="big"
+        ),
+        pytest.param(stub_page('<meta http-equiv="refresh">'), "text/html", None, id="no-content"),
+        pytest.param(b"\xff\xfe\x00<" * 100 + b"refresh", "text/html", None, id="garbage"),
+    ],
+)
+def test_refresh_target_finds_only_a_stubs_refresh(
+    body: bytes, content_type: str, expected: str | None
+) -> None:
+    assert refresh_target(body, content_type) == expected
 
 
 CANONICAL_CASES = [

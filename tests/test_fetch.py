@@ -48,7 +48,7 @@ from linkwatch.fetch import (
 )
 from linkwatch.models import Hop, Link, Observation, Settings, Validators
 from linkwatch.pipeline import observe
-from web import PUBLIC_LOOKALIKE, TestWeb
+from web import PUBLIC_LOOKALIKE, REFRESH_FORMS, TestWeb
 
 pytestmark = pytest.mark.anyio
 
@@ -181,6 +181,32 @@ SCENARIOS = [
     Scenario(
         "SSRF redirect",
         lambda w: f"http://public.test:{w.public_port}/to-internal",
+        "broken",
+        "ssrf-blocked",
+    ),
+    # Redirect stubs: a 200 page whose meta refresh sends the reader on at once.
+    Scenario("meta refresh stub", site("/stub/jekyll"), "moved", "moved-permanently"),
+    Scenario("meta refresh stub, relative", site("/stub/relative"), "moved", "moved-permanently"),
+    Scenario("meta refresh stub to home", site("/stub/home"), "broken", "redirect-to-home"),
+    Scenario("meta refresh stubs in a loop", site("/stub/ping"), "broken", "redirect-loop"),
+    Scenario("meta refresh stub to a 404", site("/stub/to-missing"), "broken", "redirect-to-404"),
+    Scenario("meta refresh stub to login", site("/stub/to-login"), "blocked", "login-required"),
+    Scenario("302 then a meta refresh stub", site("/stub/via-302"), "ok", "ok-redirected"),
+    Scenario("301 then a meta refresh stub", site("/stub/via-301"), "moved", "moved-permanently"),
+    Scenario("meta refresh stub then 301", site("/stub/to-301"), "moved", "moved-permanently"),
+    Scenario("meta refresh stubs, too many", site("/stub/hops/0"), "broken", "too-many-redirects"),
+    Scenario("meta refresh to itself", site("/stub/self"), "ok", "ok"),
+    Scenario("meta refresh without a URL", site("/stub/reload"), "ok", "ok"),
+    Scenario("meta refresh every 300 s", site("/stub/every-5-minutes"), "ok", "ok"),
+    Scenario("meta refresh after a minute", site("/stub/in-a-minute"), "ok", "ok"),
+    Scenario("invalid meta refresh", site("/stub/invalid"), "ok", "ok"),
+    Scenario("meta refresh to mailto:", site("/stub/to-mailto"), "ok", "ok"),
+    Scenario("meta refresh in text/plain", site("/stub/as-text"), "ok", "ok"),
+    Scenario("meta refresh on a big page", site("/stub/big"), "ok", "ok"),
+    Scenario("meta refresh in <noscript>", site("/stub/noscript"), "ok", "ok"),
+    Scenario(
+        "SSRF by a meta refresh stub",
+        lambda w: f"http://public.test:{w.public_port}/stub/to-internal",
         "broken",
         "ssrf-blocked",
     ),
@@ -584,6 +610,80 @@ async def test_ssrf_redirect_is_never_followed(web: TestWeb) -> None:
 async def test_ssrf_guard_holds_even_with_allow_private(web: TestWeb) -> None:
     obs = await check(web, f"http://public.test:{web.public_port}/to-internal", allow_private=True)
     assert obs.error == "ssrf-blocked"
+
+
+async def test_ssrf_guard_refuses_a_meta_refresh_stub_as_it_refuses_a_redirect(
+    web: TestWeb,
+) -> None:
+    stub = f"http://public.test:{web.public_port}/stub/to-internal"
+    before = web.hits["internal.test/article"]
+    for allow_private in (False, True):
+        obs = await check(web, stub, allow_private=allow_private)
+        assert obs.error == "ssrf-blocked"
+        assert obs.hops == (Hop(stub, 200, meta_refresh=True),)
+        assert obs.final_url == f"http://internal.test:{web.port}/article"
+    assert web.hits["internal.test/article"] == before
+
+
+# -- redirect stubs (meta refresh) ---------------------------------------------
+
+
+async def test_a_meta_refresh_stub_is_a_hop_of_its_own_kind(web: TestWeb) -> None:
+    obs = await check(web, web.url("/stub/jekyll"))
+    assert obs.hops == (Hop(web.url("/stub/jekyll"), 200, meta_refresh=True),)
+    assert (obs.status_code, obs.final_url) == (200, web.url("/article"))
+    assert b"A real article" in obs.body
+    verdict = classify(obs, Link(url=obs.url, title="t"))
+    assert verdict.suggested_url == web.url("/article")
+    assert "meta refresh" in verdict.detail
+
+
+async def test_a_chain_of_redirects_and_stubs_records_every_hop(web: TestWeb) -> None:
+    obs = await check(web, web.url("/stub/via-302"))
+    assert obs.hops == (
+        Hop(web.url("/stub/via-302"), 302),
+        Hop(web.url("/stub/jekyll"), 200, meta_refresh=True),
+    )
+    assert obs.final_url == web.url("/article")
+
+
+async def test_the_fragment_is_carried_through_a_meta_refresh_stub(web: TestWeb) -> None:
+    obs = await check(web, web.url("/stub/jekyll#intro"))
+    assert obs.final_url == web.url("/article#intro")
+
+
+async def test_meta_refresh_stubs_count_toward_max_redirects(web: TestWeb) -> None:
+    obs = await check(web, web.url("/stub/hops/0"))
+    assert obs.error == "too-many-redirects"
+    assert len(obs.hops) == SETTINGS.max_redirects + 1
+    assert all(hop.meta_refresh and hop.status == 200 for hop in obs.hops)
+
+
+@pytest.mark.parametrize("index", range(len(REFRESH_FORMS)), ids=REFRESH_FORMS)
+async def test_every_way_sites_write_the_refresh_is_followed(web: TestWeb, index: int) -> None:
+    obs = await check(web, web.url(f"/stub/form/{index}"))
+    assert obs.final_url == web.url("/article"), obs.error_detail
+    assert [hop.meta_refresh for hop in obs.hops] == [True]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/stub/self",
+        "/stub/reload",
+        "/stub/every-5-minutes",
+        "/stub/in-a-minute",
+        "/stub/invalid",
+        "/stub/to-mailto",
+        "/stub/as-text",
+        "/stub/big",
+        "/stub/noscript",
+    ],
+)
+async def test_a_page_that_is_no_redirect_stub_is_the_answer(web: TestWeb, path: str) -> None:
+    """Reloading itself, a long delay, no usable URL, not HTML, too big: the page stands."""
+    obs = await check(web, web.url(path))
+    assert (obs.status_code, obs.hops, obs.final_url) == (200, (), web.url(path))
 
 
 # -- TLS: connect to the pinned address, verify the real name ----------------

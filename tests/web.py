@@ -45,6 +45,42 @@ def page(title: str, body: str = "", extra_head: str = "") -> bytes:
     ).encode()
 
 
+def redirect_stub(target: str, refresh: str | None = None) -> bytes:
+    """The page jekyll-redirect-from leaves where a page moved (its ``redirect.html``, verbatim).
+
+    GitHub Pages serves it with 200; only the ``<meta http-equiv="refresh">``
+    (and a script) sends the reader on.  ``refresh``: another ``content``
+    attribute, written as given (quotes and all).
+    """
+    content = f'"0; url={target}"' if refresh is None else refresh
+    return (
+        '<!DOCTYPE html>\n<html lang="en-US">\n  <meta charset="utf-8">\n'
+        "  <title>Redirecting&hellip;</title>\n"
+        f'  <link rel="canonical" href="{target}">\n'
+        f'  <script>location="{target}"</script>\n'
+        f'  <meta http-equiv="refresh" content={content}>\n'
+        '  <meta name="robots" content="noindex">\n'
+        "  <h1>Redirecting&hellip;</h1>\n"
+        f'  <a href="{target}">Click here if you are not redirected.</a>\n'
+        "</html>\n"
+    ).encode()
+
+
+#: ``content`` attributes of a refresh to ``/article``, as sites write them
+#: (``/stub/form/<index>``): each one a stub that must be followed.
+REFRESH_FORMS = (
+    '"0;url=/article"',
+    "\"0; URL='/article'\"",
+    "'0;url=\"/article\"'",
+    '"  0 ;  Url = /article  "',
+    '"0,url=/article"',
+    '"1.5; url=/article"',
+    '"0 /article"',
+    '"5;URL=/article"',
+    "0;url=/article",
+)
+
+
 @dataclass
 class Request:
     method: str
@@ -480,6 +516,43 @@ class TestWeb:
                 await c.send(302, b"", {"Location": req.path, "Set-Cookie": "seen=1; Path=/"})
             return True
 
+        def stub(target: str, refresh: str | None = None, *, ctype: str = HTML) -> Handler:
+            """A redirect stub to ``target``; a leading ``//`` stands for this very host."""
+
+            async def handler(req: Request, c: Conn) -> bool:
+                here = f"http://{req.headers.get('host', req.host)}"
+                where = here + target[1:] if target.startswith("//") else target
+                await c.send(200, redirect_stub(where, refresh), {"Content-Type": ctype})
+                return True
+
+            return handler
+
+        async def stub_form(req: Request, c: Conn) -> bool:
+            form = REFRESH_FORMS[int(req.path.rsplit("/", 1)[1])]
+            await c.send(200, redirect_stub("/article", form))
+            return True
+
+        async def stub_hops(req: Request, c: Conn) -> bool:
+            n = int(req.path.rsplit("/", 1)[1])
+            await c.send(200, redirect_stub(f"/stub/hops/{n + 1}"))
+            return True
+
+        async def big_refresh(req: Request, c: Conn) -> bool:
+            # A real page (well over 8 KiB) that happens to carry an instant refresh.
+            head = '<meta http-equiv="refresh" content="0; url=/article">'
+            await c.send(200, page("Live scores", "<p>Goal!</p>" * 1000, head))
+            return True
+
+        async def noscript_refresh(req: Request, c: Conn) -> bool:
+            # "Enable JavaScript" pages send only script-less browsers on.
+            head = '<noscript><meta http-equiv="refresh" content="0; url=/article"></noscript>'
+            await c.send(200, b"<html><head>" + head.encode() + b"</head><body>App</body></html>")
+            return True
+
+        async def stub_to_internal(req: Request, c: Conn) -> bool:
+            await c.send(200, redirect_stub(f"http://internal.test:{web.port}/article"))
+            return True
+
         async def to_internal(req: Request, c: Conn) -> bool:
             await c.redirect(302, f"http://internal.test:{web.port}/article")
             return True
@@ -527,4 +600,27 @@ class TestWeb:
             "/etag": etag,
             "/to-internal": to_internal,
             "/cookie-check": cookie_check,
+            # Redirect stubs: 200 pages that send the reader on by a meta refresh.
+            "/stub/jekyll": stub("//article"),
+            "/stub/relative": stub("../article"),
+            "/stub/home": stub("/"),
+            "/stub/ping": stub("/stub/pong"),
+            "/stub/pong": stub("/stub/ping"),
+            "/stub/to-missing": stub("/missing"),
+            "/stub/to-login": stub("/login?next=/stub/to-login"),
+            "/stub/via-302": redirect(302, "/stub/jekyll"),
+            "/stub/via-301": redirect(301, "/stub/jekyll"),
+            "/stub/to-301": stub("/moved-once"),
+            "/stub/self": stub("/stub/self"),
+            "/stub/reload": stub("/article", '"0"'),
+            "/stub/every-5-minutes": stub("/article", '"300"'),
+            "/stub/in-a-minute": stub("/article", '"60; url=/article"'),
+            "/stub/invalid": stub("/article", '"soon; url=/article"'),
+            "/stub/to-mailto": stub("mailto:someone@example.com"),
+            "/stub/as-text": stub("/article", ctype="text/plain"),
+            "/stub/to-internal": stub_to_internal,
+            "/stub/form/": stub_form,
+            "/stub/hops/": stub_hops,
+            "/stub/big": big_refresh,
+            "/stub/noscript": noscript_refresh,
         }

@@ -321,6 +321,9 @@ NETWORK_FAILURE_ERRORS: frozenset[str] = frozenset(
 _NON_FATAL_ERRORS: frozenset[str] = frozenset({"body-too-large", "decode-error"})
 
 PERMANENT_REDIRECTS: frozenset[int] = frozenset({301, 308})
+#: What a followed redirect stub (``Hop.meta_refresh``) counts as in a chain:
+#: permanent, like the 301 the static site that wrote it could not send.
+META_REFRESH_STATUS = 301
 TEMPORARY_REDIRECTS: frozenset[int] = frozenset({302, 303, 307})
 
 # ---------------------------------------------------------------------------
@@ -1379,6 +1382,100 @@ def _ctype(obs: Observation) -> str:
 
 
 # ---------------------------------------------------------------------------
+# Redirect stubs: a moved page's 200 answer that sends the reader on with a
+# <meta http-equiv="refresh"> (jekyll-redirect-from, Hugo aliases, many docs
+# sites).  The fetch layer follows one like a redirect hop (docs/verdicts.md).
+# ---------------------------------------------------------------------------
+
+#: The largest body (decoded) that may be a redirect stub.  The stubs that
+#: static site generators write are a few hundred bytes (jekyll-redirect-from's
+#: ~600, a Hugo alias ~400) and stay well under this even with analytics
+#: scripts added; a page larger than this has content of its own, and a
+#: refresh on it (a news page reloading) is not a move.  The bound also keeps
+#: the cost off every real page: they fail this length test before any look.
+STUB_MAX_BYTES = 8192
+#: The longest refresh delay (seconds) that counts as "sends the reader on at
+#: once".  Stubs say 0 (some 1–3, to show "Redirecting…"); a page that
+#: reloads itself or moves on after a minute is read where it is.  Search
+#: engines, too, take only an instant refresh for a permanent redirect.
+STUB_MAX_DELAY = 5
+_ASCII_SPACE = " \t\n\f\r"
+_DIGITS = "0123456789"
+
+
+def parse_refresh(content: str) -> tuple[int, str] | None:
+    """The delay and URL of a ``<meta http-equiv="refresh">`` content, or None if invalid.
+
+    The HTML Standard's "shared declarative refresh steps" (§4.2.5.3):
+    seconds as digits (a fraction ignored), then ``;`` or ``,`` or space,
+    then the URL, optionally after ``url=`` (any case, spaces around ``=``)
+    and in single or double quotes (cut at the closing quote).  The URL is
+    ``""`` when there is none: the page refreshes itself.  Where the standard
+    would also drop a partial ``url`` prefix (``0; u/x`` → ``/x``) the URL is
+    taken whole, as Chromium does.  A delay too long to matter is given as
+    ``10**6`` rather than parsed (a hostile run of digits must cost nothing).
+    """
+    rest = content.lstrip(_ASCII_SPACE)
+    digits = len(rest) - len(rest.lstrip(_DIGITS))
+    if not digits and not rest.startswith("."):
+        return None
+    delay = int(rest[:digits]) if 0 < digits <= 6 else (10**6 if digits else 0)
+    rest = rest[digits:].lstrip(_DIGITS + ".")
+    if not rest:
+        return delay, ""
+    if rest[0] not in ";," + _ASCII_SPACE:
+        return None
+    rest = rest.lstrip(_ASCII_SPACE)
+    if rest[:1] in (";", ","):
+        rest = rest[1:].lstrip(_ASCII_SPACE)
+    if rest[:3].lower() == "url":
+        after = rest[3:].lstrip(_ASCII_SPACE)
+        if after.startswith("="):
+            rest = after[1:].lstrip(_ASCII_SPACE)
+    if rest[:1] in ("'", '"'):
+        rest = rest[1:].partition(rest[0])[0]
+    # The URL parser trims C0 controls and spaces around a URL (URL Standard §4.4).
+    return delay, rest.strip(_ASCII_SPACE + "\x00\x0b")
+
+
+def refresh_target(body: bytes, content_type: str) -> str | None:
+    """Where a redirect stub sends the reader (the ``url`` as written), or None.
+
+    A stub is small HTML (``STUB_MAX_BYTES``) whose ``<head>`` holds a
+    ``<meta http-equiv="refresh">`` with a delay of at most
+    ``STUB_MAX_DELAY`` seconds and a URL.  Only the first valid refresh
+    counts, as in a browser (HTML §4.2.5.3: a document refreshes once).  A
+    refresh inside ``<noscript>`` is not the page's own (a browser with
+    scripts ignores it) and one in the body is not a stub's.  The caller
+    resolves the URL against the page's and decides whether it leads
+    elsewhere; a refresh without one reloads the page and is None here.
+
+    Cheap by design, since every small HTML page comes through here: the
+    size and a substring test turn away almost everything before the body is
+    decoded or parsed.
+    """
+    if len(body) > STUB_MAX_BYTES or "html" not in content_type.lower():
+        return None
+    if b"refresh" not in body.lower():
+        return None
+    head = parse_html(decode_text(body, _charset(content_type, body))).head
+    if head is None:
+        return None
+    for node in head.iter():
+        if node.tag != "meta":
+            continue
+        attrs = node.attributes
+        if (attrs.get("http-equiv") or "").lower() != "refresh":
+            continue
+        parsed = parse_refresh(attrs.get("content") or "")
+        if parsed is None:
+            continue  # invalid: a browser ignores it and reads the next
+        delay, url = parsed
+        return url if url and delay <= STUB_MAX_DELAY else None
+    return None
+
+
+# ---------------------------------------------------------------------------
 # Retry policy.
 # ---------------------------------------------------------------------------
 
@@ -1505,7 +1602,16 @@ def classify(obs: Observation, link: Link, *, shared: SharedBody | None = None) 
 
 
 def _redirect_statuses(obs: Observation) -> tuple[int, ...]:
-    return tuple(h.status for h in obs.hops if 300 <= h.status < 400)
+    """The status of each redirect hop; a followed redirect stub counts as a 301.
+
+    A stub's instant meta refresh is the static site's way of saying "moved
+    permanently" (it cannot send a 301), and search engines read it so.
+    """
+    return tuple(
+        META_REFRESH_STATUS if h.meta_refresh else h.status
+        for h in obs.hops
+        if h.meta_refresh or 300 <= h.status < 400
+    )
 
 
 def _classify_error(obs: Observation) -> Classification:
@@ -1762,14 +1868,17 @@ def _redirect_verdict(
     suggested = final
     if "#" in obs.url and "#" not in final_url:
         suggested = final + "#" + obs.url.split("#", 1)[1]
+    # Say so when a stub page did it: the curator opening the old URL sees a
+    # page, not a redirect, and may wonder why it is called moved.
+    how = " by a meta refresh page" if any(h.meta_refresh for h in obs.hops) else ""
     cosmetic = _canonical_difference(start, final)
     if cosmetic is not None:
         return _result(
             "moved-canonical",
-            f"Permanently redirected to {suggested} ({cosmetic}); updating is optional.",
+            f"Permanently redirected{how} to {suggested} ({cosmetic}); updating is optional.",
             suggested,
         )
-    return _result("moved-permanently", f"Permanently redirected to {suggested}.", suggested)
+    return _result("moved-permanently", f"Permanently redirected{how} to {suggested}.", suggested)
 
 
 def reasons_for(verdict: Verdict) -> Iterable[str]:

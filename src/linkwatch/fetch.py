@@ -1114,8 +1114,13 @@ class Checker:
     ) -> Observation:
         """Follow redirects one hop at a time, re-checking the address policy at each.
 
+        A redirect stub (a small 200 HTML page whose ``<meta
+        http-equiv="refresh">`` sends the reader elsewhere at once,
+        :meth:`_stub_target`) is a hop too: browsers follow it at once, and a
+        page moved on a static site leaves nothing else behind.
+
         The fragment of the link is carried to the final URL unless a
-        ``Location`` brings its own (RFC 9110 §10.2.2).  ``note_failure``:
+        ``Location`` (or a stub's URL) brings its own (RFC 9110 §10.2.2).  ``note_failure``:
         whether a request that gets no answer counts towards resting its
         host (:meth:`_note_reachability`); an answer always counts.
         """
@@ -1188,7 +1193,43 @@ class Checker:
                 if own_fragment:
                     fragment = own_fragment
                 continue
+            stub = self._stub_target(target, plain, answer)
+            if stub is not None:
+                # A redirect stub is one more hop, under the same address
+                # policy, loop check and hop limit as an HTTP redirect.
+                hops.append(Hop(url=plain, status=answer.status, meta_refresh=True))
+                target = stub
+                current = str(target)
+                plain, _, own_fragment = current.partition("#")
+                if own_fragment:
+                    fragment = own_fragment
+                continue
             return self._observation(url, final_url, hops, answer)
+
+    @staticmethod
+    def _stub_target(page: httpx.URL, plain: str, answer: _Answer) -> httpx.URL | None:
+        """Where a redirect stub (``classify.refresh_target``) sends the reader, or None.
+
+        Only a whole 200 body is read for one: a body cut at the size limit
+        or undecodable is no stub.  The URL resolves against the page's own
+        (HTML §4.2.5.3); one that is not http(s), cannot be parsed or leads
+        back to the page itself (a page that reloads) is not followed, as a
+        browser would stay where it is.
+        """
+        if answer.status != 200 or answer.truncated or answer.decode_error:
+            return None
+        raw = classify.refresh_target(answer.body, answer.headers.get("content-type", ""))
+        if raw is None:
+            return None
+        try:
+            target = page.join(raw)
+        except (httpx.InvalidURL, ValueError):
+            return None
+        if target.scheme not in ("http", "https") or not target.host:
+            return None
+        if str(target).partition("#")[0] == plain:
+            return None
+        return target
 
     def _note_reachability(self, url: str, failure: _Failure | None) -> None:
         """Remember whether ``url``'s host last got no answer (:meth:`_timed_out`, :meth:`_spared`).

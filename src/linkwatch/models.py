@@ -131,10 +131,17 @@ class Catalog:
 
 @dataclass(frozen=True, slots=True)
 class Hop:
-    """One redirect step: the URL that answered and the status it answered with."""
+    """One redirect step: the URL that answered and the status it answered with.
+
+    ``meta_refresh`` marks a step that was no HTTP redirect but a small HTML
+    page answering 200 whose ``<meta http-equiv="refresh">`` sends the reader
+    on at once (the stub a static site leaves where a page moved): browsers
+    follow it, and search engines take it for a permanent redirect.
+    """
 
     url: str
     status: int
+    meta_refresh: bool = False
 
 
 @dataclass(frozen=True, slots=True)
