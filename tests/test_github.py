@@ -429,6 +429,24 @@ def test_body_has_marker_evidence_location_and_labels() -> None:
     assert "Failure streak: 3" in action.body
 
 
+def test_body_names_a_redirect_stubs_hop_meta_refresh_not_200() -> None:
+    res = result(
+        A,
+        redirects=(Hop(A, 200, meta_refresh=True),),
+        final_url="https://a.example/new",
+    )
+    plan = plan_issues(
+        {A: state(A, Health.ROTTEN)},
+        [res],
+        [],
+        Settings(),
+        inconclusive=False,
+        catalog_urls={A},
+        now=NOW,
+    )
+    assert f"Redirects: meta refresh `{A}`" in plan[0].body
+
+
 def test_body_neutralises_remote_text() -> None:
     res = result(
         A,

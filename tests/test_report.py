@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from linkwatch.cli import exit_code_for
-from linkwatch.models import Health, RunSummary, Verdict
+from linkwatch.models import Health, Hop, RunSummary, Verdict
 from linkwatch.report import (
     badge_dict,
     md_code,
@@ -294,6 +294,45 @@ def test_json_result_row() -> None:
     ]
     assert row["suggested_url"] == "https://learn.deeplearning.ai/courses/chatgpt-prompt-eng"
     assert row["tags"] == ["course"]
+
+
+def stub_moved() -> RunSummary:
+    """A link moved by a redirect stub: a 301, then the stub's meta refresh."""
+    row = result(
+        "Moved docs",
+        "https://old.example/docs",
+        ("入门篇",),
+        Verdict.MOVED,
+        reason="moved-permanently",
+        detail="Permanently redirected by a meta refresh page to https://new.example/docs.",
+        final_url="https://new.example/docs",
+        suggested_url="https://new.example/docs",
+        redirects=(
+            Hop("https://old.example/docs", 301),
+            Hop("https://old.example/docs/", 200, meta_refresh=True),
+        ),
+    )
+    return replace(sample_summary(), results=(row,))
+
+
+def test_json_marks_a_redirect_stubs_hop_and_only_that_one() -> None:
+    row = report_dict(stub_moved())["results"][0]
+    assert row["redirects"] == [
+        {"url": "https://old.example/docs", "status": 301},
+        {"url": "https://old.example/docs/", "status": 200, "meta_refresh": True},
+    ]
+    line = render(stub_moved(), "json").splitlines()[-3]
+    assert '"status": 301}, {"url": "https://old.example/docs/", "status": 200, ' in line
+    assert '"meta_refresh": true}' in line
+    # Nothing else in the sample carries the key: existing output is unchanged.
+    assert "meta_refresh" not in render(sample_summary(), "json")
+
+
+def test_html_and_markdown_name_a_redirect_stubs_hop() -> None:
+    page = render(stub_moved(), "html")
+    assert '<span class="status">meta refresh</span>' in page
+    assert '<span class="status">301</span>' in page
+    assert "by a meta refresh page" in render(stub_moved(), "md")
 
 
 def test_json_keeps_remote_text_verbatim() -> None:

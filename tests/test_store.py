@@ -221,7 +221,10 @@ def test_latest_summary_rebuilds_the_last_run(store: Store) -> None:
         at=T0 + timedelta(days=1),
         status_code=301,
         final_url="https://new.example/1",
-        redirects=(Hop("https://h1.example/1", 301),),
+        redirects=(
+            Hop("https://h1.example/1", 301),
+            Hop("https://h1.example/1/", 200, meta_refresh=True),
+        ),
         health=Health.RECOVERED,
         changed=True,
         content_hash="h",

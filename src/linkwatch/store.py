@@ -188,6 +188,13 @@ def _dt(text: object) -> datetime | None:
     return datetime.fromisoformat(text) if isinstance(text, str) and text else None
 
 
+def _hop_json(hop: Hop) -> dict[str, object]:
+    """A hop as stored: ``meta_refresh`` only on a redirect stub's, so older rows read the same."""
+    if hop.meta_refresh:
+        return {"url": hop.url, "status": hop.status, "meta_refresh": True}
+    return {"url": hop.url, "status": hop.status}
+
+
 def _opt_bool(value: object) -> bool | None:
     return None if value is None else bool(value)
 
@@ -453,7 +460,7 @@ class Store:
             r.detail,
             r.status_code,
             r.final_url,
-            json.dumps([{"url": h.url, "status": h.status} for h in r.redirects]),
+            json.dumps([_hop_json(h) for h in r.redirects]),
             r.attempts,
             r.elapsed_ms,
             r.suggested_url,
@@ -660,7 +667,8 @@ class Store:
             status_code=values["status_code"],
             final_url=values["final_url"],
             redirects=tuple(
-                Hop(url=h["url"], status=h["status"]) for h in json.loads(values["redirects"])
+                Hop(url=h["url"], status=h["status"], meta_refresh=bool(h.get("meta_refresh")))
+                for h in json.loads(values["redirects"])
             ),
             attempts=values["attempts"],
             elapsed_ms=values["elapsed_ms"],

@@ -33,6 +33,7 @@ from linkwatch.models import CheckResult, Health, RunSummary, Verdict
 from linkwatch.report.triage import (
     MAX_SPARK,
     duration_text,
+    hop_label,
     iso,
     local,
     section_order,
@@ -111,7 +112,9 @@ class Row:
     health_words: str
     verdict_rank: int
     health_rank: int
-    redirects: tuple[tuple[Hyperlink, int], ...]
+    # Each hop and what it answered: a status code, or "meta refresh" for a
+    # redirect stub (its 200 would read as "this page is fine").
+    redirects: tuple[tuple[Hyperlink, str], ...]
     final: Hyperlink | None
     suggested: Hyperlink | None
     last_changed: str | None
@@ -199,7 +202,7 @@ def _row(
         health_words=HEALTH_WORDS[result.health],
         verdict_rank=VERDICT_RANK[result.verdict],
         health_rank=HEALTH_RANK[result.health],
-        redirects=tuple((Hyperlink.of(h.url), h.status) for h in result.redirects),
+        redirects=tuple((Hyperlink.of(h.url), hop_label(h)) for h in result.redirects),
         final=final,
         suggested=Hyperlink.of(result.suggested_url) if result.suggested_url else None,
         last_changed=iso(result.last_changed, zone),
