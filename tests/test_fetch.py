@@ -289,6 +289,13 @@ async def test_fragment_is_carried_through_redirects(web: TestWeb) -> None:
     assert obs.final_url == web.url("/article#intro")
 
 
+@pytest.mark.parametrize("path", ["/perm-308", "/stub/jekyll"])
+async def test_a_moved_links_suggestion_keeps_its_fragment(web: TestWeb, path: str) -> None:
+    obs = await check(web, web.url(f"{path}#intro"))
+    verdict = classify(obs, Link(url=obs.url, title="t", check_fragment=False))
+    assert verdict.suggested_url == web.url("/article#intro")
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -1865,7 +1865,9 @@ def _redirect_verdict(
     start, final = _without_fragment(obs.url), _without_fragment(final_url)
     if start == final:
         return _result("ok-redirected", f"HTTP {status}; the redirects lead back to the same URL.")
-    suggested = final
+    # The fetch layer carries the link's #fragment to the final URL (or a
+    # hop brought its own): either way the suggestion keeps it.
+    suggested = final_url if "#" in final_url else final
     if "#" in obs.url and "#" not in final_url:
         suggested = final + "#" + obs.url.split("#", 1)[1]
     # Say so when a stub page did it: the curator opening the old URL sees a
