@@ -46,8 +46,9 @@ from linkwatch.fetch import (
     spread_by_host,
     system_resolver,
 )
-from linkwatch.models import Hop, Link, Observation, Settings, Validators
+from linkwatch.models import Hop, Link, Observation, RunSummary, Settings, Validators
 from linkwatch.pipeline import observe
+from linkwatch.report import report_dict
 from web import PUBLIC_LOOKALIKE, REFRESH_FORMS, TestWeb
 
 pytestmark = pytest.mark.anyio
@@ -671,6 +672,19 @@ async def test_every_way_sites_write_the_refresh_is_followed(web: TestWeb, index
     obs = await check(web, web.url(f"/stub/form/{index}"))
     assert obs.final_url == web.url("/article"), obs.error_detail
     assert [hop.meta_refresh for hop in obs.hops] == [True]
+
+
+async def test_a_redirect_stub_reaches_the_json_report_marked(web: TestWeb) -> None:
+    """Loopback page to JSON row: the moved verdict, its target, the marked hop."""
+    obs = await check(web, web.url("/stub/jekyll"))
+    now = datetime.now(UTC)
+    result = observe(Link(url=obs.url, title="t"), obs, now)
+    row = report_dict(RunSummary(now, now, "catalog.toml", (result,)))["results"][0]
+    assert (row["verdict"], row["reason"]) == ("moved", "moved-permanently")
+    assert row["suggested_url"] == row["final_url"] == web.url("/article")
+    assert row["redirects"] == [
+        {"url": web.url("/stub/jekyll"), "status": 200, "meta_refresh": True}
+    ]
 
 
 @pytest.mark.parametrize(
