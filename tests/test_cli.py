@@ -539,6 +539,24 @@ def test_a_moved_link_stays_moved_when_its_target_answers_304(web: TestWeb, tmp_
     assert result["status_code"] == 304  # the last night was answered from the validators
 
 
+def test_validators_of_an_older_edition_are_not_sent(web: TestWeb, tmp_path: Path) -> None:
+    """After an upgrade that follows redirect stubs, the stub's own ETag is not sent again.
+
+    The older linkwatch took the stub for the page and kept its ETag; sent
+    again, the stub answers 304 and the moved link stays "ok" for ever.
+    """
+    b = base(web)
+    cat = catalog(tmp_path, [("stub", f"{b}/stub/etag")])
+    out = tmp_path / "out.json"
+    assert run_cli(tmp_path, cat) == 1
+    with sqlite3.connect(tmp_path / "state.db") as db:  # as the older edition left it
+        db.execute("UPDATE link_state SET etag = '\"stub-1\"', fingerprint_version = 2")
+    assert run_cli(tmp_path, cat, "--format", "json", "-o", str(out)) == 1
+    (result,) = json.loads(out.read_text(encoding="utf-8"))["results"]
+    assert (result["verdict"], result["suggested_url"]) == ("moved", f"{b}/article")
+    assert not any(r.headers.get("if-none-match") == '"stub-1"' for r in web.requests)
+
+
 def test_schedule_runs_each_schedule_over_its_subset_and_writes_reports(
     web: TestWeb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

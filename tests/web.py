@@ -527,6 +527,14 @@ class TestWeb:
 
             return handler
 
+        async def stub_etag(req: Request, c: Conn) -> bool:
+            # A stub with validators of its own, as GitHub Pages serves every file.
+            if req.headers.get("if-none-match") == '"stub-1"':
+                await c.send(304, b"", {"ETag": '"stub-1"'})
+            else:
+                await c.send(200, redirect_stub("/article"), {"ETag": '"stub-1"'})
+            return True
+
         async def stub_form(req: Request, c: Conn) -> bool:
             form = REFRESH_FORMS[int(req.path.rsplit("/", 1)[1])]
             await c.send(200, redirect_stub("/article", form))
@@ -602,6 +610,7 @@ class TestWeb:
             "/cookie-check": cookie_check,
             # Redirect stubs: 200 pages that send the reader on by a meta refresh.
             "/stub/jekyll": stub("//article"),
+            "/stub/etag": stub_etag,
             "/stub/relative": stub("../article"),
             "/stub/home": stub("/"),
             "/stub/ping": stub("/stub/pong"),

@@ -243,7 +243,10 @@ class CheckResult:
 #: 2 (2026-11-29): forms that hold the page, textless pages as empty text,
 #: WHATWG charsets, the rewritten token, counter and relative-time rules
 #: (Japanese "3日前"/"5時間前" included).
-FINGERPRINT_VERSION = 2
+#: 3 (2026-11-29): redirect stubs are followed, so a stub link's content and
+#: validators are its target's (``Store.validators`` sends none of an older
+#: edition: a stub answered 304 to its own ETag and was never read again).
+FINGERPRINT_VERSION = 3
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from typing import Any, Self, TypeVar
 from linkwatch.content import compress_text, decompress_text
 from linkwatch.errors import StateError
 from linkwatch.models import (
+    FINGERPRINT_VERSION,
     Catalog,
     CheckResult,
     Health,
@@ -438,12 +439,19 @@ class Store:
         """ETag / Last-Modified per URL for conditional requests (RFC 9110 §13.1).
 
         history only updates them from an answering response with a body, so
-        they always belong to the representation whose hash we hold.
+        they always belong to the representation whose hash we hold — as an
+        older linkwatch saw it.  Those recorded under older fetch and
+        fingerprint rules (``FINGERPRINT_VERSION``) are not sent: the page
+        they name may not be the one linkwatch now reads (a redirect stub,
+        followed since edition 3, would answer 304 to its own ETag for ever).
+        One full fetch per link after an upgrade puts new ones in their place.
         """
         rows = self._read(
             lambda c: c.execute(
                 "SELECT url, etag, last_modified FROM link_state "
-                "WHERE etag IS NOT NULL OR last_modified IS NOT NULL"
+                "WHERE (etag IS NOT NULL OR last_modified IS NOT NULL) "
+                "AND fingerprint_version = ?",
+                (FINGERPRINT_VERSION,),
             ).fetchall()
         )
         return {url: Validators(etag=etag, last_modified=lm) for url, etag, lm in rows}
