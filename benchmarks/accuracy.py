@@ -124,6 +124,12 @@ CASES: tuple[Case, ...] = (
     ),
     Case("parked-domain", "/research/paper.html", True, "every path: a for-sale parking lander"),
     Case("moved-301", "/guide", True, "301 to a new URL that answers 200: update the list"),
+    Case(
+        "moved-by-stub",
+        "/tutorial/setup.html",
+        True,
+        "200 jekyll-redirect-from stub (meta refresh) to a new URL: update the list",
+    ),
     Case("redirect-to-home", "/blog/2021/05/launch-notes", True, "301 to the site's home page"),
     Case("redirect-loop", "/account/settings", True, "301 to a trailing slash and back"),
     Case("temporary-302", "/download", False, "302 to the latest release's page"),
@@ -276,6 +282,7 @@ class AccuracyWeb:
             "soft-404-catch-all": self._catch_all,
             "parked-domain": self._parked,
             "moved-301": self._moved,
+            "moved-by-stub": self._stub,
             "redirect-to-home": self._to_home,
             "redirect-loop": self._loop_redirect,
             "temporary-302": self._temporary,
@@ -463,6 +470,23 @@ class AccuracyWeb:
             return Answer(200, article(self._site(host), "The Guide"), etag=True)
         return self._route(case, path, host, _redirect(301, "/handbook/guide/"))
 
+    def _stub(self, case: Case, path: str, host: str) -> Answer:
+        # What GitHub Pages serves for a page moved with jekyll-redirect-from.
+        new = f"http://{host}/docs/setup/"  # the Host header carries the port
+        if path == "/docs/setup/":
+            return Answer(200, article(self._site(host), "Setup"), etag=True)
+        stub = (
+            '<!DOCTYPE html>\n<html lang="en-US">\n  <meta charset="utf-8">\n'
+            "  <title>Redirecting&hellip;</title>\n"
+            f'  <link rel="canonical" href="{new}">\n'
+            f'  <script>location="{new}"</script>\n'
+            f'  <meta http-equiv="refresh" content="0; url={new}">\n'
+            '  <meta name="robots" content="noindex">\n'
+            "  <h1>Redirecting&hellip;</h1>\n"
+            f'  <a href="{new}">Click here if you are not redirected.</a>\n</html>\n'
+        )
+        return self._route(case, path, host, Answer(200, stub.encode(), etag=True))
+
     def _to_home(self, case: Case, path: str, host: str) -> Answer:
         return self._route(case, path, host, _redirect(301, "/"))
 
@@ -568,20 +592,18 @@ class NightRun:
         }
 
 
+#: linkwatch's "needs a human" groups that are defects (``blocked`` is listed
+#: apart, as "check by hand"): what its exit code 1 and issues are about.
+LINKWATCH_ALARM_GROUPS = frozenset({"rotten", "broken", "moved"})
+
+
 def linkwatch_alarm(result: Mapping[str, Any]) -> bool:
     """Whether a result of linkwatch's JSON is in its "needs a human" list, blocked aside.
 
-    The rule of ``linkwatch.report.triage`` (rotten and not answering, newly
-    broken, moved) applied to the JSON's ``verdict`` and ``health``, as a
-    script reading the contract of design.md §4 would; ``blocked`` is listed
-    apart there as "check by hand", not as a defect.
+    Read from the result's own ``needs_human`` group, as a script would: the
+    report's judgement, not one re-derived from verdict and health.
     """
-    verdict, health = result.get("verdict"), result.get("health")
-    return (
-        (health == "rotten" and verdict != "ok")
-        or (verdict == "broken" and health == "failing")
-        or verdict == "moved"
-    )
+    return result.get("needs_human") in LINKWATCH_ALARM_GROUPS
 
 
 def linkwatch_alarms(report: Mapping[str, Any]) -> tuple[frozenset[str], dict[str, str]]:

@@ -76,7 +76,7 @@ def test_every_case_has_its_own_loopback_host_and_a_label() -> None:
     human = {c.name for c in accuracy.CASES if c.needs_human}
     assert human == {
         "not-found-404", "gone-410", "soft-404", "soft-404-catch-all", "parked-domain",
-        "moved-301", "redirect-to-home", "redirect-loop", "dead-host",
+        "moved-301", "moved-by-stub", "redirect-to-home", "redirect-loop", "dead-host",
     }  # fmt: skip
 
 
@@ -117,6 +117,14 @@ def test_parked_domain_is_a_for_sale_lander_on_every_path(night1: AccuracyWeb) -
     assert status == 200
     assert "for sale" in title(body)
     assert get(night1, "parked-domain", "/anything")[2] == body
+
+
+def test_a_moved_github_pages_page_is_a_redirect_stub(night1: AccuracyWeb) -> None:
+    status, _, body = get(night1, "moved-by-stub")
+    new = night1.url("moved-by-stub", "/docs/setup/")
+    assert status == 200 and title(body) == "Redirecting&hellip;"
+    assert f'<meta http-equiv="refresh" content="0; url={new}">'.encode() in body
+    assert get(night1, "moved-by-stub", "/docs/setup/")[0] == 200
 
 
 @pytest.mark.parametrize(
@@ -199,19 +207,19 @@ def test_offline_night_listens_nowhere_and_the_next_night_comes_back(web: Accura
 # -- reading the tools' JSON -------------------------------------------------
 
 
-def _lw(url: str, verdict: str, health: str) -> dict[str, str]:
-    return {"url": url, "verdict": verdict, "reason": "r", "health": health}
+def _lw(url: str, verdict: str, health: str, group: str | None = None) -> dict[str, str | None]:
+    return {"url": url, "verdict": verdict, "reason": "r", "health": health, "needs_human": group}
 
 
 def test_linkwatch_alarms_are_rotten_newly_broken_and_moved_not_blocked() -> None:
     report = {
         "run": {"inconclusive": False},
         "results": [
-            _lw("a", "broken", "failing"),
+            _lw("a", "broken", "failing", "broken"),
             _lw("b", "error", "failing"),  # newly unreachable: waits for rot
-            _lw("c", "error", "rotten"),
-            _lw("d", "moved", "healthy"),
-            _lw("e", "blocked", "healthy"),
+            _lw("c", "error", "rotten", "rotten"),
+            _lw("d", "moved", "healthy", "moved"),
+            _lw("e", "blocked", "healthy", "blocked"),
             _lw("f", "ok", "rotten"),  # answers again
             _lw("g", "ok", "healthy"),
         ],
@@ -222,7 +230,7 @@ def test_linkwatch_alarms_are_rotten_newly_broken_and_moved_not_blocked() -> Non
 
 
 def test_an_inconclusive_linkwatch_run_alarms_nothing() -> None:
-    report = {"run": {"inconclusive": True}, "results": [_lw("a", "error", "rotten")]}
+    report = {"run": {"inconclusive": True}, "results": [_lw("a", "error", "rotten", "rotten")]}
     assert accuracy.linkwatch_alarms(report)[0] == frozenset()
 
 

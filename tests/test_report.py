@@ -282,6 +282,30 @@ def test_people_read_times_in_the_catalogs_zone_scripts_in_utc() -> None:
     assert run["started"] == "2025-11-14T03:00:00+00:00"
 
 
+def test_json_rows_say_which_need_a_human_as_the_report_does() -> None:
+    """Scripts read the judgement, not re-derive it (a failing 5xx waits for rot)."""
+    waiting = result(
+        "down tonight", "https://down.example/", (), Verdict.BROKEN,
+        reason="http-5xx", health=Health.FAILING,
+    )  # fmt: skip
+    summary = replace(sample_summary(), results=(*sample_summary().results, waiting))
+    groups = triage(summary)
+    expected = {
+        **{r.link.url: None for r in summary.results},
+        **{r.link.url: "rotten" for r in groups.rotten},
+        **{r.link.url: "broken" for r in groups.broken},
+        **{r.link.url: "moved" for r in groups.moved},
+        **{r.link.url: "blocked" for r in groups.blocked},
+    }
+    for data in (report_dict(summary), json.loads(render(summary, "json"))):
+        got = {row["url"]: row["needs_human"] for row in data["results"]}
+        assert got == expected
+        assert got["https://down.example/"] is None
+        assert sum(v is not None for v in got.values()) == data["run"]["needs_human"]
+    offline = json.loads(render(sample_summary(inconclusive=True), "json"))
+    assert {row["needs_human"] for row in offline["results"]} == {None}
+
+
 def test_json_result_row() -> None:
     row = report_dict(sample_summary())["results"][0]
     assert row["section"] == "入门篇"

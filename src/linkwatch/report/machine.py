@@ -16,7 +16,28 @@ from linkwatch.models import CheckResult, Hop, RunSummary
 from linkwatch.report.triage import iso, ok_count, triage
 
 
-def _result_dict(result: CheckResult) -> dict[str, Any]:
+def _groups(summary: RunSummary) -> dict[int, str]:
+    """Each needs-a-human result (by identity) and its group: ``rotten``, ``broken``…
+
+    Written on every result as ``needs_human``, so a script reads the
+    report's own judgement instead of re-deriving it from verdict and health
+    (the rules have exceptions: a 5xx waits for rot, an offline run lists
+    nothing).
+    """
+    groups = triage(summary)
+    return {
+        id(result): name
+        for name, members in (
+            ("rotten", groups.rotten),
+            ("broken", groups.broken),
+            ("moved", groups.moved),
+            ("blocked", groups.blocked),
+        )
+        for result in members
+    }
+
+
+def _result_dict(result: CheckResult, group: str | None = None) -> dict[str, Any]:
     link = result.link
     return {
         "url": link.url,
@@ -41,6 +62,7 @@ def _result_dict(result: CheckResult) -> dict[str, Any]:
         "last_changed": iso(result.last_changed),
         "archived": result.archived,
         "stale": result.stale,
+        "needs_human": group,
     }
 
 
@@ -56,9 +78,10 @@ def _hop_dict(hop: Hop) -> dict[str, Any]:
 
 
 def report_dict(summary: RunSummary) -> dict[str, Any]:
+    groups = _groups(summary)
     return {
         "run": _run_dict(summary),
-        "results": [_result_dict(r) for r in summary.results],
+        "results": [_result_dict(r, groups.get(id(r))) for r in summary.results],
     }
 
 
@@ -91,9 +114,11 @@ def json_chunks(summary: RunSummary) -> Iterator[str]:
     between nights, and lets json's C encoder write it: with ``indent`` the
     encoder is pure Python, about 14 µs per result.
     """
+    groups = _groups(summary)
     yield '{\n  "run": ' + _nested(_run_dict(summary), 1) + ',\n  "results": ['
     for i, result in enumerate(summary.results):
-        yield (",\n    " if i else "\n    ") + _one_line(_result_dict(result))
+        row = _result_dict(result, groups.get(id(result)))
+        yield (",\n    " if i else "\n    ") + _one_line(row)
     yield ("\n  ]" if summary.results else "]") + "\n}\n"
 
 
