@@ -1505,6 +1505,15 @@ async def test_the_probe_goes_beside_the_page_only_in_a_free_slot(
     assert in_flight <= concurrency
 
 
+async def test_a_page_asked_with_validators_is_not_probed_beside(web: TestWeb) -> None:
+    """A nightly run over unchanged pages: each answers 304, which needs no probe."""
+    host = f"etag-{token()}.test"
+    async with checker(web) as c:
+        obs = await c.check(Link(url=web.url("/etag", host), title="t"), Validators(etag='"v1"'))
+    assert obs.status_code == 304
+    assert [r.path for r in web.requests if r.host == host] == ["/etag"]
+
+
 async def test_a_probe_beside_a_page_does_not_cost_the_link_its_retries(web: TestWeb) -> None:
     """A refused probe is no evidence against the host: the link's own attempts tell.
 

@@ -1079,7 +1079,10 @@ class Checker:
             adapted = await self._try_adapter(link.url)
             if adapted is not None:
                 return adapted
-        self._probe_beside(link.url)
+        if validators is None:
+            # With validators the page will most likely answer 304, which
+            # needs no probe: a nightly run of unchanged pages sends none.
+            self._probe_beside(link.url)
         obs = await self._follow(link.url, validators, lang=link.lang)
         if self._probe_soft404 and self._wants_probe(obs):
             probe = await self._probe_signature(obs.final_url or obs.url)
