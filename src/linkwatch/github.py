@@ -209,8 +209,7 @@ def _link_body(
         ]
         if result.redirects:
             chain = " → ".join(
-                f"{'meta refresh' if hop.meta_refresh else hop.status} {code(hop.url, limit=200)}"
-                for hop in result.redirects[:10]
+                f"{hop.label} {code(hop.url, limit=200)}" for hop in result.redirects[:10]
             )
             lines.append(f"- Redirects: {chain}")
         if result.final_url and result.final_url != url:

@@ -143,6 +143,15 @@ class Hop:
     status: int
     meta_refresh: bool = False
 
+    @property
+    def label(self) -> str:
+        """What the hop answered, for a reader: its status, or "meta refresh" for a stub.
+
+        A redirect stub answers 200, which beside a redirect chain would read
+        as "this page is fine".
+        """
+        return "meta refresh" if self.meta_refresh else str(self.status)
+
 
 @dataclass(frozen=True, slots=True)
 class Validators:

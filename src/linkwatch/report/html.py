@@ -33,7 +33,6 @@ from linkwatch.models import CheckResult, Health, RunSummary, Verdict
 from linkwatch.report.triage import (
     MAX_SPARK,
     duration_text,
-    hop_label,
     iso,
     local,
     section_order,
@@ -202,7 +201,7 @@ def _row(
         health_words=HEALTH_WORDS[result.health],
         verdict_rank=VERDICT_RANK[result.verdict],
         health_rank=HEALTH_RANK[result.health],
-        redirects=tuple((Hyperlink.of(h.url), hop_label(h)) for h in result.redirects),
+        redirects=tuple((Hyperlink.of(h.url), h.label) for h in result.redirects),
         final=final,
         suggested=Hyperlink.of(result.suggested_url) if result.suggested_url else None,
         last_changed=iso(result.last_changed, zone),

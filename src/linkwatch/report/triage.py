@@ -35,22 +35,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from linkwatch.models import CheckResult, Health, Hop, RunSummary, Verdict
+from linkwatch.models import CheckResult, Health, RunSummary, Verdict
 
 MAX_SPARK = 30
 
 #: ``broken`` reasons that tell of the server's trouble, not of the link: listed
 #: once they rot, not the first night (a 503 all night is one bad night).
 WAITS_FOR_ROT = frozenset({"http-5xx"})
-
-
-def hop_label(hop: Hop) -> str:
-    """What a redirect hop answered, for a reader: its status, or "meta refresh" for a stub.
-
-    A redirect stub answers 200, which beside a redirect chain would read
-    as "this page is fine".
-    """
-    return "meta refresh" if hop.meta_refresh else str(hop.status)
 
 
 @dataclass(frozen=True)
