@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -91,6 +92,9 @@ TROUBLE_NIGHT = 2
 #: The night the runner is offline: no host listens.
 OFFLINE_NIGHT = 3
 ADDRESS_PREFIX = "127.43.0."
+CDN_PREFIX = "127.43.1."
+#: How long a hanging request is held before the server gives up on it (no client waits that long).
+HANG_CAP_SECONDS = 120.0
 SLOW_SECONDS = 3.0
 #: What the catalog adds to ``run.py``'s limits so that runs seconds apart count as nights.
 HISTORY_SETTINGS = ("rot_after_runs = 2", "rot_after_hours = 0")
@@ -107,6 +111,16 @@ class Case:
     about: str
     #: Nights its host does not listen at all (connection refused).
     down_on: frozenset[int] = frozenset()
+    #: Whether the site also has a download host (a CDN) of its own, on 127.43.1.N.
+    cdn: bool = False
+    #: For freshness: False where only noise (counters, relative times) changes
+    #: between nights, so linkwatch should not call the page ``changed``.
+    content_changes: bool | None = None
+
+    @property
+    def request_path(self) -> str:
+        """The path a client asks for: the URL's path without its ``#fragment``."""
+        return self.path.split("#", 1)[0]
 
 
 ALL_NIGHTS = frozenset(range(1, NIGHTS + 1))
@@ -146,7 +160,86 @@ CASES: tuple[Case, ...] = (
         frozenset({TROUBLE_NIGHT}),
     ),
     Case("dead-host", "/index.html", True, "connection refused every night", ALL_NIGHTS),
-    Case("content-changes", "/news", False, "200, its text differs every night"),
+    Case(
+        "content-changes", "/news", False, "200, its text differs every night", content_changes=True
+    ),
+    # -- the harder half of the real web --------------------------------------
+    Case(
+        "hangs-first-try",
+        "/guides/fine-tuning",
+        False,
+        "each night's first request hangs, then 200",
+    ),
+    Case("never-answers", "/slides/lecture-7", True, "accepts, reads, never answers (every night)"),
+    Case(
+        "login-wall",
+        "/members/courses/rag-101/lesson-3",
+        False,
+        "302 to /login?next=… on the same host: the lesson is behind a login",
+    ),
+    Case("auth-401", "/team/wiki/onboarding", False, "401 with WWW-Authenticate: Basic"),
+    Case(
+        "429-all-night",
+        "/datasets/overview",
+        False,
+        f"429 'Retry-After: 3600' to everything on night {TROUBLE_NIGHT} only",
+    ),
+    Case("soft-404-zh", "/article/20230611/8841.html", True, "200 page titled '页面不存在 - …'"),
+    Case(
+        "error-page-zh",
+        "/news/2023/0612/8842.html",
+        True,
+        "302 to /404.html, a 200 page titled '404 找不到页面'",
+    ),
+    Case("pdf", "/papers/attention-is-all-you-need.pdf", False, "200 application/pdf"),
+    Case(
+        "pdf-gone",
+        "/files/cs224n-lecture-notes.pdf",
+        True,
+        f"200 application/pdf on night 1, 404 from night {TROUBLE_NIGHT} on",
+    ),
+    Case(
+        "noise-counters-zh",
+        "/blog/article/details/135790246",
+        False,
+        "a blog post whose view / like / bookmark counts grow every night",
+        content_changes=False,
+    ),
+    Case(
+        "noise-relative-en",
+        "/posts/understanding-kv-cache",
+        False,
+        "a blog post: 'Posted N days ago · N views' moves every night",
+        content_changes=False,
+    ),
+    Case("redirect-to-404", "/docs/v1/quickstart", True, "301 to /docs/v2/quickstart, a 404"),
+    Case(
+        "fragment-missing",
+        "/docs/api-reference#streaming-responses",
+        True,
+        "200 page whose #streaming-responses section was renamed #streaming",
+    ),
+    Case("fragment-present", "/docs/install#from-source", False, "200 page with id=from-source"),
+    Case("500-then-ok", "/playground/", False, "each night's first request 500, then 200"),
+    Case(
+        "302-to-cdn",
+        "/download/dataset.zip",
+        False,
+        "302, 302 to a signed URL on the site's CDN host (another address), 200 zip",
+        cdn=True,
+    ),
+    Case(
+        "spa-live",
+        "/app/lessons/prompt-engineering",
+        False,
+        "JS-only app shell, the same for every path; its API knows this lesson",
+    ),
+    Case(
+        "spa-gone",
+        "/app/lessons/gpt3-playground-tour",
+        True,
+        "the same JS-only shell; its API answers 404 for this lesson (removed)",
+    ),
 )
 
 
@@ -155,6 +248,11 @@ def case_address(index: int) -> str:
     if not 0 <= index < 254:
         raise ValueError(f"case index {index} outside 0..253")
     return f"{ADDRESS_PREFIX}{index + 1}"
+
+
+def cdn_address(index: int) -> str:
+    """Case ``index``'s download host, when it has one: 127.43.1.N beside 127.43.0.N."""
+    return case_address(index).replace(ADDRESS_PREFIX, CDN_PREFIX, 1)
 
 
 # ---------------------------------------------------------------- pages
@@ -228,6 +326,153 @@ def challenge_page() -> bytes:
     )
 
 
+def login_page(site: str) -> bytes:
+    """A site's sign-in form, where its members-only pages send a visitor without a session."""
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>Sign in | {site}</title></head>\n"
+        f"<body><header><nav><a href='/'>{site}</a></nav></header>\n"
+        "<main><h1>Sign in to continue</h1>\n<form method='post' action='/login'>"
+        "<label>Email <input type='email' name='email'></label>"
+        "<label>Password <input type='password' name='password'></label>"
+        "<input type='hidden' name='csrf' value='c2VjcmV0LXRva2VuLWZvci1sb2dpbg=='>"
+        "<button>Sign in</button></form>\n<p>New here? <a href='/signup'>Create an "
+        "account</a> to get every lesson of the course.</p></main></body></html>\n"
+    ).encode()
+
+
+def soft_404_zh_page() -> bytes:
+    """A Chinese site's own "page does not exist" page, served with 200."""
+    return (
+        "<!DOCTYPE html>\n<html lang='zh-CN'><head><meta charset='utf-8'>"
+        "<title>页面不存在 - AI研习社</title></head>\n"
+        "<body><header><nav><a href='/'>AI研习社</a> <a href='/article/'>文章</a> "
+        "<a href='/course/'>课程</a></nav></header>\n"
+        "<main><div class='error-box'><h1>抱歉，您访问的页面不存在</h1>\n"
+        "<p>可能是链接有误，或者文章已被作者删除。</p><p><a href='/'>返回首页</a> · "
+        "<a href='/search'>搜索文章</a></p></div></main>\n"
+        "<footer><p>© 2024 AI研习社 京ICP备12345678号</p></footer></body></html>\n"
+    ).encode()
+
+
+def error_page_zh() -> bytes:
+    """The static /404.html a Chinese CMS redirects every missing page to (served 200)."""
+    return (
+        "<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>404 找不到页面</title>"
+        "<style>body{text-align:center;font-family:sans-serif}</style></head>\n"
+        "<body><div class='wrap'><h2>404</h2><p>您要查看的页面不存在或已删除！</p>"
+        "<p>请检查您输入的网址是否正确，或者点击链接继续浏览。</p>"
+        "<p><a href='/'>返回首页</a></p><p id='countdown'>5 秒后自动返回首页</p></div>"
+        "<script>var n=5;setInterval(function(){if(--n<=0)location.href='/';"
+        "document.getElementById('countdown').innerText=n+' 秒后自动返回首页';},1000);"
+        "</script></body></html>\n"
+    ).encode()
+
+
+def pdf_document(title: str) -> bytes:
+    """A small but well-formed PDF: one page of compressed text (about 9 KB)."""
+    text = (f"BT /F1 11 Tf 72 720 Td ({title}) Tj ET\n" + _PROSE * 60).encode()
+    stream = zlib.compress(text, 1)
+    objects = [
+        b"<</Type/Catalog/Pages 2 0 R>>",
+        b"<</Type/Pages/Kids[3 0 R]/Count 1>>",
+        b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]/Contents 4 0 R>>",
+        b"<</Length %d/Filter/FlateDecode>>stream\n" % len(stream) + stream + b"\nendstream",
+    ]
+    out = b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n"
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<</Size %d/Root 1 0 R>>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return out
+
+
+def blog_zh_page(night: int) -> bytes:
+    """A CSDN-style blog post: the article never changes, its counters grow every night."""
+    reads = 12_345 + 873 * night
+    paragraphs = "".join(
+        "<p>大语言模型的推理过程分为预填充和解码两个阶段。本文用具体的例子说明 KV 缓存如何"
+        "减少重复计算，并给出显存占用的估算方法和常见的优化手段。</p>\n"
+        for _ in range(6)
+    )
+    return (
+        "<!DOCTYPE html>\n<html lang='zh-CN'><head><meta charset='utf-8'>"
+        "<title>大模型推理中的KV缓存详解_深度学习_博客</title></head>\n"
+        "<body><header><nav><a href='/'>博客</a> <a href='/nav/ai'>人工智能</a></nav></header>\n"
+        "<main><article><h1>大模型推理中的KV缓存详解</h1>\n"
+        "<div class='article-info-box'><span class='follow-nickName'>learner2023</span> "
+        "<span class='time'>于 2023-06-11 21:04:33 发布</span> "
+        f"<span class='read-count'>阅读量{reads / 1000:.1f}k</span> "
+        f"<span class='get-collection'>收藏 {218 + 7 * night}</span> "
+        f"<span class='like-count'>点赞数 {96 + 3 * night}</span></div>\n"
+        f"<div id='content_views'>{paragraphs}</div></article></main>\n"
+        "<footer><p>© 2024 博客 版权所有</p></footer></body></html>\n"
+    ).encode()
+
+
+def blog_en_page(night: int) -> bytes:
+    """A dev blog post: 'Posted N days ago · N views' moves every night; the post does not."""
+    paragraphs = "".join(
+        "<p>During decoding, a transformer attends to every earlier token. Caching the keys "
+        "and values of those tokens turns a quadratic recomputation into a lookup; this "
+        "post measures what that saves and what it costs in memory.</p>\n"
+        for _ in range(6)
+    )
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<title>Understanding the KV cache - dev notes</title></head>\n"
+        "<body><header><nav><a href='/'>dev notes</a></nav></header>\n"
+        "<main><article><h1>Understanding the KV cache</h1>\n"
+        f"<p class='meta'>Posted {3 + night} days ago · {1_280 + 157 * night:,} views · "
+        f"{14 + night} comments</p>\n{paragraphs}</article></main>\n"
+        "<footer><p>© 2024 dev notes</p></footer></body></html>\n"
+    ).encode()
+
+
+def docs_page(site: str, title: str, sections: Sequence[tuple[str, str]]) -> bytes:
+    """A documentation page whose ``<h2 id=…>`` sections are what ``#fragment`` links point at."""
+    body = "".join(
+        f"<h2 id='{anchor}'>{heading}</h2>\n<p>{_PROSE}</p>\n<p>{_PROSE}</p>\n"
+        for anchor, heading in sections
+    )
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{title} | {site}</title></head>\n"
+        f"<body><header><nav><a href='/'>{site}</a> <a href='/docs/'>Docs</a></nav></header>\n"
+        f"<main><article><h1>{title}</h1>\n{body}</article></main>\n"
+        f"<footer><p>© 2024 {site}</p></footer></body></html>\n"
+    ).encode()
+
+
+#: A Vite + React app's index.html: the same shell for every path; the script renders the page.
+SPA_SHELL = (
+    b'<!doctype html>\n<html lang="en">\n  <head>\n    <meta charset="UTF-8" />\n'
+    b'    <link rel="icon" type="image/svg+xml" href="/favicon.svg" />\n'
+    b'    <meta name="viewport" content="width=device-width, initial-scale=1.0" />\n'
+    b"    <title>LearnHub</title>\n"
+    b'    <script type="module" crossorigin src="/assets/index-4f8a2c1d.js"></script>\n'
+    b'    <link rel="stylesheet" crossorigin href="/assets/index-9b1e07aa.css">\n'
+    b'  </head>\n  <body>\n    <div id="root"></div>\n  </body>\n</html>\n'
+)
+#: The app's bundle (trimmed): it asks the API for the lesson and renders "not found" on 404.
+SPA_BUNDLE = (
+    b"const slug=location.pathname.split('/').pop();"
+    b"fetch('/api/lessons/'+slug).then(r=>r.ok?r.json().then(renderLesson):"
+    b"renderNotFound());function renderNotFound(){document.getElementById('root')"
+    b".innerHTML='<h1>Lesson not found</h1><p>This lesson was removed.</p>'}"
+    b"function renderLesson(l){document.getElementById('root').innerHTML="
+    b"'<h1>'+l.title+'</h1>'+l.html}\n"
+)
+SPA_LESSONS = {"prompt-engineering": "Prompt engineering, step by step"}
+
+
 # ---------------------------------------------------------------- the web
 
 
@@ -240,6 +485,8 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     etag: bool = False
+    #: Send nothing at all: hold the connection until the client gives up.
+    hang: bool = False
 
 
 def _read_head(lines: list[bytes]) -> tuple[str, str, dict[str, str]] | None:
@@ -272,7 +519,7 @@ class AccuracyWeb:
         self._first_at: dict[str, float] = {}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._servers: dict[str, asyncio.Server] = {}
+        self._servers: dict[str, list[asyncio.Server]] = {}
         self._writers: set[asyncio.StreamWriter] = set()
         self._handlers: dict[str, Callable[[Case, str, str], Answer]] = {
             "healthy": self._healthy,
@@ -294,6 +541,24 @@ class AccuracyWeb:
             "down-one-night": self._healthy,
             "dead-host": self._healthy,
             "content-changes": self._changing,
+            "hangs-first-try": self._hangs_first_try,
+            "never-answers": self._never_answers,
+            "login-wall": self._login_wall,
+            "auth-401": self._auth_401,
+            "429-all-night": self._429_all_night,
+            "soft-404-zh": self._soft_404_zh,
+            "error-page-zh": self._error_page_zh,
+            "pdf": self._pdf,
+            "pdf-gone": self._pdf_gone,
+            "noise-counters-zh": self._noise_zh,
+            "noise-relative-en": self._noise_en,
+            "redirect-to-404": self._redirect_to_404,
+            "fragment-missing": self._fragment_missing,
+            "fragment-present": self._fragment_present,
+            "500-then-ok": self._500_then_ok,
+            "302-to-cdn": self._to_cdn,
+            "spa-live": self._spa,
+            "spa-gone": self._spa,
         }
         unknown = {c.name for c in self.cases} - set(self._handlers)
         if unknown:
@@ -314,14 +579,20 @@ class AccuracyWeb:
                 return
         raise RuntimeError("no port free on every case address")
 
+    def _addresses(self, index: int) -> list[str]:
+        """The addresses case ``index``'s site listens on: its own, and its CDN's if any."""
+        case = self.cases[index]
+        return [case_address(index), *([cdn_address(index)] if case.cdn else [])]
+
     def _all_bindable(self, port: int) -> bool:
         for index in range(len(self.cases)):
-            with socket.socket() as probe:
-                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    probe.bind((case_address(index), port))
-                except OSError:
-                    return False
+            for address in self._addresses(index):
+                with socket.socket() as probe:
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                    try:
+                        probe.bind((address, port))
+                    except OSError:
+                        return False
         return True
 
     def stop(self) -> None:
@@ -364,18 +635,22 @@ class AccuracyWeb:
     async def _listen_on(self, wanted: set[str]) -> None:
         for name in list(self._servers):
             if name not in wanted:
-                self._servers.pop(name).close()
-        for writer in list(self._writers):  # last run's keep-alive connections
+                for server in self._servers.pop(name):
+                    server.close()
+        for writer in list(self._writers):  # last run's keep-alive (and hanging) connections
             writer.close()
         for index, case in enumerate(self.cases):
             if case.name in wanted and case.name not in self._servers:
-                self._servers[case.name] = await asyncio.start_server(
-                    functools.partial(self._serve, case),
-                    case_address(index),
-                    self.port,
-                    reuse_address=True,
-                    backlog=128,
-                )
+                self._servers[case.name] = [
+                    await asyncio.start_server(
+                        functools.partial(self._serve, case),
+                        address,
+                        self.port,
+                        reuse_address=True,
+                        backlog=128,
+                    )
+                    for address in self._addresses(index)
+                ]
 
     def url(self, name: str, path: str | None = None) -> str:
         index, case = next((i, c) for i, c in enumerate(self.cases) if c.name == name)
@@ -409,6 +684,10 @@ class AccuracyWeb:
                 self.requests[case.name] += 1
                 self._hits[case.name, path] += 1
                 answer = self._handlers[case.name](case, path, headers.get("host", ""))
+                if answer.hang:  # until the client gives up (EOF), or the night ends
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(reader.read(), HANG_CAP_SECONDS)
+                    return
                 if answer.delay:
                     await asyncio.sleep(answer.delay)
                 writer.write(_encode(answer, method, headers))
@@ -433,7 +712,7 @@ class AccuracyWeb:
         Every site has a home page and answers 404 to a path it does not know,
         as real sites do (so a random path, linkwatch's soft-404 probe, is a 404).
         """
-        if path == case.path:
+        if path == case.request_path:
             return page
         if path == "/":
             return Answer(200, article(self._site(host), "Home", "Welcome."), etag=True)
@@ -542,9 +821,131 @@ class AccuracyWeb:
         text = f"Today's headline: {headline[(self.night - 1) % len(headline)]}."
         return self._route(case, path, host, self._page(path, host, text))
 
+    def _first_of_night(self, case: Case, path: str) -> bool:
+        return path == case.request_path and self._hits[case.name, path] == 1
+
+    def _hangs_first_try(self, case: Case, path: str, host: str) -> Answer:
+        """An overloaded backend: the night's first request for the page gets no answer."""
+        if self._first_of_night(case, path):
+            return Answer(0, hang=True)
+        return self._healthy(case, path, host)
+
+    def _never_answers(self, case: Case, path: str, host: str) -> Answer:
+        """A server that accepts connections and reads requests, and never answers any."""
+        return Answer(0, hang=True)
+
+    def _login_wall(self, case: Case, path: str, host: str) -> Answer:
+        """A course site: its lessons send a visitor without a session to the sign-in form."""
+        if path == "/login":
+            return Answer(200, login_page(self._site(host)))
+        return self._route(case, path, host, _redirect(302, "/login?next=" + quote(path, "")))
+
+    def _auth_401(self, case: Case, path: str, host: str) -> Answer:
+        """A team wiki behind HTTP Basic authentication."""
+        body = b"<html><head><title>401 Authorization Required</title></head><body></body></html>"
+        page = Answer(401, body, {"WWW-Authenticate": 'Basic realm="Team wiki"'})
+        return self._route(case, path, host, page)
+
+    def _429_all_night(self, case: Case, path: str, host: str) -> Answer:
+        """A rate limiter that has had enough of this client for the night: come back in an hour."""
+        if self.night == TROUBLE_NIGHT:
+            body = b"<html><body><h1>429 Too Many Requests</h1></body></html>"
+            return Answer(429, body, {"Retry-After": "3600"})
+        return self._healthy(case, path, host)
+
+    def _soft_404_zh(self, case: Case, path: str, host: str) -> Answer:
+        """A Chinese site answering every missing article with its own 200 "不存在" page."""
+        if path == "/":
+            return Answer(200, article("AI研习社", "首页", "欢迎。"), etag=True)
+        return Answer(200, soft_404_zh_page())
+
+    def _error_page_zh(self, case: Case, path: str, host: str) -> Answer:
+        """A CMS that sends every missing page to /404.html with a 302; /404.html answers 200."""
+        if path == "/":
+            return Answer(200, article("新闻中心", "首页", "欢迎。"), etag=True)
+        if path == "/404.html":
+            return Answer(200, error_page_zh(), etag=True)
+        return _redirect(302, "/404.html")
+
+    def _pdf(self, case: Case, path: str, host: str) -> Answer:
+        pdf = Answer(200, pdf_document("Attention Is All You Need"), PDF_HEADERS, etag=True)
+        return self._route(case, path, host, pdf)
+
+    def _pdf_gone(self, case: Case, path: str, host: str) -> Answer:
+        if self.night < TROUBLE_NIGHT:
+            pdf = Answer(200, pdf_document("CS224N lecture notes"), PDF_HEADERS, etag=True)
+            return self._route(case, path, host, pdf)
+        return self._route(case, path, host, Answer(404, NGINX_404))
+
+    def _noise_zh(self, case: Case, path: str, host: str) -> Answer:
+        return self._route(case, path, host, Answer(200, blog_zh_page(self.night), etag=True))
+
+    def _noise_en(self, case: Case, path: str, host: str) -> Answer:
+        return self._route(case, path, host, Answer(200, blog_en_page(self.night), etag=True))
+
+    def _redirect_to_404(self, case: Case, path: str, host: str) -> Answer:
+        """Docs reorganised for v2: the v1 page redirects to a v2 page that was never written."""
+        return self._route(case, path, host, _redirect(301, "/docs/v2/quickstart"))
+
+    def _fragment_missing(self, case: Case, path: str, host: str) -> Answer:
+        sections = [("authentication", "Authentication"), ("streaming", "Streaming")]
+        sections.append(("errors", "Errors"))
+        page = docs_page(self._site(host), "API reference", sections)
+        return self._route(case, path, host, Answer(200, page, etag=True))
+
+    def _fragment_present(self, case: Case, path: str, host: str) -> Answer:
+        sections = [("requirements", "Requirements"), ("from-pypi", "From PyPI")]
+        sections.append(("from-source", "From source"))
+        page = docs_page(self._site(host), "Installation", sections)
+        return self._route(case, path, host, Answer(200, page, etag=True))
+
+    def _500_then_ok(self, case: Case, path: str, host: str) -> Answer:
+        """An app server whose first request after a quiet spell fails (a cold cache)."""
+        if self._first_of_night(case, path):
+            body = b"<html><head><title>500 Internal Server Error</title></head></html>"
+            return Answer(500, body)
+        return self._healthy(case, path, host)
+
+    def _to_cdn(self, case: Case, path: str, host: str) -> Answer:
+        """A download: 302 to the site's /dl/ handler, 302 to a signed URL on its CDN host."""
+        hostname, _, port = host.partition(":")
+        if hostname.startswith(CDN_PREFIX):
+            if path == "/files/7f3a/dataset.zip":
+                return Answer(200, b"PK\x03\x04" + b"\x00" * 4096, ZIP_HEADERS)
+            return Answer(404, NGINX_404)
+        if path == "/dl/dataset.zip":
+            cdn = hostname.replace(ADDRESS_PREFIX, CDN_PREFIX, 1)
+            expires = 1_790_000_000 + 86_400 * self.night  # a new signature every night
+            return _redirect(
+                302,
+                f"http://{cdn}:{port}/files/7f3a/dataset.zip?Expires={expires}&Signature=aZ3k9Q",
+            )
+        return self._route(case, path, host, _redirect(302, "/dl/dataset.zip?src=page"))
+
+    def _spa(self, case: Case, path: str, host: str) -> Answer:
+        """A client-rendered app (Vite, on a host with an SPA fallback): one shell, every path."""
+        if path == "/assets/index-4f8a2c1d.js":
+            return Answer(200, SPA_BUNDLE, {"Content-Type": "text/javascript"}, etag=True)
+        if path.startswith("/api/lessons/"):
+            slug = path.rsplit("/", 1)[1]
+            if case.needs_human or slug not in SPA_LESSONS:
+                return Answer(404, b'{"error":"not found"}', JSON_HEADERS)
+            lesson = {"title": SPA_LESSONS[slug], "html": f"<p>{_PROSE}</p>"}
+            return Answer(200, json.dumps(lesson).encode(), JSON_HEADERS)
+        return Answer(200, SPA_SHELL, etag=True)
+
 
 def _redirect(status: int, location: str) -> Answer:
     return Answer(status, b"", {"Location": location})
+
+
+PDF_HEADERS = {
+    "Content-Type": "application/pdf",
+    "Last-Modified": "Tue, 12 Jun 2017 17:57:34 GMT",
+    "Accept-Ranges": "bytes",
+}
+ZIP_HEADERS = {"Content-Type": "application/zip", "Cache-Control": "private, max-age=0"}
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def _encode(answer: Answer, method: str, request: Mapping[str, str]) -> bytes:

@@ -77,6 +77,8 @@ def test_every_case_has_its_own_loopback_host_and_a_label() -> None:
     assert human == {
         "not-found-404", "gone-410", "soft-404", "soft-404-catch-all", "parked-domain",
         "moved-301", "moved-by-stub", "redirect-to-home", "redirect-loop", "dead-host",
+        "never-answers", "soft-404-zh", "error-page-zh", "pdf-gone", "redirect-to-404",
+        "fragment-missing", "spa-gone",
     }  # fmt: skip
 
 
@@ -268,3 +270,177 @@ def test_scores_count_false_alarms_online_misses_and_offline_alarms() -> None:
     nights = [run(1, {"F"}), run(2, set()), run(OFFLINE_NIGHT, {"F", "D"}), run(4, {"F"})]
     scores = accuracy.score(cases, urls, nights)
     assert (scores["false_alarms"], scores["missed"], scores["offline_night_alarms"]) == (2, 1, 2)
+
+
+# -- the harder half of the real web -----------------------------------------
+
+
+def get_within(
+    web: AccuracyWeb, case: str, seconds: float, path: str | None = None
+) -> Reply | None:
+    """A GET that gives up after ``seconds``: None when the server sent nothing by then."""
+    parts = urlsplit(web.url(case, path))
+    assert parts.hostname is not None and parts.hostname.startswith("127.")
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=seconds)
+    try:
+        conn.request("GET", parts.path)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    except TimeoutError:
+        return None
+    finally:
+        conn.close()
+
+
+def test_new_cases_keep_their_own_hosts_and_labels() -> None:
+    truth = {c.name: c.needs_human for c in accuracy.CASES}
+    fine = {
+        "hangs-first-try", "login-wall", "auth-401", "429-all-night", "pdf",
+        "noise-counters-zh", "noise-relative-en", "fragment-present", "500-then-ok",
+        "302-to-cdn", "spa-live",
+    }  # fmt: skip
+    assert not any(truth[n] for n in fine)
+    names = [c.name for c in accuracy.CASES]
+    assert names.index("hangs-first-try") == 19  # the first nineteen keep their addresses
+    assert accuracy.cdn_address(names.index("302-to-cdn")).startswith("127.43.1.")
+
+
+def test_hanging_page_answers_nothing_first_then_200_each_night(web: AccuracyWeb) -> None:
+    for night in (1, 4):
+        web.begin(night)
+        assert get_within(web, "hangs-first-try", 0.5) is None
+        reply = get_within(web, "hangs-first-try", 5)
+        assert reply is not None and reply[0] == 200
+
+
+def test_never_answers_on_any_online_night(web: AccuracyWeb) -> None:
+    for night in (1, TROUBLE_NIGHT, 4):
+        web.begin(night)
+        assert get_within(web, "never-answers", 0.3) is None
+        assert get_within(web, "never-answers", 0.3, "/") is None
+        assert not refused(web, "never-answers")
+
+
+def test_login_wall_redirects_to_a_sign_in_form_on_the_same_host(night1: AccuracyWeb) -> None:
+    status, headers, _ = get(night1, "login-wall")
+    assert (status, headers["location"]) == (
+        302,
+        "/login?next=%2Fmembers%2Fcourses%2Frag-101%2Flesson-3",
+    )
+    status, _, body = get(night1, "login-wall", "/login")
+    assert status == 200 and title(body).startswith("Sign in")
+
+
+def test_auth_401_asks_for_basic_credentials(night1: AccuracyWeb) -> None:
+    status, headers, _ = get(night1, "auth-401")
+    assert (status, headers["www-authenticate"]) == (401, 'Basic realm="Team wiki"')
+
+
+def test_429_with_an_hour_long_retry_after_all_trouble_night_only(web: AccuracyWeb) -> None:
+    web.begin(TROUBLE_NIGHT)
+    for path in (None, "/"):
+        status, headers, _ = get(web, "429-all-night", path)
+        assert (status, headers["retry-after"]) == (429, "3600")
+    for night in (1, 4):
+        web.begin(night)
+        assert get(web, "429-all-night")[0] == 200
+
+
+def test_chinese_soft_404_is_a_200_page_saying_the_page_does_not_exist(
+    night1: AccuracyWeb,
+) -> None:
+    status, _, body = get(night1, "soft-404-zh")
+    assert status == 200 and title(body) == "页面不存在 - AI研习社"
+    assert get(night1, "soft-404-zh", "/article/made-up.html")[2] == body
+
+
+def test_chinese_cms_redirects_a_missing_page_to_a_200_404_page(night1: AccuracyWeb) -> None:
+    status, headers, _ = get(night1, "error-page-zh")
+    assert (status, headers["location"]) == (302, "/404.html")
+    status, _, body = get(night1, "error-page-zh", "/404.html")
+    assert status == 200 and title(body) == "404 找不到页面"
+
+
+def test_pdf_is_a_200_pdf_every_night(web: AccuracyWeb) -> None:
+    for night in (1, 4):
+        web.begin(night)
+        status, headers, body = get(web, "pdf")
+        assert (status, headers["content-type"]) == (200, "application/pdf")
+        assert body.startswith(b"%PDF-1.5") and body.rstrip().endswith(b"%%EOF")
+
+
+def test_pdf_gone_is_a_pdf_on_night_one_and_a_404_after(web: AccuracyWeb) -> None:
+    web.begin(1)
+    status, headers, _ = get(web, "pdf-gone")
+    assert (status, headers["content-type"]) == (200, "application/pdf")
+    for night in (TROUBLE_NIGHT, 4):
+        web.begin(night)
+        assert get(web, "pdf-gone")[0] == 404
+
+
+@pytest.mark.parametrize("case", ["noise-counters-zh", "noise-relative-en"])
+def test_noise_pages_change_only_their_counters(web: AccuracyWeb, case: str) -> None:
+    bodies = []
+    for night in (1, 4):
+        web.begin(night)
+        status, _, body = get(web, case)
+        assert status == 200
+        bodies.append(body.decode())
+    assert bodies[0] != bodies[1]
+    digits = re.compile(r"[\d.,]+")
+    assert digits.sub("N", bodies[0]) == digits.sub("N", bodies[1])
+
+
+def test_redirect_to_404(night1: AccuracyWeb) -> None:
+    status, headers, _ = get(night1, "redirect-to-404")
+    assert (status, headers["location"]) == (301, "/docs/v2/quickstart")
+    assert get(night1, "redirect-to-404", "/docs/v2/quickstart")[0] == 404
+
+
+def test_fragment_cases_request_the_page_and_only_one_has_its_anchor(
+    night1: AccuracyWeb,
+) -> None:
+    missing, present = night1.url("fragment-missing"), night1.url("fragment-present")
+    assert missing.endswith("#streaming-responses") and present.endswith("#from-source")
+    status, _, body = get(night1, "fragment-missing")
+    assert status == 200 and b"id='streaming'" in body
+    assert b"id='streaming-responses'" not in body
+    status, _, body = get(night1, "fragment-present")
+    assert status == 200 and b"id='from-source'" in body
+
+
+def test_500_clears_on_the_second_request_each_night(web: AccuracyWeb) -> None:
+    for night in (1, 4):
+        web.begin(night)
+        assert [get(web, "500-then-ok")[0] for _ in range(3)] == [500, 200, 200]
+
+
+def test_download_302s_twice_to_the_cdn_host_which_answers_200(web: AccuracyWeb) -> None:
+    web.begin(1)
+    status, headers, _ = get(web, "302-to-cdn")
+    assert (status, headers["location"]) == (302, "/dl/dataset.zip?src=page")
+    status, headers, _ = get(web, "302-to-cdn", "/dl/dataset.zip")
+    cdn = urlsplit(headers["location"])
+    assert status == 302 and cdn.hostname is not None and cdn.hostname.startswith("127.43.1.")
+    conn = http.client.HTTPConnection(cdn.hostname, cdn.port, timeout=5)
+    try:
+        conn.request("GET", f"{cdn.path}?{cdn.query}")
+        response = conn.getresponse()
+        assert (response.status, response.getheader("content-type")) == (200, "application/zip")
+    finally:
+        conn.close()
+    web.begin(OFFLINE_NIGHT)  # the CDN is offline with everything else
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((cdn.hostname, cdn.port), timeout=2).close()
+    web.begin(1)
+
+
+def test_spa_hosts_serve_one_shell_and_only_the_api_knows_the_lesson(
+    night1: AccuracyWeb,
+) -> None:
+    live, gone = get(night1, "spa-live"), get(night1, "spa-gone")
+    assert live[0] == gone[0] == 200
+    assert live[2] == gone[2] == get(night1, "spa-gone", "/made/up")[2]
+    assert b'<div id="root"></div>' in live[2]
+    assert get(night1, "spa-live", "/api/lessons/prompt-engineering")[0] == 200
+    assert get(night1, "spa-gone", "/api/lessons/gpt3-playground-tour")[0] == 404
