@@ -1184,6 +1184,34 @@ def score(cases: Sequence[Case], urls: Sequence[str], runs: Sequence[NightRun]) 
     }
 
 
+def freshness(
+    cases: Sequence[Case], urls: Sequence[str], runs: Sequence[NightRun]
+) -> dict[str, int]:
+    """linkwatch's ``changed`` flag against the cases that know whether their text changed.
+
+    Counted on the online nights after the first (first sight is never a
+    change): nights a noise-only page was called changed, and nights a page
+    whose text did change was not.  lychee keeps no content, so it has no row.
+    """
+    by_night = {r.night: r for r in runs}
+    later = [by_night[n] for n in online_nights()[1:] if n in by_night]
+
+    def changed(run: NightRun, url: str) -> bool:
+        return run.said.get(url, "").endswith(" changed")
+
+    pairs = [(c, u) for c, u in zip(cases, urls, strict=True) if c.content_changes is not None]
+    return {
+        "noise_called_changed": sum(
+            changed(run, url) for case, url in pairs if not case.content_changes for run in later
+        ),
+        "noise_nights": sum(not case.content_changes for case, _ in pairs) * len(later),
+        "change_not_seen": sum(
+            not changed(run, url) for case, url in pairs if case.content_changes for run in later
+        ),
+        "change_nights": sum(bool(case.content_changes) for case, _ in pairs) * len(later),
+    }
+
+
 def night_label(night: int) -> str:
     if night == OFFLINE_NIGHT:
         return "offline"
@@ -1235,6 +1263,13 @@ def table(
     )
     codes = {t: " ".join(str(r.exit_code) for r in runs[t]) for t in tools}
     lines.append("exit codes by night: " + "; ".join(f"{t} {c}" for t, c in codes.items()))
+    if "linkwatch" in tools:
+        fresh = freshness(cases, urls, runs["linkwatch"])
+        lines.append(
+            f"linkwatch 'changed': on noise-only pages {fresh['noise_called_changed']} of "
+            f"{fresh['noise_nights']} case-nights; a real change missed "
+            f"{fresh['change_not_seen']} of {fresh['change_nights']} (online nights but the first)"
+        )
     return "\n".join(lines)
 
 
@@ -1329,6 +1364,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         report["runs"] = [r.as_dict() for tool in tools for r in runs[tool]]
         report["scores"] = {tool: score(cases, urls, runs[tool]) for tool in tools}
+        if "linkwatch" in tools:
+            report["freshness"] = freshness(cases, urls, runs["linkwatch"])
     finally:
         if args.keep:
             print(f"work folder kept: {work}", file=sys.stderr)

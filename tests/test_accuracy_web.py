@@ -444,3 +444,28 @@ def test_spa_hosts_serve_one_shell_and_only_the_api_knows_the_lesson(
     assert b'<div id="root"></div>' in live[2]
     assert get(night1, "spa-live", "/api/lessons/prompt-engineering")[0] == 200
     assert get(night1, "spa-gone", "/api/lessons/gpt3-playground-tour")[0] == 404
+
+
+def test_freshness_counts_noise_called_changed_and_real_changes_missed() -> None:
+    cases = [
+        accuracy.Case("noise", "/n", False, "", content_changes=False),
+        accuracy.Case("news", "/c", False, "", content_changes=True),
+        accuracy.Case("other", "/o", False, ""),
+    ]
+    urls = ["N", "C", "O"]
+
+    def run(night: int, said: dict[str, str]) -> accuracy.NightRun:
+        return accuracy.NightRun("linkwatch", night, 0, 0.0, frozenset(), said)
+
+    nights = [
+        run(1, {"N": "ok/ok healthy", "C": "ok/ok healthy", "O": "ok/ok healthy changed"}),
+        run(2, {"N": "ok/ok healthy changed", "C": "ok/ok healthy changed"}),
+        run(OFFLINE_NIGHT, {"N": "error/checker-offline healthy"}),
+        run(4, {"N": "ok/ok healthy", "C": "ok/ok healthy"}),
+    ]
+    assert accuracy.freshness(cases, urls, nights) == {
+        "noise_called_changed": 1,
+        "noise_nights": 2,
+        "change_not_seen": 1,
+        "change_nights": 2,
+    }
