@@ -1296,6 +1296,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--lychee", help="the lychee binary (default: next to python, or PATH)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument(
+        "--cases", help="only these cases (comma-separated names), to reproduce one quickly"
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output only")
     return parser
 
@@ -1315,6 +1318,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         retries=3,
         timeout_s=20,
     )
+    cases = CASES
+    if args.cases:
+        wanted = {name.strip() for name in args.cases.split(",")}
+        unknown = wanted - {c.name for c in CASES}
+        if unknown:
+            raise SystemExit(f"--cases: unknown case {sorted(unknown)}")
+        cases = tuple(c for c in CASES if c.name in wanted)
     say: Callable[[str], None] = (lambda _text: None) if args.json else print
     report: dict[str, Any] = {
         "machine": machine_info(lychee),
@@ -1334,7 +1344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="linkwatch-accuracy-"))
     runs: dict[str, list[NightRun]] = {tool: [] for tool in tools}
     try:
-        with AccuracyWeb() as web:
+        with AccuracyWeb(cases=cases) as web:
             nights = Nights(web, work, limits, lychee)
             urls = web.urls()
             for night in range(1, NIGHTS + 1):
