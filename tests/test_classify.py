@@ -663,6 +663,8 @@ SOFT_404_TITLES = [
     "Sorry, this page isn't available.",
     "页面不存在",
     "404 - 找不到页面",
+    "404 找不到页面",  # a Chinese CMS's error page (the accuracy benchmark's error-page-zh)
+    "404 找不到网页 - 示例",
     "页面未找到 - 示例",
     "您访问的页面不存在",
     "啊叻？视频不见了？",

@@ -278,6 +278,9 @@ def test_extract_decoding_and_types(body: bytes, content_type: str | None, expec
         ("1.2k views ok", "ok"),
         ("12,345 次播放 ok", "ok"),
         ("播放量 3.4万 ok", "ok"),
+        # "…数", "count of …": a CMS's counter labels (the accuracy benchmark's 点赞数)
+        ("点赞数 99 收藏数 12 评论数 3 ok", "ok"),
+        ("阅读数 1,234 播放数 56 ok", "ok"),
         ("Star 12.3k ok", "ok"),
         ("© 2019-2024 Example ok", "Example ok"),
         ("Copyright 2024 Example ok", "Example ok"),

@@ -440,8 +440,8 @@ _COUNTER_WORDS_EN = (
     "plays?", "subscribers?", "followers?", "reads?", "reactions?", "shares?", "clones?",
 )  # fmt: skip
 _COUNTER_WORDS_ZH = (
-    "播放量?", "观看", "点赞", "收藏", "评论", "弹幕", "阅读量?", "浏览量?", "关注", "粉丝",
-    "投币", "转发", "赞同?", "看过",
+    "播放[量数]?", "观看", "点赞数?", "收藏数?", "评论数?", "弹幕数?", "阅读[量数]?", "浏览[量数]?",
+    "关注", "粉丝数?", "投币", "转发数?", "赞同?", "看过",
 )  # fmt: skip
 _COUNTER_EN = "(?:" + "|".join(_COUNTER_WORDS_EN) + ")"
 _COUNTER_ZH = "(?:" + "|".join(_COUNTER_WORDS_ZH) + ")"

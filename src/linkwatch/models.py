@@ -254,7 +254,9 @@ class CheckResult:
 #: (Japanese "3日前"/"5時間前" included).
 #: 3 (2026-11-29): redirect stubs are followed, so a stub link's content and
 #: validators are its target's (``Store.validators`` sends none of an older
-#: edition: a stub answered 304 to its own ETag and was never read again).
+#: edition: a stub answered 304 to its own ETag and was never read again);
+#: Chinese "…数" counters (点赞数, 收藏数) are noise; "404 找不到页面" is a
+#: soft-404 title (a page judged ok under edition 2 is read again).
 FINGERPRINT_VERSION = 3
 
 
