@@ -396,3 +396,18 @@ def test_guess_kind_pdf_titled_ppt_is_slides() -> None:
 )
 def test_guess_lang(text: str, url: str, lang: str) -> None:
     assert guess_lang(text, url) == lang
+
+
+def test_urls_in_code_are_not_links() -> None:
+    # GFM links no URL inside code; an API endpoint in a code span is an
+    # example (it would answer 404 or 405 and raise a false alarm), as is
+    # one in a code block.
+    text = (
+        "## Tools\n\n"
+        "- [SDK](https://sdk.example/) call `curl https://api.example/v1/chat` to try\n"
+        "- `https://code.example/x` and https://bare.example/y\n\n"
+        "```\nhttps://fenced.example/z\n```\n"
+    )
+    result = import_markdown(text, "list.md")
+    assert [link.url for link in result.links] == ["https://sdk.example/", "https://bare.example/y"]
+    assert result.links[0].note == "call curl https://api.example/v1/chat to try"

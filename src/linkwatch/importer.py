@@ -229,6 +229,12 @@ def _links_in(
         elif child.type in ("text", "code_inline"):
             if link_href is not None:
                 link_text.append(child.content)
+            elif child.type == "code_inline":
+                # Code is not a link: GFM autolinks no URL in a code span, and
+                # `curl https://api…/v1/…` is an example, not a page to watch
+                # (code blocks are skipped for the same reason).
+                before.append(child.content)
+                since.append(child.content)
             else:
                 start = 0
                 for at, bare in _bare_urls(child.content):
