@@ -143,3 +143,30 @@ def test_fix_markdown_applies_chained_moves_once() -> None:
     assert fix_markdown("<https://a.example/> <https://b.example/>", moves) == (
         "<https://b.example/> <https://c.example/>"
     )
+
+
+def test_fix_markdown_finds_urls_as_the_source_writes_them() -> None:
+    # ``linkwatch import`` keeps a link destination as markdown-it resolves
+    # it (non-ASCII percent-encoded, entities decoded); the Markdown still
+    # spells it the curator's way, and gets the new URL in that style.
+    source = (
+        "- [文档](https://x.example/文档) and <https://x.example/文档>\n"
+        "- [Query](https://q.example/s?a=1&amp;b=2)\n"
+        "- [Other](https://x.example/文档/more)\n"
+    )
+    moves = {
+        "https://x.example/%E6%96%87%E6%A1%A3": "https://y.example/%E6%96%B0",
+        "https://q.example/s?a=1&b=2": "https://q.example/t?a=1&b=2",
+    }
+    assert fix_markdown(source, moves) == (
+        "- [文档](https://y.example/新) and <https://y.example/新>\n"
+        "- [Query](https://q.example/t?a=1&amp;b=2)\n"
+        "- [Other](https://x.example/文档/more)\n"
+    )
+
+
+def test_fix_markdown_spellings_never_match_another_url() -> None:
+    # %2F is not "/": only escapes of non-ASCII characters are read as characters.
+    moves = {"https://x.example/a%2Fb/%E6%96%87": "https://y.example/"}
+    assert fix_markdown("[x](https://x.example/a/b/文)", moves) == "[x](https://x.example/a/b/文)"
+    assert fix_markdown("[x](https://x.example/a%2Fb/文)", moves) == "[x](https://y.example/)"

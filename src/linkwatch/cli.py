@@ -566,7 +566,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
         return EXIT_OK
     fixed = [fixer(old, moves) for (_path, fixer), old in zip(targets, texts, strict=True)]
     _check_fixed_catalog(fixed[0], str(targets[0][0]))
-    for (path, _fixer), old, new in zip(targets, texts, fixed, strict=True):
+    for (path, fixer), old, new in zip(targets, texts, fixed, strict=True):
         if args.dry_run:
             sys.stdout.write(unified_diff(old, new, str(path)))
         elif new != old:
@@ -577,7 +577,10 @@ def cmd_fix(args: argparse.Namespace) -> int:
                     str(path), None, f"cannot write: {exc.strerror or exc}"
                 ) from None
             if not args.quiet:
-                print(f"{path}: rewrote {sum(1 for u in moves if u in old)} moved URL(s)")
+                # Counted by what the fixer changes: a Markdown source may spell
+                # a URL otherwise than the catalog (``文档`` for ``%E6%96%87…``).
+                count = sum(1 for url in moves if fixer(old, {url: moves[url]}) != old)
+                print(f"{path}: rewrote {count} moved URL(s)")
     return EXIT_OK
 
 

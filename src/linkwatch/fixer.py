@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from urllib.parse import unquote
 
 import tomlkit
+from markdown_it.common.normalize_url import normalizeLink
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, String, StringType, Table
 
@@ -114,13 +116,71 @@ def fix_markdown(text: str, moves: Mapping[str, str]) -> str:
     definitions ``[x]: url``, autolinks ``<url>`` and bare URLs (GFM's
     extended autolinks).  A URL that merely starts with a moved one (a
     longer path, a query) is a different link and is left alone.
+
+    A catalog made by ``linkwatch import`` holds a link's URL as the
+    Markdown parser resolved it: non-ASCII percent-encoded and ``&amp;``
+    decoded (``[文档](https://x/文档)`` is ``https://x/%E6%96%87%E6%A1%A3``).
+    Each such URL is also looked for as it would be written in the source
+    (:func:`_spellings`), and its replacement written in the same style.
     """
     if not moves:
         return text
+    replacements: dict[str, str] = {}
+    for old, new in moves.items():
+        for spelling, style in _spellings(old):
+            replacements.setdefault(spelling, style(new))
     # One pass over the text, so a chain of moves (a → b, b → c) is not applied twice.
-    choices = "|".join(re.escape(old) for old in sorted(moves, key=len, reverse=True))
+    choices = "|".join(re.escape(old) for old in sorted(replacements, key=len, reverse=True))
     pattern = re.compile(
         r"(?<![\w/.:%~+=?&#@-])(" + choices + r")(?=$|[\s)>\"'\]]|[.,;:!?](?:\s|$))",
         re.MULTILINE,
     )
-    return pattern.sub(lambda match: moves[match.group(1)], text)
+    return pattern.sub(lambda match: replacements[match.group(1)], text)
+
+
+# A run of percent-escapes of non-ASCII bytes: the UTF-8 of characters a
+# Markdown source usually writes as they are (CJK paths, accented words).
+_NON_ASCII_ESCAPES = re.compile(r"(?:%[89a-fA-F][0-9a-fA-F])+")
+
+
+def _unescape_non_ascii(url: str) -> str:
+    def decode(match: re.Match[str]) -> str:
+        try:
+            return unquote(match.group(0), errors="strict")
+        except UnicodeDecodeError:
+            return match.group(0)
+
+    return _NON_ASCII_ESCAPES.sub(decode, url)
+
+
+def _same(url: str) -> str:
+    return url
+
+
+def _spellings(url: str) -> list[tuple[str, Callable[[str], str]]]:
+    """The ways a Markdown source may write ``url``, each with how to write a new URL alike.
+
+    markdown-it resolves a link destination with ``normalizeLink``
+    (percent-encoding non-ASCII characters) after decoding entities, so
+    ``https://x/文档`` and ``?a=1&amp;b=2`` in the source are
+    ``https://x/%E6%96%87%E6%A1%A3`` and ``?a=1&b=2`` in the catalog.  A
+    spelling is offered only when the parser turns it back into exactly
+    ``url``, so no other URL can match.
+    """
+    decoded = _unescape_non_ascii(url)
+    forms: list[tuple[str, Callable[[str], str]]] = [(url, _same)]
+    if decoded != url and normalizeLink(decoded) == url:
+        forms.append((decoded, _readable))
+    for spelling, style in list(forms):
+        if "&" in spelling:
+            forms.append((spelling.replace("&", "&amp;"), _amp(style)))
+    return forms
+
+
+def _readable(url: str) -> str:
+    decoded = _unescape_non_ascii(url)
+    return decoded if normalizeLink(decoded) == url else url
+
+
+def _amp(style: Callable[[str], str]) -> Callable[[str], str]:
+    return lambda url: style(url).replace("&", "&amp;")
