@@ -127,3 +127,15 @@ def test_the_nightly_workflow_fails_unless_linkwatch_ran_to_a_result(
         ["bash", "-c", script], env=env, check=False, timeout=60, capture_output=True
     )
     assert (done.returncode == 0) is passes
+
+
+@pytest.mark.parametrize(
+    "path",
+    [ROOT / ".github/workflows/linkwatch.yml", ROOT / "docs/scaling.md", ROOT / "docs/github.md"],
+)
+def test_the_history_is_saved_under_a_key_new_for_every_attempt(path: Path) -> None:
+    # A re-run keeps github.run_id; a cache key cannot be saved twice, so a
+    # key of the run id alone loses the re-run's history (a warning only).
+    keys = re.findall(r"^\s*key: (linkwatch-state-.*)$", path.read_text(encoding="utf-8"), re.M)
+    assert keys
+    assert set(keys) == {"linkwatch-state-${{ github.run_id }}-${{ github.run_attempt }}"}
