@@ -281,6 +281,26 @@ def test_blockquote_link_is_a_link_named_after_its_host() -> None:
     assert (link.title, link.section, link.line) == ("openrouter.ai", ("入门篇",), 3)
 
 
+def test_a_table_row_is_an_item_its_first_cell_names_bare_urls() -> None:
+    """GFM tables: each row's links, titled by the link text or else the row's first cell."""
+    text = (
+        "## Tools\n\n"
+        "| Name | Link | Notes |\n|---|---|---|\n"
+        "| Alpha | [Alpha docs](https://alpha.example/docs) | must-read |\n"
+        "| Beta | https://beta.example.com/ | bare |\n"
+        "| Gamma | <https://gamma.example/> | |\n"
+        "| https://delta.example/ | a bare URL first | |\n"
+    )
+    links = import_markdown(text, "x.md").links
+    assert [(link.title, link.url, link.must_read, link.line) for link in links] == [
+        ("Alpha docs", "https://alpha.example/docs", True, 5),
+        ("Beta", "https://beta.example.com/", False, 6),
+        ("Gamma", "https://gamma.example/", False, 7),
+        ("delta.example", "https://delta.example/", False, 8),
+    ]
+    assert all(link.section == ("Tools",) and link.parent is None for link in links)
+
+
 def test_bare_url_in_text_is_a_link() -> None:
     text = "- Site：https://bare.example/path，很好。\n"
     (link,) = import_markdown(text, "x.md").links

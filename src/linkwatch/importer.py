@@ -79,10 +79,15 @@ _SEPARATORS = re.compile(r"[：:。，,;；（(]|\s[-—–]\s")
 
 @dataclass(eq=False)
 class _Item:
+    """A list item, or a table row (``row``): what its links share — text, parent, marks."""
+
     line: int
     parent: _Item | None
     text: list[str] = field(default_factory=list)
     links: list[_Found] = field(default_factory=list)
+    # A table row: its cells are its text (in order), and its first cell
+    # names a bare URL in another ("| Beta | https://beta.example/ |").
+    row: bool = False
 
     @property
     def own_text(self) -> str:
@@ -112,7 +117,10 @@ def import_markdown(text: str, path: str) -> ImportResult:
     body, comments_at = _cut_comment_thread(body)
     if comments_at:
         notes.append(f"{path}:{comments_at}: comment thread skipped from here on")
-    tokens = MarkdownIt("commonmark").parse(body)
+    # Tables (GFM): awesome-lists and course pages put links in them, a row
+    # per resource; parsed as paragraphs, a row's pipes and neighbours
+    # became one link's text.
+    tokens = MarkdownIt("commonmark").enable("table").parse(body)
     found = _walk(tokens, path, notes)
     return ImportResult(links=_build(found, path, notes), notes=tuple(notes))
 
@@ -150,6 +158,10 @@ def _walk(tokens: list[Token], path: str, notes: list[str]) -> list[_Found]:
         elif token.type == "list_item_open":
             item = _Item(line=_line(token), parent=item)
         elif token.type == "list_item_close" and item is not None:
+            item = item.parent
+        elif token.type == "tr_open":
+            item = _Item(line=_line(token), parent=item, row=True)
+        elif token.type == "tr_close" and item is not None:
             item = item.parent
         elif token.type == "inline" and pending_heading is not None:
             title = _plain(token)
@@ -457,6 +469,9 @@ def _context_name(entry: _Found) -> str:
     item = entry.item
     if item is None:
         return ""
+    if item.row:
+        first = item.text[0] if item.text else ""
+        return "" if _BARE_URL.search(first) else _MUST_READ.sub("", first).strip()
     ancestor = item.parent
     if ancestor is None:
         return ""
