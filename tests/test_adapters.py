@@ -214,6 +214,26 @@ def test_github_network_failure_falls_back(mock: respx.MockRouter) -> None:
     assert run(GitHubAdapter(API), "https://github.com/o/r") is None
 
 
+@pytest.mark.parametrize("status", [302, 307])
+def test_github_api_temporary_redirect_is_no_rename(mock: respx.MockRouter, status: int) -> None:
+    # GitHub: repeat the request at Location, keep using the original URL.
+    mock.get(f"{API}/repos/o/r").respond(status, headers={"Location": f"{API}/repositories/7"})
+    mock.get(f"{API}/repositories/7").respond(200, json=repo_json("o/r"))
+    assert verdict_of(run(GitHubAdapter(API), "https://github.com/o/r")) == (
+        Verdict.OK,
+        "github-ok",
+    )
+
+
+def test_github_temporary_redirect_to_another_name_is_still_a_rename(
+    mock: respx.MockRouter,
+) -> None:
+    mock.get(f"{API}/repos/o/r").respond(307, headers={"Location": f"{API}/repositories/7"})
+    mock.get(f"{API}/repositories/7").respond(200, json=repo_json("n/r2"))
+    obs = run(GitHubAdapter(API), "https://github.com/o/r")
+    assert verdict_of(obs) == (Verdict.MOVED, "github-repo-renamed")
+
+
 def test_github_endless_api_redirects_fall_back(mock: respx.MockRouter) -> None:
     mock.get(f"{API}/repos/o/r").respond(301, headers={"Location": f"{API}/repos/o/r"})
     assert run(GitHubAdapter(API), "https://github.com/o/r") is None

@@ -6,7 +6,12 @@ was renamed or transferred, and whether it is archived
 (https://docs.github.com/en/rest/repos/repos#get-a-repository).  A renamed
 or transferred repository answers ``301 Moved Permanently`` with a
 ``Location`` on the API host (https://docs.github.com/en/rest/using-the-rest-api/
-best-practices-for-using-the-rest-api#follow-redirects).
+best-practices-for-using-the-rest-api#follow-redirects).  A temporary
+redirect (302, 307) is followed too but says nothing moved: the same page
+asks clients to repeat the request there and keep using the original URL
+(GitHub answers 307 for a renamed repository only to methods other than GET,
+https://developer.github.com/changes/2015-04-17-preview-repository-redirects/),
+so only the ``full_name`` that answers can call it renamed.
 """
 
 from __future__ import annotations
@@ -178,7 +183,8 @@ class GitHubAdapter:
             location = response.headers.get("location")
             if response.status_code in (301, 302, 307, 308) and location:
                 request_url = urljoin(request_url, location)
-                redirected = True
+                # Only a permanent redirect says the repository moved.
+                redirected = redirected or response.status_code in (301, 308)
                 continue
             break
         else:
