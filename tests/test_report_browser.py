@@ -233,6 +233,22 @@ def test_search_filters_rows(page: CDP) -> None:
     assert _visible(page) == 20
 
 
+def test_search_ignores_the_sparkline_label(page: CDP) -> None:
+    # Every row's sparkline is labelled "last N runs: K failed; newest …":
+    # searching "failed" or "newest" must not match every row through it.
+    _set(page, "f-search", "newest", "input")
+    assert _visible(page) == 0
+    _set(page, "f-search", "failed", "input")
+    shown = page.js(
+        "[...document.querySelectorAll('#links tr.row:not(.hidden)')]"
+        ".map(r => r.innerText.toLowerCase().includes('failed'))"
+    )
+    assert all(shown)
+    assert len(shown) < 20
+    _set(page, "f-search", "", "input")
+    assert _visible(page) == 20
+
+
 def test_section_and_tag_filters(page: CDP) -> None:
     _set(page, "f-section", "2", "change")
     assert _visible(page) == 4
