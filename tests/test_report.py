@@ -405,6 +405,19 @@ def test_html_escapes_remote_text() -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;&lt;script&gt;window.__pwned=1&lt;/script&gt;" in page
 
 
+def test_html_drops_bidi_overrides_from_remote_text() -> None:
+    # A U+202E in a detail reversed the rest of its line, our reason code included.
+    base = sample_summary()
+    evil = replace(
+        base.results[0],
+        detail="YouTube says: \u202eThis video is private",
+        final_url="https://example.com/\u2066x",
+    )
+    page = render(replace(base, results=(evil, *base.results[1:])), "html")
+    assert not re.search("[\u202a-\u202e\u2066-\u2069]", page)
+    assert "YouTube says: This video is private" in page
+
+
 def test_html_has_a_strict_csp() -> None:
     match = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html())
     assert match is not None

@@ -49,9 +49,14 @@ def truncate(text: str, limit: int) -> str:
     return text[: max(limit - 1, 0)] + ELLIPSIS
 
 
+def strip_bidi(text: str) -> str:
+    """``text`` without bidirectional overrides, embeddings and isolates (Trojan Source)."""
+    return text.translate(_BIDI)
+
+
 def one_line(text: str) -> str:
     """Control and bidi characters out, whitespace runs (newlines too) folded to one space."""
-    cleaned = "".join(" " if unicodedata.category(c) == "Cc" else c for c in text.translate(_BIDI))
+    cleaned = "".join(" " if unicodedata.category(c) == "Cc" else c for c in strip_bidi(text))
     return " ".join(cleaned.split())
 
 

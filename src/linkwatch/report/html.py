@@ -4,13 +4,17 @@ Self-contained because it travels as a CI artifact and is opened from disk:
 CSS and JavaScript are inline, there is no CDN, font or image request.
 
 Hostile input is expected — a page title is whatever a remote server says.
-Three layers keep it inert:
+Four layers keep it inert:
 
 1. jinja2 autoescaping for every value (``autoescape=True``), so remote text
    is text;
 2. ``href`` only for absolute http(s) URLs (``safe_http_url``), so no
    ``javascript:`` link can exist;
-3. a Content-Security-Policy (W3C CSP Level 3, delivered by ``<meta>``) that
+3. bidirectional override and isolate characters dropped from every value
+   (``_finalize``): a U+202E in a page title or an error detail would
+   reverse what follows it on the line, our own reason code included
+   (CVE-2021-42574, "Trojan Source"); the Markdown drops them too;
+4. a Content-Security-Policy (W3C CSP Level 3, delivered by ``<meta>``) that
    allows only our own inline style and script, pinned by their SHA-256
    hashes, and ``img-src data:``: even a tag that slipped through escaping
    could neither run nor load anything.
@@ -38,7 +42,7 @@ from linkwatch.report.triage import (
     section_order,
     triage,
 )
-from linkwatch.textsafe import safe_http_url
+from linkwatch.textsafe import safe_http_url, strip_bidi
 
 MAX_DIFF_CHARS = 20_000
 
@@ -221,11 +225,19 @@ def _fix(result: CheckResult, group: str) -> str:
     return "Find a replacement (the new home, an archived copy) or remove the link."
 
 
+def _finalize(value: object) -> object:
+    """Every ``{{ … }}`` value: text without bidi controls; our own markup as it is."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return strip_bidi(value)
+    return value
+
+
 @cache
 def _environment() -> Environment:
     return Environment(
         loader=PackageLoader("linkwatch.report", "templates"),
         autoescape=True,
+        finalize=_finalize,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
