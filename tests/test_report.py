@@ -223,6 +223,9 @@ def test_needs_human_groups_in_order() -> None:
         # A server down all night: broken, but one bad night, like an error.
         (Verdict.BROKEN, Health.FAILING, None, "http-5xx"),
         (Verdict.BROKEN, Health.ROTTEN, "rotten", "http-5xx"),
+        # bilibili 62004: hidden while reviewed (after any edit), back when it ends.
+        (Verdict.BROKEN, Health.FAILING, None, "video-under-review"),
+        (Verdict.BROKEN, Health.ROTTEN, "rotten", "video-under-review"),
         (Verdict.BROKEN, Health.ROTTEN, "rotten", "http-404"),
         (Verdict.ERROR, Health.ROTTEN, "rotten", "timeout"),
         (Verdict.ERROR, Health.FAILING, None, "timeout"),

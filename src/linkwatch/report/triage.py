@@ -13,7 +13,8 @@ today, and nothing that history has not yet confirmed:
   listed: it is usually transient and becomes ``rotten`` if it persists.
   Nor is a 5xx that outlasted the run's retries (``http-5xx``): its verdict
   is ``broken`` (design.md §2), but a server down for maintenance all night
-  says nothing about the page, so it too waits for rot (:data:`WAITS_FOR_ROT`).
+  says nothing about the page, so it too waits for rot (:data:`WAITS_FOR_ROT`),
+  as does a bilibili video under review.
 * **moved** — a permanent redirect (RFC 9110 §15.4.2, §15.4.9): the catalog
   should point at the new URL, which we suggest.
 * **blocked** — a bot wall or login page: we cannot tell whether the link
@@ -39,9 +40,11 @@ from linkwatch.models import CheckResult, Health, RunSummary, Verdict
 
 MAX_SPARK = 30
 
-#: ``broken`` reasons that tell of the server's trouble, not of the link: listed
-#: once they rot, not the first night (a 503 all night is one bad night).
-WAITS_FOR_ROT = frozenset({"http-5xx"})
+#: ``broken`` reasons that tell of a passing state, not of the link: listed
+#: once they rot, not the first night (a 503 all night is one bad night; a
+#: bilibili video under review, 62004 稿件审核中, is back when the review ends,
+#: as after every edit its uploader makes).
+WAITS_FOR_ROT = frozenset({"http-5xx", "video-under-review"})
 
 
 @dataclass(frozen=True)
