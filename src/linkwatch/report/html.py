@@ -153,17 +153,21 @@ def _spark_svg(verdicts: tuple[Verdict, ...]) -> Markup:
     Histories repeat (most links: N runs ok), and a template loop over the
     bars cost four escapes per bar per row.  Everything in it is ours:
     numbers, verdict names and a label, each escaped by ``Markup.format``.
+    One ``<path>`` per verdict draws all its bars: a ``<rect>`` per bar made
+    a 5,000-link report of 30 runs 16.5 MB, 11 of them sparklines, and
+    150,000 SVG elements for the browser to lay out.
     """
     bars, label = _spark(verdicts)
-    rect = Markup(
-        '<rect class="s-{}" x="{}" y="{}" width="4" height="{}" rx="1"></rect>'
-    )  # Markup.format escapes every argument
-    rects = Markup("").join(rect.format(bar.verdict, bar.x, bar.y, bar.height) for bar in bars)
+    shapes: dict[str, list[str]] = {}
+    for bar in bars:
+        shapes.setdefault(bar.verdict, []).append(f"M{bar.x} {bar.y}h4v{bar.height}h-4z")
+    path = Markup('<path class="s-{}" d="{}"></path>')  # Markup.format escapes both
+    paths = Markup("").join(path.format(verdict, "".join(d)) for verdict, d in shapes.items())
     svg = Markup(
         '<svg class="spark" width="150" height="14" viewBox="0 0 150 14" role="img" '
         'aria-label="{0}"><title>{0}</title>{1}</svg>'
     )
-    return svg.format(label, rects)
+    return svg.format(label, paths)
 
 
 def _diff_lines(diff: str | None) -> tuple[tuple[tuple[str, str], ...], bool]:
