@@ -201,6 +201,30 @@ def test_record_run_returns_increasing_ids(store: Store) -> None:
     assert second > first
 
 
+def test_a_run_recorded_meanwhile_by_another_process_is_not_overwritten(tmp_path: Path) -> None:
+    # Two `linkwatch check`s on one state file: both load the same history,
+    # and the second to finish would write states that never saw the first
+    # one's step (two failing nights stored, a fail streak of one).
+    db = tmp_path / "state.db"
+    with Store.open(db) as first, Store.open(db) as second:
+        first.load_states()
+        second.load_states()
+        failing = {link(1).url: state(1, health=Health.FAILING, fail_streak=1)}
+        second.record_run(summary([result(1, Verdict.BROKEN)]), failing)
+        with pytest.raises(StateError, match=r"state\.db: another linkwatch run was recorded"):
+            first.record_run(
+                summary([result(1, Verdict.BROKEN)], T0 + timedelta(minutes=1)), failing
+            )
+        assert len(first.run_ids()) == 1
+        # Loading again sees that run, and the next run is recorded on top of it.
+        first.load_states()
+        first.record_run(
+            summary([result(1, Verdict.BROKEN)], T0 + timedelta(days=1)),
+            {link(1).url: state(1, health=Health.ROTTEN, fail_streak=2)},
+        )
+        assert len(second.run_ids()) == 2
+
+
 def test_validators_only_where_known(store: Store) -> None:
     """Known, and recorded under today's rules: an older edition's may name another page."""
     now = FINGERPRINT_VERSION

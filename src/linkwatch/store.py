@@ -225,6 +225,10 @@ def _renumber_by_time(c: sqlite3.Connection) -> None:
         c.execute("UPDATE checks SET run_id = ? WHERE run_id = ?", (new, -old))
 
 
+def _newest_run(c: sqlite3.Connection) -> int:
+    return int(c.execute("SELECT COALESCE(MAX(id), 0) FROM runs").fetchone()[0])
+
+
 def migrate(conn: sqlite3.Connection, migrations: Sequence[Sequence[str]], name: str) -> int:
     """Bring ``conn`` to ``len(migrations)``; returns the version found.
 
@@ -258,6 +262,9 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self.path = path
+        # The newest run when the states were loaded (see load_states), so
+        # that record_run can tell another process's run recorded meanwhile.
+        self._newest_run: int | None = None
 
     # --- lifecycle ---------------------------------------------------------
 
@@ -410,7 +417,11 @@ class Store:
         ``with_text=False`` leaves ``text`` None: a run only needs the old
         text of the few links whose content changed (:meth:`texts`), and
         holding every page's text costs ~4 KB per link.
+
+        The newest run id is noted first: :meth:`record_run` refuses to
+        write states derived from these if another run was recorded since.
         """
+        self._newest_run = self._read(_newest_run)
         columns = (
             _STATE_COLUMNS
             if with_text
@@ -503,9 +514,22 @@ class Store:
         (the pipeline packs new pages' texts as they arrive, so a first run
         over 50,000 pages does not hold them all as strings); they replace
         the stored text of those links.
+
+        After :meth:`load_states`, a run recorded meanwhile by another
+        process (a second ``linkwatch check`` on the same file, a schedule, a
+        merge) is a :class:`StateError` and nothing is written: the states
+        given were derived from the history before that run, and writing
+        them would silently drop its step (two failing nights stored, a fail
+        streak of one).
         """
         finished = _ts(summary.finished) or ""
         with self._transaction() as c:
+            if self._newest_run is not None and _newest_run(c) != self._newest_run:
+                raise StateError(
+                    f"{self.path}: another linkwatch run was recorded here while this one "
+                    "was checking; this run was not recorded (run it again when that one "
+                    "is done)"
+                )
             by_url = {r.link.url: r for r in summary.results}
             cur = c.execute(
                 _insert("runs", _RUN_COLUMNS),
@@ -542,6 +566,7 @@ class Store:
                     "UPDATE link_state SET text = ? WHERE url = ?",
                     ((blob, url) for url, blob in texts.items()),
                 )
+        self._newest_run = run_id
         return run_id
 
     def run_ids(self) -> list[int]:
