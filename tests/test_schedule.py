@@ -234,6 +234,52 @@ def test_a_slow_run_is_never_overlapped(caplog: pytest.LogCaptureFixture) -> Non
     assert "previous run still going, skipped" in caplog.text
 
 
+def test_a_run_is_on_time_after_the_machine_slept_before_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Suspend stops asyncio's clock (CLOCK_MONOTONIC): a pending wait must not run late.
+
+    The loop's clock is made to lag 1.5 s behind, as if the machine had
+    slept 1.5 s while the scheduler waited for a fire 2 s ahead.  The fire
+    is due at 2 s of wall time, when the machine is awake; APScheduler's
+    call_later alone came at 3.5 s and skipped it as late beyond the grace.
+    """
+    ran: list[float] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        lag = 0.0
+        real_time = loop.time
+        loop.time = lambda: real_time() - lag  # type: ignore[method-assign]
+        start = time.monotonic()
+
+        async def job(schedule: Schedule) -> None:
+            ran.append(time.monotonic() - start)
+
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            run_schedules(
+                [Schedule("nightly", "@every 2s")],
+                job,
+                stop=stop,
+                misfire_grace_seconds=1,
+                wake_seconds=0.1,
+            )
+        )
+        await asyncio.sleep(0.3)
+        lag = 1.5  # the machine slept here
+        while time.monotonic() - start < 2.8:
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+
+    with caplog.at_level(logging.INFO, logger="linkwatch.schedule"):
+        asyncio.run(main())
+    assert len(ran) == 1, ran
+    assert 1.9 < ran[0] < 2.5, ran
+    assert "missed its time" not in caplog.text
+
+
 def test_schedules_take_turns_on_the_shared_state(caplog: pytest.LogCaptureFixture) -> None:
     """Two schedules firing together (nightly and hourly at 03:00) must not run at once."""
     active = 0

@@ -11,7 +11,12 @@ with the job options that make a long-running checker safe:
   waits per schedule and a backlog cannot build up;
 * ``coalesce=True`` — after a pause (laptop asleep, host overloaded) missed
   fires collapse into one run instead of a burst;
-* ``misfire_grace_time`` — a fire that is late by at most this much still runs.
+* ``misfire_grace_time`` — a fire that is late by at most this much still runs;
+* a wake-up every ``wake_seconds`` (30) to look at the wall clock: APScheduler
+  waits for its next fire with ``loop.call_later``, on asyncio's clock,
+  which is ``CLOCK_MONOTONIC`` on Linux and stops while the machine is
+  suspended.  Without it, a laptop that slept an hour in the evening woke
+  its 03:00 run at 04:00, more than the grace late, and skipped it.
 
 Stopping (SIGTERM from systemd, Docker or Kubernetes, or Ctrl-C) is clean:
 no new run starts, the current run gets a grace period to finish and is then
@@ -74,6 +79,7 @@ _Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | N
 
 DEFAULT_GRACE_SECONDS = 60.0
 DEFAULT_MISFIRE_GRACE_SECONDS = 300
+DEFAULT_WAKE_SECONDS = 30.0
 
 _EVERY = re.compile(r"^@every\s+(\d+(?:\.\d+)?)\s*(ms|s|m|h)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -175,6 +181,7 @@ async def run_schedules(
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
     misfire_grace_seconds: int = DEFAULT_MISFIRE_GRACE_SECONDS,
     catalog_path: str = "catalog.toml",
+    wake_seconds: float = DEFAULT_WAKE_SECONDS,
 ) -> None:
     """Run ``job(schedule)`` on every schedule's trigger until ``stop`` is set or a signal comes.
 
@@ -283,8 +290,17 @@ async def run_schedules(
             await stop.wait()
             stopping.set()
 
+    async def watch_the_wall_clock() -> None:
+        # Time asleep (suspend) does not count on the loop's clock: a pending
+        # call_later would fire that much late.  APScheduler compares due
+        # times with datetime.now(), so a wake-up finds what is due.
+        while True:
+            await asyncio.sleep(wake_seconds)
+            scheduler.wakeup()
+
     forwarder = asyncio.create_task(forward_stop())
     scheduler.start()
+    watcher = asyncio.create_task(watch_the_wall_clock())
     for name in names:
         found = scheduler.get_job(name)
         log.info("schedule %s: next run at %s", name, _when(found.next_run_time if found else None))
@@ -293,6 +309,7 @@ async def run_schedules(
     finally:
         scheduler.pause()
         forwarder.cancel()
+        watcher.cancel()
         await _drain(running, grace_seconds, hurry, log)
         for signum, previous in handled:
             loop.remove_signal_handler(signum)
