@@ -179,6 +179,36 @@ def test_bad_schedule_is_a_catalog_error() -> None:
         asyncio.run(run_schedules([Schedule("nightly", "nope")], _noop))
 
 
+def test_a_catalog_error_in_a_run_is_one_line_and_the_schedule_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls = 0
+
+    async def main() -> None:
+        stop = asyncio.Event()
+
+        async def job(schedule: Schedule) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 2:
+                stop.set()
+            raise CatalogError(
+                "catalog.toml", 10, "unknown key (did you mean 'title'?)", "link.tittle"
+            )
+
+        await asyncio.wait_for(
+            run_schedules([Schedule("fast", "@every 0.1s")], job, stop=stop), timeout=10
+        )
+
+    with caplog.at_level(logging.INFO, logger="linkwatch.schedule"):
+        asyncio.run(main())
+    assert calls == 2
+    failed = [r for r in caplog.records if "run failed" in r.getMessage()]
+    line = "catalog.toml:10: link.tittle: unknown key (did you mean 'title'?)"
+    assert [r.getMessage() for r in failed] == [f"schedule fast: run failed: {line}"] * 2
+    assert all(r.exc_info is None for r in failed)
+
+
 async def _noop(schedule: Schedule) -> None:
     return None
 

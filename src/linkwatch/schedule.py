@@ -72,7 +72,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from linkwatch.catalog import cron_values
-from linkwatch.errors import CatalogError
+from linkwatch.errors import CatalogError, LinkwatchError
 from linkwatch.models import Schedule
 
 _Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
@@ -186,7 +186,9 @@ async def run_schedules(
     """Run ``job(schedule)`` on every schedule's trigger until ``stop`` is set or a signal comes.
 
     A failing run is logged and the schedule keeps going: one bad night must
-    not end the service.  Returns after a clean shutdown.
+    not end the service.  A :class:`LinkwatchError` (catalog, state or
+    report) is logged in one line naming the file; anything else, a bug,
+    with its traceback.  Returns after a clean shutdown.
     """
     log = logger or logging.getLogger("linkwatch.schedule")
     if not schedules:
@@ -232,6 +234,10 @@ async def run_schedules(
         except asyncio.CancelledError:
             log.warning("schedule %s: run cancelled", schedule.name)
             raise
+        except LinkwatchError as exc:
+            # The user's to fix (a catalog edited into an error, a full disk):
+            # one line naming the file, as the CLI prints it; no traceback.
+            log.error("schedule %s: run failed: %s", schedule.name, exc)
         except Exception:
             log.exception("schedule %s: run failed", schedule.name)
         else:
