@@ -201,6 +201,30 @@ def test_record_run_returns_increasing_ids(store: Store) -> None:
     assert second > first
 
 
+def test_a_writer_that_cannot_write_fails_at_open_not_after_the_run(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    Store.open(db).close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer, e.g. the sqlite3 shell
+    try:
+        with pytest.raises(StateError, match=r"state\.db: cannot write the state database: "):
+            Store.open(db, busy_timeout_ms=50)
+        with Store.open(db, busy_timeout_ms=50, create=False) as reader:  # readers still read
+            assert reader.run_ids() == []
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only files")
+def test_a_read_only_state_file_fails_at_open(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    Store.open(db).close()
+    db.chmod(0o444)
+    with pytest.raises(StateError, match=r"cannot write the state database: .*readonly"):
+        Store.open(db)
+
+
 def test_a_run_recorded_meanwhile_by_another_process_is_not_overwritten(tmp_path: Path) -> None:
     # Two `linkwatch check`s on one state file: both load the same history,
     # and the second to finish would write states that never saw the first

@@ -281,7 +281,9 @@ class Store:
 
         ``create=False`` is for commands that only read history (``status``,
         ``history``, ``report``…): a mistyped ``--state`` must be an error,
-        not a new empty database (and folders) at the wrong place.
+        not a new empty database (and folders) at the wrong place.  With
+        ``create`` (the writers), the file must take a write transaction now:
+        a read-only file fails before the run, not after it.
         """
         path = Path(path)
         if not create and not path.is_file():
@@ -307,6 +309,21 @@ class Store:
             if conn is not None:
                 conn.close()
             raise
+        if create:
+            # A writer finds out now, not after a whole run's checks, that it
+            # cannot record (a read-only file, another writer holding it).
+            # Taking the write lock is not enough (WAL locks live in the -shm
+            # file): the probe must change a page, and is rolled back.
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(f"PRAGMA user_version = {len(migrations):d}")
+                conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                conn.close()
+                raise StateError(f"{path}: cannot write the state database: {exc}") from exc
+            except BaseException:
+                conn.close()
+                raise
         return cls(conn, path)
 
     def close(self) -> None:
