@@ -1191,23 +1191,18 @@ class Checker:
                         error="invalid-url",
                         error_detail=f"unusable Location {location!r}: {exc}",
                     )
-                current = str(target)
-                plain, _, own_fragment = current.partition("#")
-                if own_fragment:
-                    fragment = own_fragment
-                continue
-            stub = self._stub_target(target, plain, answer)
-            if stub is not None:
+            else:
+                stub = self._stub_target(target, plain, answer)
+                if stub is None:
+                    return self._observation(url, final_url, hops, answer)
                 # A redirect stub is one more hop, under the same address
                 # policy, loop check and hop limit as an HTTP redirect.
                 hops.append(Hop(url=plain, status=answer.status, meta_refresh=True))
                 target = stub
-                current = str(target)
-                plain, _, own_fragment = current.partition("#")
-                if own_fragment:
-                    fragment = own_fragment
-                continue
-            return self._observation(url, final_url, hops, answer)
+            current = str(target)
+            plain, _, own_fragment = current.partition("#")
+            if own_fragment:
+                fragment = own_fragment
 
     @staticmethod
     def _stub_target(page: httpx.URL, plain: str, answer: _Answer) -> httpx.URL | None:
