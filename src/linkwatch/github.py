@@ -31,7 +31,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
@@ -39,6 +39,7 @@ import anyio
 import httpx
 
 from linkwatch.errors import GitHubError
+from linkwatch.history import aware
 from linkwatch.models import CheckResult, Health, LinkState, RunSummary, Settings, Verdict
 from linkwatch.textsafe import code, neutralize, plain_title, truncate
 
@@ -501,8 +502,7 @@ def plan_issues(
 
 def _rot_began(state: LinkState, now: datetime) -> datetime:
     """When the link's failure streak began (``now`` when unknown), zone-aware."""
-    when = state.first_failure_at or now
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return aware(state.first_failure_at or now)
 
 
 def _moved_note(result: CheckResult | None) -> str:

@@ -94,7 +94,8 @@ def _parse_when(value: str | None) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _aware(when: datetime) -> datetime:
+def aware(when: datetime) -> datetime:
+    """Naive datetimes are taken as UTC, so every time compared or printed carries a zone."""
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
@@ -201,7 +202,7 @@ def next_state(
     (an expired domain answers NXDOMAIN for every link, for good): the
     streak becomes the run of failures it stood for and rots as usual.
     """
-    now = _aware(now)
+    now = aware(now)
     base = prev or LinkState(url=result.link.url)
     verdict = result.verdict
     recent = (*base.recent, verdict)[-RECENT_LEN:]
@@ -228,7 +229,7 @@ def next_state(
         )
     elif verdict is Verdict.BROKEN or verdict is Verdict.ERROR:
         first = base.first_failure_at if base.fail_streak > 0 else None
-        first_failure_at = _aware(first) if first else now
+        first_failure_at = aware(first) if first else now
         if incident and now - first_failure_at < timedelta(hours=settings.outage_rot_hours):
             fail_streak = max(base.fail_streak, 1)
             health = Health.ROTTEN if base.health is Health.ROTTEN else Health.FAILING
@@ -262,7 +263,7 @@ def is_stale(result: CheckResult, state: LinkState, now: datetime) -> bool:
     evidence = [
         w
         for w in (
-            _aware(state.last_changed) if state.last_changed else None,
+            aware(state.last_changed) if state.last_changed else None,
             _parse_when(state.last_modified),
             _parse_when(result.pushed_at),
         )
@@ -270,7 +271,7 @@ def is_stale(result: CheckResult, state: LinkState, now: datetime) -> bool:
     ]
     if not evidence:
         return False
-    return _aware(now) - max(evidence) > timedelta(days=max_age)
+    return aware(now) - max(evidence) > timedelta(days=max_age)
 
 
 def apply_run(
@@ -296,7 +297,7 @@ def apply_run(
     validator changes; results only report the health the link already had.
     A URL listed twice in one run is one link: it is stepped once.
     """
-    now = _aware(now)
+    now = aware(now)
     hosts = {h.lower() for h in incident_hosts}
     new_states: dict[str, LinkState] = {}
     out: list[CheckResult] = []

@@ -152,6 +152,16 @@ class Hop:
         """
         return "meta refresh" if self.meta_refresh else str(self.status)
 
+    def as_dict(self) -> dict[str, object]:
+        """``{url, status}`` (design.md §4), plus ``"meta_refresh": true`` on a stub's hop only.
+
+        Only then: every other hop is written exactly as before, so scripts,
+        stored history and files that knew no stubs see no change.
+        """
+        if self.meta_refresh:
+            return {"url": self.url, "status": self.status, "meta_refresh": True}
+        return {"url": self.url, "status": self.status}
+
 
 @dataclass(frozen=True, slots=True)
 class Validators:

@@ -189,13 +189,6 @@ def _dt(text: object) -> datetime | None:
     return datetime.fromisoformat(text) if isinstance(text, str) and text else None
 
 
-def _hop_json(hop: Hop) -> dict[str, object]:
-    """A hop as stored: ``meta_refresh`` only on a redirect stub's, so older rows read the same."""
-    if hop.meta_refresh:
-        return {"url": hop.url, "status": hop.status, "meta_refresh": True}
-    return {"url": hop.url, "status": hop.status}
-
-
 def _opt_bool(value: object) -> bool | None:
     return None if value is None else bool(value)
 
@@ -496,7 +489,7 @@ class Store:
             r.detail,
             r.status_code,
             r.final_url,
-            json.dumps([_hop_json(h) for h in r.redirects]),
+            json.dumps([h.as_dict() for h in r.redirects]),
             r.attempts,
             r.elapsed_ms,
             r.suggested_url,

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from linkwatch.models import CheckResult, Hop, RunSummary
+from linkwatch.models import CheckResult, RunSummary
 from linkwatch.report.triage import iso, ok_count, triage
 
 
@@ -48,7 +48,7 @@ def _result_dict(result: CheckResult, group: str | None = None) -> dict[str, Any
         "detail": result.detail,
         "status_code": result.status_code,
         "final_url": result.final_url,
-        "redirects": [_hop_dict(hop) for hop in result.redirects],
+        "redirects": [hop.as_dict() for hop in result.redirects],
         "attempts": result.attempts,
         "elapsed_ms": result.elapsed_ms,
         "health": result.health.value,
@@ -64,17 +64,6 @@ def _result_dict(result: CheckResult, group: str | None = None) -> dict[str, Any
         "stale": result.stale,
         "needs_human": group,
     }
-
-
-def _hop_dict(hop: Hop) -> dict[str, Any]:
-    """``{url, status}`` (design.md §4); a redirect stub's hop adds ``"meta_refresh": true``.
-
-    Only then: every other hop is written exactly as before, so scripts and
-    files that knew no stubs see no change.
-    """
-    if hop.meta_refresh:
-        return {"url": hop.url, "status": hop.status, "meta_refresh": True}
-    return {"url": hop.url, "status": hop.status}
 
 
 def report_dict(summary: RunSummary) -> dict[str, Any]:

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from linkwatch.history import aware
 from linkwatch.models import CheckResult, Health, RunSummary, Verdict
 
 MAX_SPARK = 30
@@ -125,11 +126,6 @@ def by_section(
     for result in results:
         groups.setdefault(result.link.section, []).append(result)
     return [(s, rows) for s, rows in groups.items() if rows]
-
-
-def aware(moment: datetime) -> datetime:
-    """Naive datetimes are taken as UTC, so every timestamp we print carries a zone."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def iso(moment: datetime | None, zone: str | None = None) -> str | None:
