@@ -23,7 +23,9 @@ ZWSP = "\u200b"
 
 # Bidirectional overrides and isolates can reorder what a reader sees
 # (CVE-2021-42574, "Trojan Source"); they never belong in a link title.
-_BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+_BIDI_CHARS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_BIDI = dict.fromkeys(map(ord, _BIDI_CHARS))
+_ANY_BIDI = re.compile(f"[{_BIDI_CHARS}]")
 _IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 # No ``\b`` before either: GitHub autolinks ``_https://x``, ``1www.x`` and
@@ -50,8 +52,13 @@ def truncate(text: str, limit: int) -> str:
 
 
 def strip_bidi(text: str) -> str:
-    """``text`` without bidirectional overrides, embeddings and isolates (Trojan Source)."""
-    return text.translate(_BIDI)
+    """``text`` without bidirectional overrides, embeddings and isolates (Trojan Source).
+
+    Searched for first: the HTML report passes every value through here,
+    and ``translate`` copies the string (1.2 µs for a URL, against 0.3 µs
+    for a search that almost always finds nothing).
+    """
+    return text.translate(_BIDI) if _ANY_BIDI.search(text) else text
 
 
 def one_line(text: str) -> str:
